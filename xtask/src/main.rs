@@ -1,0 +1,59 @@
+//! Project automation for gen, run as `cargo xtask <command>` (see `.cargo/config.toml`).
+//!
+//! One module per command. The xtask is lean: it depends on no gen crate and no tch, and it
+//! fetches through the ordinary registry clients (pip, apt-get, npm).
+
+mod setup;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// gen's project tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "gen's project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install libtorch for tch 0.26 (PyTorch 2.13.0) into the per-user cache and link it as
+    /// `.libtorch`. Idempotent; respects a `LIBTORCH` you set yourself.
+    ///
+    /// Example: `cargo xtask setup`
+    Setup(setup::SetupArgs),
+    /// Set up, then run every test of the workspace, doctests included.
+    ///
+    /// Example: `cargo xtask test -- --nocapture`
+    Test {
+        /// Extra arguments passed to `cargo test --workspace`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Setup(args) => setup::run(&args).map(|_| ()),
+        Command::Test { args } => {
+            let libtorch = setup::run(&setup::SetupArgs::default())?;
+            let mut cmd = util::cargo();
+            cmd.args(["test", "--workspace"]).args(&args);
+            // Doctest binaries get no rpath; point the loader at libtorch for them.
+            util::prepend_library_path(&mut cmd, &libtorch.lib_dir());
+            util::run_checked(&mut cmd)
+        }
+    }
+}
