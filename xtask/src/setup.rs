@@ -52,7 +52,10 @@ pub fn run(args: &SetupArgs) -> Result<Libtorch> {
     if let Some(user) = std::env::var_os("LIBTORCH").map(PathBuf::from) {
         if user != link {
             check_libtorch(&user).with_context(|| {
-                format!("LIBTORCH={} is set but is not a usable libtorch", user.display())
+                format!(
+                    "LIBTORCH={} is set but is not a usable libtorch",
+                    user.display()
+                )
             })?;
             ensure_link(&link, &user)?;
             eprintln!("setup: using LIBTORCH={}", user.display());
@@ -73,7 +76,10 @@ pub fn run(args: &SetupArgs) -> Result<Libtorch> {
     }
     let version = check_libtorch(&torch)?;
     ensure_link(&link, &torch)?;
-    eprintln!("setup: libtorch {version} at {} (linked as .libtorch)", torch.display());
+    eprintln!(
+        "setup: libtorch {version} at {} (linked as .libtorch)",
+        torch.display()
+    );
     Ok(Libtorch { root: link })
 }
 
@@ -130,13 +136,23 @@ fn install(cache: &Path, cuda: bool) -> Result<()> {
     }
     eprintln!(
         "setup: installing libtorch {TORCH_VERSION} ({}) into {} ...",
-        if cuda { "CUDA, several GB" } else { "CPU, about 1.2 GB" },
+        if cuda {
+            "CUDA, several GB"
+        } else {
+            "CPU, about 1.2 GB"
+        },
         cache.display()
     );
     let mut pip = Command::new("python3");
-    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-        .arg("--target")
-        .arg(&tmp);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .arg("--target")
+    .arg(&tmp);
     if cuda {
         // The full dependency set of the CUDA wheel: cuBLAS, cuDNN and the rest.
         pip.arg(format!("torch=={TORCH_VERSION}"));
@@ -174,7 +190,6 @@ fn ensure_link(link: &Path, target: &Path) -> Result<()> {
             link.display()
         );
     }
-    std::os::unix::fs::symlink(target, link).with_context(|| {
-        format!("cannot link {} -> {}", link.display(), target.display())
-    })
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("cannot link {} -> {}", link.display(), target.display()))
 }

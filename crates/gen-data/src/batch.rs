@@ -1,0 +1,822 @@
+//! Seeded, deterministic batching over index sets.
+//!
+//! * [`Batcher`] follows Keras `Model.fit`: `validation_split` takes the **last** fraction of
+//!   the samples before any shuffling, the training part is reshuffled every epoch, and the
+//!   partial last batch is kept (unless [`BatchConfig::drop_last`]).
+//! * [`k_fold`] splits `0..n` into `k` cross-validation folds.
+//! * [`BucketSampler`] groups sequences of similar length into batches so that padding is
+//!   small; [`max_len`] gives a batch's longest real length.
+//!
+//! # Randomness
+//!
+//! All shuffles use [`SplitMix64`] (Steele, Lea & Flood, "Fast splittable pseudorandom number
+//! generators", OOPSLA 2014): 64-bit integer arithmetic only, so the same seed gives the same
+//! batches on every platform and every build. Each shuffle draws from its own stream,
+//! [`SplitMix64::stream`]`(seed, purpose, epoch)`, so the order of epoch `e` is a pure function
+//! of `(seed, e)`: resuming training at epoch `e` reproduces it without replaying earlier
+//! epochs. Shuffling is Fisher–Yates with unbiased bounded integers (Lemire's multiply-and-reject
+//! method). These are not numpy's streams; for numpy-exact shuffles see [`crate::numpy_rng`].
+
+use crate::{Error, Result};
+
+/// Stream purpose of the per-epoch training shuffle of [`Batcher`].
+const PURPOSE_EPOCH: u64 = 0x6261_7463_685f_6570; // "batch_ep"
+/// Stream purpose of the one-off shuffle of [`k_fold`].
+const PURPOSE_KFOLD: u64 = 0x6b5f_666f_6c64_7300; // "k_folds"
+/// Stream purpose of the chunk shuffle of [`BucketSampler`].
+const PURPOSE_BUCKET_CHUNKS: u64 = 0x6275_636b_5f63_6b00; // "buck_ck"
+/// Stream purpose of the batch-order shuffle of [`BucketSampler`].
+const PURPOSE_BUCKET_ORDER: u64 = 0x6275_636b_5f6f_7200; // "buck_or"
+
+/// The SplitMix64 generator: a 64-bit state advanced by the golden-ratio increment
+/// `0x9E3779B97F4A7C15`, each output being the state passed through [`SplitMix64::mix`].
+///
+/// Small, fast, passes BigCrush, and identical on every platform. Not cryptographic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// The state increment (2^64 / golden ratio).
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    /// A generator whose state starts at `seed` (the reference C code's `x = seed`).
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// The generator for one purpose and epoch of a seed: its state is
+    /// `mix(mix(seed ^ purpose) + epoch)` (wrapping add). Different purposes or epochs give
+    /// unrelated streams; the same arguments always give the same stream.
+    pub fn stream(seed: u64, purpose: u64, epoch: u64) -> Self {
+        Self::new(Self::mix(Self::mix(seed ^ purpose).wrapping_add(epoch)))
+    }
+
+    /// SplitMix64's output function (a bijection on `u64`; the MurmurHash3 finaliser
+    /// variant "Mix13" by David Stafford).
+    pub fn mix(z: u64) -> u64 {
+        let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(Self::GAMMA);
+        Self::mix(self.state)
+    }
+
+    /// A uniform integer in `0..bound`, without modulo bias (Lemire 2019, "Fast random integer
+    /// generation in an interval"). Returns 0 when `bound` is 0.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            return 0;
+        }
+        let mut product = u128::from(self.next_u64()) * u128::from(bound);
+        if (product as u64) < bound {
+            // 2^64 mod bound: low parts below it would make some results more likely.
+            let threshold = bound.wrapping_neg() % bound;
+            while (product as u64) < threshold {
+                product = u128::from(self.next_u64()) * u128::from(bound);
+            }
+        }
+        (product >> 64) as u64
+    }
+
+    /// Shuffles `items` in place with Fisher–Yates: for `i` from `len - 1` down to 1, swap
+    /// item `i` with item `below(i + 1)`.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            // `below(i + 1) <= i`, so the conversion back to usize is lossless.
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+
+    /// A uniformly random permutation of `0..n`.
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut items: Vec<usize> = (0..n).collect();
+        self.shuffle(&mut items);
+        items
+    }
+}
+
+/// Keras `fit(validation_split=...)`: `(train, val)` index ranges of `n` samples, where the
+/// validation part is the **last** fraction, taken before any shuffling.
+///
+/// Matches Keras 3 `train_validation_split`
+/// (`keras/src/trainers/data_adapters/array_slicing.py`):
+/// `split_at = int(math.floor(n * (1.0 - validation_split)))`, computed here in the same `f64`
+/// arithmetic; train is `0..split_at`, val is `split_at..n`.
+///
+/// `validation_split == 0.0` means no validation set (Keras does not split then). Errors, as
+/// Keras does, when the split would leave either side empty, and when `validation_split` is not
+/// in `[0, 1)`.
+pub fn validation_split(n: usize, validation_split: f64) -> Result<(Vec<usize>, Vec<usize>)> {
+    let split_at = split_point(n, validation_split)?;
+    Ok(((0..split_at).collect(), (split_at..n).collect()))
+}
+
+/// The index where validation starts; see [`validation_split`].
+fn split_point(n: usize, validation_split: f64) -> Result<usize> {
+    if !(0.0..1.0).contains(&validation_split) {
+        return Err(Error::invalid(
+            "validation_split",
+            format!("{validation_split} is not in [0, 1)"),
+        ));
+    }
+    if validation_split == 0.0 {
+        return Ok(n);
+    }
+    // n < 2^53 for any index set that fits in memory, so `n as f64` is exact; the product is
+    // in [0, n] and its floor converts back exactly.
+    let split_at = (n as f64 * (1.0 - validation_split)).floor() as usize;
+    if split_at == 0 || split_at >= n {
+        return Err(Error::invalid(
+            "validation_split",
+            format!(
+                "{n} samples are not enough to split into a training and a validation set \
+                 with validation_split={validation_split} (split at {split_at})"
+            ),
+        ));
+    }
+    Ok(split_at)
+}
+
+/// Options of a [`Batcher`]. Defaults follow Keras `fit`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchConfig {
+    /// Samples per batch. Default 32 (Keras).
+    pub batch_size: usize,
+    /// The last fraction of the samples, taken before shuffling, kept for validation; in
+    /// `[0, 1)`. Default 0.0 (no validation set).
+    pub validation_split: f64,
+    /// Reshuffle the training indices every epoch. Default `true` (Keras). Validation batches
+    /// are never shuffled.
+    pub shuffle: bool,
+    /// Drop the last training batch when it is smaller than `batch_size`. Default `false`
+    /// (Keras keeps the partial batch).
+    pub drop_last: bool,
+    /// Seed of the per-epoch shuffles. Default 0.
+    pub seed: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            validation_split: 0.0,
+            shuffle: true,
+            drop_last: false,
+            seed: 0,
+        }
+    }
+}
+
+/// Splits samples into training and validation indices and deals out training batches per
+/// epoch, as Keras `fit` does. See the [module docs](self) for the random streams.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batcher {
+    config: BatchConfig,
+    train: Vec<usize>,
+    val: Vec<usize>,
+}
+
+impl Batcher {
+    /// A batcher over samples `0..n`, split by `config.validation_split` (see
+    /// [`validation_split`]). Errors when `n` is 0, `batch_size` is 0 or the split is invalid.
+    pub fn new(n: usize, config: BatchConfig) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::invalid("n", "there are no samples to batch"));
+        }
+        let (train, val) = validation_split(n, config.validation_split)?;
+        Self::checked(train, val, config)
+    }
+
+    /// A batcher over explicit training and validation indices, e.g. one fold of [`k_fold`].
+    /// `config.validation_split` must be 0 (the split is already given). Errors when `train`
+    /// is empty or `batch_size` is 0.
+    pub fn from_split(train: Vec<usize>, val: Vec<usize>, config: BatchConfig) -> Result<Self> {
+        if config.validation_split != 0.0 {
+            return Err(Error::invalid(
+                "validation_split",
+                format!(
+                    "must be 0 when the split is given explicitly, got {}",
+                    config.validation_split
+                ),
+            ));
+        }
+        if train.is_empty() {
+            return Err(Error::invalid("train", "there are no training indices"));
+        }
+        Self::checked(train, val, config)
+    }
+
+    fn checked(train: Vec<usize>, val: Vec<usize>, config: BatchConfig) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "must be at least 1"));
+        }
+        Ok(Self { config, train, val })
+    }
+
+    /// The options.
+    pub fn config(&self) -> &BatchConfig {
+        &self.config
+    }
+
+    /// The training indices, unshuffled.
+    pub fn train_indices(&self) -> &[usize] {
+        &self.train
+    }
+
+    /// The validation indices (empty without a validation split).
+    pub fn val_indices(&self) -> &[usize] {
+        &self.val
+    }
+
+    /// Training batches per epoch: `ceil(train / batch_size)`, or `floor` with `drop_last`.
+    pub fn num_train_batches(&self) -> usize {
+        let (full, rest) = (
+            self.train.len() / self.config.batch_size,
+            self.train.len() % self.config.batch_size,
+        );
+        if rest > 0 && !self.config.drop_last {
+            full + 1
+        } else {
+            full
+        }
+    }
+
+    /// The training batches of epoch `epoch` (0-based). With `shuffle`, the order is a pure
+    /// function of `(seed, epoch)`; without, batches follow the index order. Every training
+    /// index appears exactly once, except those of a partial last batch under `drop_last`.
+    pub fn epoch_batches(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let mut order = self.train.clone();
+        if self.config.shuffle {
+            SplitMix64::stream(self.config.seed, PURPOSE_EPOCH, epoch).shuffle(&mut order);
+        }
+        chunk(&order, self.config.batch_size, self.config.drop_last)
+    }
+
+    /// The validation batches, in order and never shuffled; the partial last batch is kept.
+    pub fn val_batches(&self) -> Vec<Vec<usize>> {
+        chunk(&self.val, self.config.batch_size, false)
+    }
+}
+
+/// Cuts `items` into consecutive batches of `batch_size` (`batch_size >= 1`).
+fn chunk(items: &[usize], batch_size: usize, drop_last: bool) -> Vec<Vec<usize>> {
+    items
+        .chunks(batch_size.max(1))
+        .filter(|batch| !drop_last || batch.len() == batch_size)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// `k`-fold cross-validation over `0..n`: `k` pairs `(train, val)`.
+///
+/// The indices are shuffled once with `seed`, then cut into `k` consecutive folds; the first
+/// `n % k` folds hold one index more, so fold sizes differ by at most 1 (scikit-learn's
+/// `KFold` sizes). Fold `i` is the validation set of pair `i` and the other folds its training
+/// set; every index is in exactly one validation set. Both lists are sorted ascending.
+/// Errors when `k < 2` or `k > n`.
+pub fn k_fold(n: usize, k: usize, seed: u64) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+    if k < 2 || k > n {
+        return Err(Error::invalid(
+            "k",
+            format!("{k} folds of {n} samples; need 2 <= k <= n"),
+        ));
+    }
+    let order = SplitMix64::stream(seed, PURPOSE_KFOLD, 0).permutation(n);
+    let (base, extra) = (n / k, n % k);
+    let mut fold_of = vec![0usize; n];
+    let mut folds = Vec::with_capacity(k);
+    let mut start = 0;
+    for fold in 0..k {
+        let size = base + usize::from(fold < extra);
+        let mut val: Vec<usize> = order.iter().skip(start).take(size).copied().collect();
+        for &i in &val {
+            if let Some(slot) = fold_of.get_mut(i) {
+                *slot = fold;
+            }
+        }
+        val.sort_unstable();
+        folds.push(val);
+        start += size;
+    }
+    Ok(folds
+        .into_iter()
+        .enumerate()
+        .map(|(fold, val)| {
+            let train = (0..n).filter(|&i| fold_of.get(i) != Some(&fold)).collect();
+            (train, val)
+        })
+        .collect())
+}
+
+/// Options of a [`BucketSampler`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketConfig {
+    /// Sequences per batch. Default 32.
+    pub batch_size: usize,
+    /// Sort window, in batches: each epoch the indices are shuffled and cut into chunks of
+    /// `batch_size * bucket_factor`, each chunk is sorted by length, then cut into batches.
+    /// Larger values pad less but randomise less. Default 100 (torchtext's `BucketIterator`
+    /// pool).
+    pub bucket_factor: usize,
+    /// Drop the one batch smaller than `batch_size` (there is at most one). Default `false`.
+    pub drop_last: bool,
+    /// Seed of the shuffles. Default 0.
+    pub seed: u64,
+}
+
+impl Default for BucketConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            bucket_factor: 100,
+            drop_last: false,
+            seed: 0,
+        }
+    }
+}
+
+/// A length-bucketing batch sampler: batches hold sequences of similar length, so padding each
+/// batch to its [`max_len`] wastes little compute.
+///
+/// Each epoch: shuffle the indices, cut them into chunks of `batch_size * bucket_factor`, sort
+/// each chunk by length (stable, so ties stay in shuffled order), cut the chunks into batches
+/// and shuffle the batch order. Every index appears exactly once per epoch (except the partial
+/// batch under `drop_last`); the result is a pure function of `(seed, epoch)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketSampler {
+    config: BucketConfig,
+    lengths: Vec<usize>,
+    indices: Vec<usize>,
+}
+
+impl BucketSampler {
+    /// A sampler over all sequences, `lengths[i]` being the length of sequence `i`.
+    /// Errors when `batch_size` or `bucket_factor` is 0.
+    pub fn new(lengths: Vec<usize>, config: BucketConfig) -> Result<Self> {
+        let indices = (0..lengths.len()).collect();
+        Self::for_indices(lengths, indices, config)
+    }
+
+    /// A sampler over a subset of the sequences, e.g. the training part of a
+    /// [`validation_split`]. Errors when an index is out of range of `lengths` or repeated, or
+    /// `batch_size` or `bucket_factor` is 0.
+    pub fn for_indices(
+        lengths: Vec<usize>,
+        indices: Vec<usize>,
+        config: BucketConfig,
+    ) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "must be at least 1"));
+        }
+        if config.bucket_factor == 0 {
+            return Err(Error::invalid("bucket_factor", "must be at least 1"));
+        }
+        let mut seen = vec![false; lengths.len()];
+        for &i in &indices {
+            match seen.get_mut(i) {
+                None => {
+                    return Err(Error::invalid(
+                        "indices",
+                        format!("index {i} is out of range of {} lengths", lengths.len()),
+                    ))
+                }
+                Some(true) => {
+                    return Err(Error::invalid("indices", format!("index {i} is repeated")))
+                }
+                Some(slot) => *slot = true,
+            }
+        }
+        Ok(Self {
+            config,
+            lengths,
+            indices,
+        })
+    }
+
+    /// The options.
+    pub fn config(&self) -> &BucketConfig {
+        &self.config
+    }
+
+    /// The sequence lengths.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    /// The batches of epoch `epoch` (0-based).
+    pub fn epoch_batches(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let seed = self.config.seed;
+        let mut order = self.indices.clone();
+        SplitMix64::stream(seed, PURPOSE_BUCKET_CHUNKS, epoch).shuffle(&mut order);
+        let window = self
+            .config
+            .batch_size
+            .saturating_mul(self.config.bucket_factor);
+        let mut batches = Vec::with_capacity(order.len() / self.config.batch_size + 1);
+        for bucket in order.chunks_mut(window.max(1)) {
+            bucket.sort_by_key(|&i| self.lengths.get(i).copied().unwrap_or(0));
+            // Chunks are whole multiples of batch_size, so only the very last batch can be
+            // partial.
+            batches.extend(chunk(bucket, self.config.batch_size, self.config.drop_last));
+        }
+        SplitMix64::stream(seed, PURPOSE_BUCKET_ORDER, epoch).shuffle(&mut batches);
+        batches
+    }
+}
+
+/// The longest length among the sequences of `batch`, so a batch can be run only to its
+/// longest real length; 0 for an empty batch. Errors when an index is out of range.
+pub fn max_len(batch: &[usize], lengths: &[usize]) -> Result<usize> {
+    batch.iter().try_fold(0, |longest, &i| {
+        lengths.get(i).map(|&len| longest.max(len)).ok_or_else(|| {
+            Error::invalid(
+                "batch",
+                format!("index {i} is out of range of {} lengths", lengths.len()),
+            )
+        })
+    })
+}
+
+/// The total padded size of `batches`: the sum over batches of `batch.len() * max_len(batch)`,
+/// i.e. the number of sequence steps computed when every batch is padded to its longest
+/// sequence. Errors when an index is out of range.
+pub fn padded_size(batches: &[Vec<usize>], lengths: &[usize]) -> Result<usize> {
+    batches.iter().try_fold(0usize, |total, batch| {
+        Ok(total.saturating_add(batch.len().saturating_mul(max_len(batch, lengths)?)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Sorted concatenation of all batches.
+    fn flat_sorted(batches: &[Vec<usize>]) -> Vec<usize> {
+        let mut all: Vec<usize> = batches.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn splitmix64_matches_reference_outputs() {
+        // Reference outputs of the published C code (Vigna, prng.di.unimi.it/splitmix64.c),
+        // also the Rosetta Code "Pseudo-random numbers/Splitmix64" task values for seed
+        // 1234567. Cross-checked with this Python:
+        //   M = (1 << 64) - 1
+        //   def sm(s):
+        //       while True:
+        //           s = (s + 0x9E3779B97F4A7C15) & M; z = s
+        //           z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+        //           z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+        //           yield z ^ (z >> 31)
+        let mut rng = SplitMix64::new(1_234_567);
+        let got: Vec<u64> = (0..5).map(|_| rng.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                6_457_827_717_110_365_317,
+                3_203_168_211_198_807_973,
+                9_817_491_932_198_370_423,
+                4_593_380_528_125_082_431,
+                16_408_922_859_458_223_821,
+            ]
+        );
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn below_is_in_range_and_roughly_uniform() {
+        let mut rng = SplitMix64::new(7);
+        let mut counts = [0usize; 6];
+        for _ in 0..60_000 {
+            let v = rng.below(6) as usize;
+            counts[v] += 1;
+        }
+        // Expected 10_000 each; 5 standard deviations is about 456.
+        for c in counts {
+            assert!((9_500..=10_500).contains(&c), "{counts:?}");
+        }
+        assert_eq!(rng.below(0), 0);
+        assert_eq!(rng.below(1), 0);
+        // A bound just above 2^63 has a large rejection zone; results must stay below it.
+        let big = (1u64 << 63) + 12_345;
+        for _ in 0..1_000 {
+            assert!(rng.below(big) < big);
+        }
+    }
+
+    #[test]
+    fn shuffle_is_uniform_over_permutations_of_three() {
+        let mut rng = SplitMix64::new(11);
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..60_000 {
+            *counts.entry(rng.permutation(3)).or_insert(0usize) += 1;
+        }
+        assert_eq!(counts.len(), 6);
+        for (perm, c) in &counts {
+            assert!((9_500..=10_500).contains(c), "{perm:?}: {c}");
+        }
+    }
+
+    #[test]
+    fn validation_split_matches_keras_rounding() {
+        // Keras 3: split_at = int(math.floor(n * (1.0 - validation_split)))
+        //   math.floor(10 * (1.0 - 0.3))   -> 7   (0.7 * 10 == 7.0)
+        //   math.floor(100 * (1.0 - 0.7))  -> 30  (30.000000000000004)
+        //   math.floor(3 * (1.0 - 0.1))    -> 2   (2.7)
+        //   math.floor(1000 * (1.0 - 0.2)) -> 800
+        for (n, split, expected) in [(10, 0.3, 7), (100, 0.7, 30), (3, 0.1, 2), (1000, 0.2, 800)] {
+            let (train, val) = validation_split(n, split).unwrap();
+            assert_eq!(
+                train,
+                (0..expected).collect::<Vec<_>>(),
+                "n={n} split={split}"
+            );
+            assert_eq!(
+                val,
+                (expected..n).collect::<Vec<_>>(),
+                "n={n} split={split}"
+            );
+        }
+        // Keras raises when a side would be empty: floor(1 * (1.0 - 0.5)) = 0 and
+        // floor(2 * (1.0 - 0.99)) = 0 leave no training samples.
+        assert!(validation_split(1, 0.5).is_err());
+        assert!(validation_split(2, 0.99).is_err());
+        assert!(validation_split(10, 1.0).is_err());
+        assert!(validation_split(10, -0.1).is_err());
+        assert!(validation_split(10, f64::NAN).is_err());
+        let (train, val) = validation_split(10, 0.0).unwrap();
+        assert_eq!((train.len(), val.len()), (10, 0));
+    }
+
+    #[test]
+    fn batcher_keeps_partial_last_batch_like_keras() {
+        // 100 samples, batch 32: Keras runs ceil(100 / 32) = 4 steps, the last with 4 samples.
+        let batcher = Batcher::new(100, BatchConfig::default()).unwrap();
+        let batches = batcher.epoch_batches(0);
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [32, 32, 32, 4]);
+        assert_eq!(batcher.num_train_batches(), 4);
+
+        let dropping = Batcher::new(
+            100,
+            BatchConfig {
+                drop_last: true,
+                ..BatchConfig::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(dropping.epoch_batches(0).len(), 3);
+        assert_eq!(dropping.num_train_batches(), 3);
+    }
+
+    #[test]
+    fn unshuffled_batches_follow_index_order() {
+        let config = BatchConfig {
+            batch_size: 4,
+            validation_split: 0.2,
+            shuffle: false,
+            ..BatchConfig::default()
+        };
+        let batcher = Batcher::new(10, config).unwrap();
+        assert_eq!(
+            batcher.epoch_batches(3),
+            vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7]]
+        );
+        assert_eq!(batcher.val_batches(), vec![vec![8, 9]]);
+    }
+
+    #[test]
+    fn batcher_rejects_bad_options() {
+        assert!(Batcher::new(0, BatchConfig::default()).is_err());
+        let zero = BatchConfig {
+            batch_size: 0,
+            ..BatchConfig::default()
+        };
+        assert!(Batcher::new(10, zero).is_err());
+        let split = BatchConfig {
+            validation_split: 0.1,
+            ..BatchConfig::default()
+        };
+        assert!(Batcher::from_split(vec![0], vec![1], split).is_err());
+        assert!(Batcher::from_split(vec![], vec![1], BatchConfig::default()).is_err());
+    }
+
+    #[test]
+    fn batcher_over_a_k_fold_split() {
+        let folds = k_fold(10, 5, 3).unwrap();
+        let (train, val) = folds[0].clone();
+        let batcher = Batcher::from_split(
+            train.clone(),
+            val.clone(),
+            BatchConfig {
+                batch_size: 3,
+                ..BatchConfig::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(flat_sorted(&batcher.epoch_batches(1)), train);
+        assert_eq!(flat_sorted(&batcher.val_batches()), val);
+    }
+
+    #[test]
+    fn k_fold_rejects_bad_k() {
+        assert!(k_fold(10, 1, 0).is_err());
+        assert!(k_fold(10, 11, 0).is_err());
+        assert!(k_fold(0, 2, 0).is_err());
+        assert_eq!(k_fold(10, 10, 0).unwrap().len(), 10);
+    }
+
+    #[test]
+    fn max_len_and_padded_size() {
+        let lengths = [3, 9, 1, 4];
+        assert_eq!(max_len(&[0, 2, 3], &lengths).unwrap(), 4);
+        assert_eq!(max_len(&[], &lengths).unwrap(), 0);
+        assert!(max_len(&[4], &lengths).is_err());
+        // [0, 1] padded to 9 -> 18; [2, 3] padded to 4 -> 8.
+        assert_eq!(
+            padded_size(&[vec![0, 1], vec![2, 3]], &lengths).unwrap(),
+            26
+        );
+    }
+
+    #[test]
+    fn bucket_sampler_rejects_bad_input() {
+        let config = BucketConfig::default();
+        assert!(BucketSampler::for_indices(vec![1, 2], vec![2], config.clone()).is_err());
+        assert!(BucketSampler::for_indices(vec![1, 2], vec![1, 1], config.clone()).is_err());
+        let zero = BucketConfig {
+            bucket_factor: 0,
+            ..config
+        };
+        assert!(BucketSampler::new(vec![1, 2], zero).is_err());
+    }
+
+    #[test]
+    fn bucket_batches_are_sorted_within_one_window() {
+        // One window covers everything: batches are consecutive runs of the sorted lengths.
+        let lengths: Vec<usize> = (0..20).map(|i| (i * 7) % 20).collect();
+        let sampler = BucketSampler::new(
+            lengths.clone(),
+            BucketConfig {
+                batch_size: 5,
+                bucket_factor: 10,
+                ..BucketConfig::default()
+            },
+        )
+        .unwrap();
+        let mut spans: Vec<(usize, usize)> = sampler
+            .epoch_batches(0)
+            .iter()
+            .map(|b| {
+                let ls: Vec<usize> = b.iter().map(|&i| lengths[i]).collect();
+                (*ls.iter().min().unwrap(), *ls.iter().max().unwrap())
+            })
+            .collect();
+        spans.sort_unstable();
+        assert_eq!(spans, [(0, 4), (5, 9), (10, 14), (15, 19)]);
+    }
+
+    /// A skewed length distribution: mostly short, a long tail.
+    fn skewed_lengths(n: usize, seed: u64) -> Vec<usize> {
+        let mut rng = SplitMix64::new(seed);
+        (0..n)
+            .map(|_| {
+                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                // Pareto-like: 1 / (1 - u)^2, capped.
+                (5.0 / (1.0 - u * 0.999).powi(2)).min(2_000.0) as usize + 1
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn every_train_index_exactly_once_per_epoch(
+            n in 1usize..300,
+            batch_size in 1usize..50,
+            split_pct in 0u32..90,
+            seed: u64,
+            epoch in 0u64..1_000,
+        ) {
+            let validation_split = f64::from(split_pct) / 100.0;
+            let config = BatchConfig { batch_size, validation_split, seed, ..BatchConfig::default() };
+            let Ok(batcher) = Batcher::new(n, config) else {
+                // Only a split that leaves a side empty may fail.
+                let at = (n as f64 * (1.0 - validation_split)).floor() as usize;
+                prop_assert!(validation_split > 0.0 && (at == 0 || at == n));
+                return Ok(());
+            };
+            let batches = batcher.epoch_batches(epoch);
+            prop_assert_eq!(flat_sorted(&batches), batcher.train_indices().to_vec());
+            prop_assert_eq!(batches.len(), batcher.num_train_batches());
+            for b in batches.iter().take(batches.len().saturating_sub(1)) {
+                prop_assert_eq!(b.len(), batch_size);
+            }
+            // Train and val partition 0..n and val is the last fraction.
+            let split_at = batcher.train_indices().len();
+            prop_assert_eq!(batcher.train_indices().to_vec(), (0..split_at).collect::<Vec<_>>());
+            prop_assert_eq!(batcher.val_indices().to_vec(), (split_at..n).collect::<Vec<_>>());
+            prop_assert_eq!(
+                batcher.val_indices().len(),
+                n - (n as f64 * (1.0 - validation_split)).floor() as usize
+            );
+        }
+
+        #[test]
+        fn drop_last_keeps_only_full_batches(n in 1usize..300, batch_size in 1usize..50, seed: u64) {
+            let config = BatchConfig { batch_size, drop_last: true, seed, ..BatchConfig::default() };
+            let batches = Batcher::new(n, config).unwrap().epoch_batches(0);
+            prop_assert_eq!(batches.len(), n / batch_size);
+            prop_assert!(batches.iter().all(|b| b.len() == batch_size));
+            let all = flat_sorted(&batches);
+            let mut dedup = all.clone();
+            dedup.dedup();
+            prop_assert_eq!(all.len(), dedup.len());
+        }
+
+        #[test]
+        fn same_seed_same_batches_and_epochs_differ(n in 20usize..300, seed: u64, epoch in 0u64..10_000) {
+            let config = BatchConfig { batch_size: 7, seed, ..BatchConfig::default() };
+            let a = Batcher::new(n, config.clone()).unwrap();
+            let b = Batcher::new(n, config).unwrap();
+            // Resuming: a fresh batcher reproduces epoch `epoch` without earlier epochs.
+            prop_assert_eq!(a.epoch_batches(epoch), b.epoch_batches(epoch));
+            // Two permutations of >= 20 items coincide with probability <= 1/20! (~4e-19).
+            prop_assert_ne!(a.epoch_batches(epoch), a.epoch_batches(epoch + 1));
+            let other = Batcher::new(n, BatchConfig { batch_size: 7, seed: seed ^ 1, ..BatchConfig::default() }).unwrap();
+            prop_assert_ne!(a.epoch_batches(epoch), other.epoch_batches(epoch));
+        }
+
+        #[test]
+        fn k_fold_partitions_indices(n in 2usize..200, k_raw in 2usize..20, seed: u64) {
+            let k = k_raw.min(n);
+            let folds = k_fold(n, k, seed).unwrap();
+            prop_assert_eq!(folds.len(), k);
+            let mut in_val = vec![0usize; n];
+            let sizes: Vec<usize> = folds.iter().map(|(_, v)| v.len()).collect();
+            for (train, val) in &folds {
+                prop_assert_eq!(train.len() + val.len(), n);
+                let mut union: Vec<usize> = train.iter().chain(val).copied().collect();
+                union.sort_unstable();
+                prop_assert_eq!(union, (0..n).collect::<Vec<_>>());
+                for &i in val {
+                    in_val[i] += 1;
+                }
+            }
+            prop_assert!(in_val.iter().all(|&c| c == 1));
+            let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            prop_assert!(hi - lo <= 1, "{:?}", sizes);
+            prop_assert_eq!(k_fold(n, k, seed).unwrap(), folds);
+        }
+
+        #[test]
+        fn bucket_sampler_covers_each_index_once_and_is_seeded(
+            lengths in proptest::collection::vec(0usize..500, 0..400),
+            batch_size in 1usize..40,
+            bucket_factor in 1usize..8,
+            seed: u64,
+            epoch in 0u64..100,
+        ) {
+            let config = BucketConfig { batch_size, bucket_factor, seed, drop_last: false };
+            let sampler = BucketSampler::new(lengths.clone(), config).unwrap();
+            let batches = sampler.epoch_batches(epoch);
+            prop_assert_eq!(flat_sorted(&batches), (0..lengths.len()).collect::<Vec<_>>());
+            prop_assert!(batches.iter().filter(|b| b.len() < batch_size).count() <= 1);
+            prop_assert!(batches.iter().all(|b| !b.is_empty()));
+            prop_assert_eq!(sampler.epoch_batches(epoch), batches);
+        }
+
+        #[test]
+        fn bucketing_pads_less_than_random_batches(seed: u64, n in 500usize..2_000) {
+            let lengths = skewed_lengths(n, seed);
+            let bucketed = BucketSampler::new(
+                lengths.clone(),
+                BucketConfig { batch_size: 32, bucket_factor: 20, seed, drop_last: false },
+            )
+            .unwrap()
+            .epoch_batches(0);
+            let random = Batcher::new(n, BatchConfig { seed, ..BatchConfig::default() })
+                .unwrap()
+                .epoch_batches(0);
+            let real: usize = lengths.iter().sum();
+            let bucket_pad = padded_size(&bucketed, &lengths).unwrap();
+            let random_pad = padded_size(&random, &lengths).unwrap();
+            prop_assert!(bucket_pad >= real);
+            // Bucketing must save a lot on a long-tailed distribution, not just a little.
+            prop_assert!(
+                (bucket_pad as f64) < 0.6 * random_pad as f64,
+                "bucketed {} vs random {} (real {})", bucket_pad, random_pad, real
+            );
+        }
+    }
+}
