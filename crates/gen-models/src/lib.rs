@@ -1,1 +1,29 @@
-//! gen-models
+//! # gen-models
+//!
+//! Models for gen on tch: the source text's GRU classifier and a GRU language model (text),
+//! and GANs (images). Every model implements [`Module`]: it is built from a serde config
+//! whose `Default` holds the documented defaults, and runs through a fallible `forward_t`.
+//!
+//! ```
+//! use gen_models::{GruClassifier, GruClassifierConfig, Module};
+//! use tch::{nn, Device, Kind, Tensor};
+//!
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let config = GruClassifierConfig { vocab_size: 50, embedding_dim: 8, hidden_size: 8, ..Default::default() };
+//! let model = GruClassifier::init(&vs.root(), &config)?;
+//! let tokens = Tensor::from_slice(&[5i64, 7, 9, 0, 3, 4, 0, 0]).view([2, 4]);
+//! let lengths = Tensor::from_slice(&[3i64, 2]);
+//! let logits = model.forward_t((&tokens, &lengths), false)?;
+//! assert_eq!(logits.size(), [2, 2]);
+//! assert_eq!(logits.kind(), Kind::Float);
+//! # Ok::<(), gen_models::Error>(())
+//! ```
+
+pub mod classifier;
+pub mod error;
+pub mod layers;
+pub mod module;
+
+pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};
+pub use error::{Error, Result};
+pub use module::Module;

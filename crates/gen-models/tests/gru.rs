@@ -1,0 +1,129 @@
+//! The GRU layer and the classifier against first principles.
+
+use gen_models::layers::{Gru, GruConfig};
+use gen_models::{GruClassifier, GruClassifierConfig, Module, Pooling};
+use tch::{nn, Device, Kind, Tensor};
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+/// One GRU step written out from PyTorch's documented equations (torch.nn.GRU):
+///   r = σ(W_ir x + b_ir + W_hr h + b_hr)
+///   z = σ(W_iz x + b_iz + W_hz h + b_hz)
+///   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+///   h' = (1 − z) ⊙ n + z ⊙ h
+/// with the gates stacked (r, z, n) along the rows of each weight.
+fn reference_step(x: &Tensor, h: &Tensor, vars: &std::collections::HashMap<String, Tensor>) -> Tensor {
+    let gi = x.linear(&vars["weight_ih_l0"], Some(&vars["bias_ih_l0"]));
+    let gh = h.linear(&vars["weight_hh_l0"], Some(&vars["bias_hh_l0"]));
+    let gi = gi.chunk(3, 1);
+    let gh = gh.chunk(3, 1);
+    let r = (&gi[0] + &gh[0]).sigmoid();
+    let z = (&gi[1] + &gh[1]).sigmoid();
+    let n = (&gi[2] + &r * &gh[2]).tanh();
+    (1.0 - &z) * n + z * h
+}
+
+#[test]
+fn gru_matches_the_documented_equations() {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let gru = Gru::new(&vs.root(), 3, 4, &GruConfig::default()).unwrap();
+    let xs = Tensor::randn([2, 5, 3], (Kind::Float, Device::Cpu));
+    let (out, h_n) = gru.forward(&xs, None, false).unwrap();
+    let vars = vs.variables();
+    let mut h = Tensor::zeros([2, 4], (Kind::Float, Device::Cpu));
+    for t in 0..5 {
+        h = reference_step(&xs.select(1, t), &h, &vars);
+        assert!(max_abs_diff(&out.select(1, t), &h) < 1e-5, "step {t}");
+    }
+    assert!(max_abs_diff(&h_n.select(0, 0), &h) < 1e-5);
+}
+
+#[test]
+fn packed_gru_reads_only_the_real_steps() {
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let config = GruConfig { num_layers: 2, bidirectional: true, ..Default::default() };
+    let gru = Gru::new(&vs.root(), 3, 4, &config).unwrap();
+    let xs = Tensor::randn([3, 6, 3], (Kind::Float, Device::Cpu));
+    let lengths = Tensor::from_slice(&[4i64, 6, 2]);
+    let (out, h_n) = gru.forward_packed(&xs, &lengths, false).unwrap();
+    assert_eq!(out.size(), [3, 6, 8]);
+    assert_eq!(h_n.size(), [4, 3, 4]);
+    for (b, len) in [4i64, 6, 2].into_iter().enumerate() {
+        let b = b as i64;
+        let alone = xs.narrow(0, b, 1).narrow(1, 0, len);
+        let (out_alone, h_alone) = gru.forward(&alone, None, false).unwrap();
+        let got = out.narrow(0, b, 1).narrow(1, 0, len);
+        assert!(max_abs_diff(&got, &out_alone) < 1e-5, "outputs of sequence {b}");
+        assert!(max_abs_diff(&h_n.narrow(1, b, 1), &h_alone) < 1e-5, "state of sequence {b}");
+        if len < 6 {
+            let past = out.narrow(0, b, 1).narrow(1, len, 6 - len);
+            assert_eq!(past.abs().max().double_value(&[]), 0.0, "padding of {b} is zero");
+        }
+    }
+}
+
+fn classifier(pooling: Pooling, bidirectional: bool) -> (nn::VarStore, GruClassifier) {
+    tch::manual_seed(2);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let config = GruClassifierConfig {
+        vocab_size: 30,
+        embedding_dim: 6,
+        hidden_size: 5,
+        gru: GruConfig { bidirectional, ..Default::default() },
+        pooling,
+        ..Default::default()
+    };
+    let model = GruClassifier::init(&vs.root(), &config).unwrap();
+    (vs, model)
+}
+
+#[test]
+fn appended_padding_does_not_change_the_output() {
+    for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max] {
+        for bidirectional in [false, true] {
+            let (_vs, model) = classifier(pooling, bidirectional);
+            let tokens = Tensor::from_slice(&[4i64, 9, 12, 0, 7, 3, 0, 0]).view([2, 4]);
+            let lengths = Tensor::from_slice(&[3i64, 2]);
+            let short = model.forward_t((&tokens, &lengths), false).unwrap();
+            let padded = Tensor::cat(&[tokens.shallow_clone(), Tensor::zeros([2, 100], (Kind::Int64, Device::Cpu))], 1);
+            let long = model.forward_t((&padded, &lengths), false).unwrap();
+            assert!(
+                max_abs_diff(&short, &long) < 1e-6,
+                "{pooling:?} bidirectional={bidirectional}"
+            );
+        }
+    }
+}
+
+#[test]
+fn classifier_rejects_bad_shapes_and_configs() {
+    let (_vs, model) = classifier(Pooling::Last, false);
+    let flat = Tensor::from_slice(&[1i64, 2, 3]);
+    let err = model.forward_t((&flat, &Tensor::from_slice(&[3i64])), false).unwrap_err();
+    assert!(err.to_string().contains("[batch, time]"), "{err}");
+    let tokens = Tensor::from_slice(&[1i64, 2, 3, 4]).view([2, 2]);
+    let err = model.forward_t((&tokens, &Tensor::from_slice(&[2i64])), false).unwrap_err();
+    assert!(err.to_string().contains("lengths"), "{err}");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let bad = GruClassifierConfig { num_classes: 1, ..Default::default() };
+    let err = GruClassifier::init(&vs.root(), &bad).unwrap_err();
+    assert!(err.to_string().contains("num_classes"), "{err}");
+}
+
+#[test]
+fn padding_embedding_is_zero_and_gets_no_gradient() {
+    let (vs, model) = classifier(Pooling::Last, false);
+    let weight = &vs.variables()["embedding.weight"];
+    assert_eq!(weight.get(0).abs().sum(Kind::Float).double_value(&[]), 0.0);
+    let tokens = Tensor::from_slice(&[0i64, 5, 0, 6]).view([2, 2]);
+    let lengths = Tensor::from_slice(&[2i64, 2]);
+    let loss = model.forward_t((&tokens, &lengths), true).unwrap().sum(Kind::Float);
+    loss.backward();
+    let grad = weight.grad();
+    assert_eq!(grad.get(0).abs().sum(Kind::Float).double_value(&[]), 0.0);
+    assert!(grad.get(5).abs().sum(Kind::Float).double_value(&[]) > 0.0);
+}

@@ -1,0 +1,175 @@
+//! Epoch-end callbacks: Keras's `EarlyStopping`.
+
+use serde::{Deserialize, Serialize};
+
+/// Which direction of the monitored value is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `max` when the name contains `acc` (or is an AUC), else `min`, as Keras decides.
+    #[default]
+    Auto,
+    /// Lower is better.
+    Min,
+    /// Higher is better.
+    Max,
+}
+
+impl Mode {
+    /// Resolves `Auto` for metric `monitor`: true when higher is better.
+    pub fn higher_is_better(self, monitor: &str) -> bool {
+        match self {
+            Mode::Min => false,
+            Mode::Max => true,
+            Mode::Auto => monitor.contains("acc") || monitor.ends_with("auc"),
+        }
+    }
+}
+
+/// Keras's `EarlyStopping`, with the same names and defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// The metric watched. Default: `val_loss`.
+    pub monitor: String,
+    /// The smallest change that counts as an improvement. Default: 0.0.
+    pub min_delta: f64,
+    /// Epochs without improvement before stopping. Default: 0.
+    pub patience: usize,
+    /// Direction of improvement. Default: `auto`.
+    pub mode: Mode,
+    /// A value the metric must beat before patience starts being reset. Default: none.
+    pub baseline: Option<f64>,
+    /// Restore the weights of the best epoch when stopping. Default: false.
+    pub restore_best_weights: bool,
+    /// Epochs to wait before monitoring starts. Default: 0.
+    pub start_from_epoch: usize,
+}
+
+impl Default for EarlyStoppingConfig {
+    fn default() -> Self {
+        EarlyStoppingConfig {
+            monitor: "val_loss".into(),
+            min_delta: 0.0,
+            patience: 0,
+            mode: Mode::Auto,
+            baseline: None,
+            restore_best_weights: false,
+            start_from_epoch: 0,
+        }
+    }
+}
+
+/// The running state of early stopping, saved in checkpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStoppingState {
+    /// Epochs since the last improvement.
+    pub wait: usize,
+    /// The best value so far.
+    pub best: Option<f64>,
+    /// The 0-based epoch of the best value.
+    pub best_epoch: Option<usize>,
+}
+
+/// What early stopping decided at an epoch's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlyStoppingDecision {
+    /// The epoch improved on the best value.
+    pub improved: bool,
+    /// Training should stop now.
+    pub stop: bool,
+}
+
+impl EarlyStoppingConfig {
+    fn is_improvement(&self, value: f64, reference: Option<f64>) -> bool {
+        let Some(reference) = reference else {
+            return true;
+        };
+        // Keras: monitor_op(value - min_delta, reference), with min_delta negated for `min`.
+        if self.mode.higher_is_better(&self.monitor) {
+            value - self.min_delta.abs() > reference
+        } else {
+            value + self.min_delta.abs() < reference
+        }
+    }
+
+    /// Keras's `on_epoch_end` for 0-based `epoch` with the monitored `value` (None when the
+    /// metric is missing, which never stops training).
+    pub fn on_epoch_end(
+        &self,
+        state: &mut EarlyStoppingState,
+        epoch: usize,
+        value: Option<f64>,
+    ) -> EarlyStoppingDecision {
+        let none = EarlyStoppingDecision {
+            improved: false,
+            stop: false,
+        };
+        let Some(value) = value else { return none };
+        if epoch < self.start_from_epoch {
+            return none;
+        }
+        state.wait += 1;
+        let mut improved = false;
+        if self.is_improvement(value, state.best) {
+            state.best = Some(value);
+            state.best_epoch = Some(epoch);
+            improved = true;
+            if self.baseline.is_none() || self.is_improvement(value, self.baseline) {
+                state.wait = 0;
+                return EarlyStoppingDecision {
+                    improved,
+                    stop: false,
+                };
+            }
+        }
+        EarlyStoppingDecision {
+            improved,
+            stop: state.wait >= self.patience && epoch > 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(config: &EarlyStoppingConfig, values: &[f64]) -> Option<usize> {
+        let mut state = EarlyStoppingState::default();
+        values
+            .iter()
+            .enumerate()
+            .find(|(e, v)| config.on_epoch_end(&mut state, *e, Some(**v)).stop)
+            .map(|(e, _)| e)
+    }
+
+    #[test]
+    fn matches_keras_patience_semantics() {
+        // keras.callbacks.EarlyStopping(monitor="val_loss", patience=2) on val_loss
+        // [1.0, 0.9, 0.95, 0.92, 0.8] stops at the end of epoch index 3 (wait hits 2).
+        let cfg = EarlyStoppingConfig { patience: 2, ..Default::default() };
+        assert_eq!(run(&cfg, &[1.0, 0.9, 0.95, 0.92, 0.8]), Some(3));
+        // patience=0 stops at the first epoch (after the first) that does not improve.
+        let cfg = EarlyStoppingConfig::default();
+        assert_eq!(run(&cfg, &[1.0, 0.9, 0.91]), Some(2));
+        // min_delta: an improvement of 0.05 < 0.1 does not count.
+        let cfg = EarlyStoppingConfig { min_delta: 0.1, patience: 1, ..Default::default() };
+        assert_eq!(run(&cfg, &[1.0, 0.95, 0.93]), Some(2));
+    }
+
+    #[test]
+    fn accuracy_is_maximised_in_auto_mode() {
+        let cfg = EarlyStoppingConfig { monitor: "val_accuracy".into(), patience: 1, ..Default::default() };
+        assert_eq!(run(&cfg, &[0.5, 0.6, 0.7, 0.8]), None);
+        assert_eq!(run(&cfg, &[0.5, 0.6, 0.55, 0.58]), Some(3));
+    }
+
+    #[test]
+    fn baseline_must_be_beaten() {
+        // Keras: with baseline=0.5 and patience=1, values that improve but stay above the
+        // baseline do not reset wait.
+        let cfg = EarlyStoppingConfig { baseline: Some(0.5), patience: 1, ..Default::default() };
+        assert_eq!(run(&cfg, &[0.9, 0.8]), Some(1));
+        assert_eq!(run(&cfg, &[0.9, 0.4, 0.3, 0.2]), None);
+    }
+}

@@ -1,0 +1,89 @@
+//! Keras-style progress: a live bar on a terminal, plain lines elsewhere.
+//!
+//! `157/157 ━━━━━━━━━━━━━━━━━━━━ 12s 75ms/step - accuracy: 0.8123 - loss: 0.4012`
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// How much the trainer prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// Nothing.
+    Silent,
+    /// A bar on a terminal, one line per epoch otherwise (default).
+    #[default]
+    Normal,
+}
+
+/// Formats metrics as Keras does: ` - name: value` with `%.4f`, sorted by name.
+pub fn format_metrics(metrics: &BTreeMap<String, f64>) -> String {
+    metrics
+        .iter()
+        .map(|(k, v)| format!(" - {k}: {v:.4}"))
+        .collect()
+}
+
+/// The progress display of one epoch.
+pub struct EpochProgress {
+    bar: Option<ProgressBar>,
+    start: Instant,
+    total: u64,
+    steps: u64,
+    verbosity: Verbosity,
+}
+
+impl EpochProgress {
+    /// Starts epoch `epoch` (1-based) of `epochs`, with `total` batches of which `done` are done.
+    pub fn start(epoch: usize, epochs: usize, total: u64, done: u64, verbosity: Verbosity) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        if verbosity != Verbosity::Silent {
+            eprintln!("Epoch {epoch}/{epochs}");
+        }
+        let bar = (tty && verbosity != Verbosity::Silent).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{pos}/{len} {bar:20} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("━━─");
+            bar.set_style(style);
+            bar.set_position(done);
+            bar
+        });
+        EpochProgress {
+            bar,
+            start: Instant::now(),
+            total,
+            steps: 0,
+            verbosity,
+        }
+    }
+
+    fn ms_per_step(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1000.0 / self.steps.max(1) as f64
+    }
+
+    /// Records one finished step with the running metrics.
+    pub fn step(&mut self, metrics: &BTreeMap<String, f64>) {
+        self.steps += 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!("{:.0}ms/step{}", self.ms_per_step(), format_metrics(metrics)));
+        }
+    }
+
+    /// Ends the epoch with its final metrics (validation included).
+    pub fn finish(self, metrics: &BTreeMap<String, f64>) {
+        let line = format!(
+            "{}s {:.0}ms/step{}",
+            self.start.elapsed().as_secs(),
+            self.ms_per_step(),
+            format_metrics(metrics)
+        );
+        match (&self.bar, self.verbosity) {
+            (_, Verbosity::Silent) => {}
+            (Some(bar), _) => bar.finish_with_message(line),
+            (None, _) => eprintln!("{0}/{0} {line}", self.total),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Tasks: what a [`crate::TrainStep`] does for each kind of model.
+//!
+//! [`Supervised`] serves every model trained by one loss and one optimiser (the classifier,
+//! the language model); GANs have their own step with two optimisers. All of them run
+//! through the same [`crate::Trainer`].
+
+pub mod classify;
+
+use crate::checkpoint::copy_into;
+use crate::metrics::Metrics;
+use crate::optim::{GradClip, Optimizer, OptimizerConfig};
+use crate::{Result, TrainStep};
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{nn::VarStore, Tensor};
+
+/// A model with a differentiable objective.
+pub trait Objective {
+    /// The batch it consumes.
+    type Batch;
+    /// The mean loss to minimise on `batch`, and metrics as sums and counts (`loss` included).
+    fn forward_loss(&self, batch: &Self::Batch, train: bool) -> Result<(Tensor, Metrics)>;
+}
+
+/// One model, one loss, one optimiser: forward, backward, clip, update.
+pub struct Supervised<O> {
+    /// The model.
+    pub model: O,
+    /// The model's variables.
+    pub vs: VarStore,
+    optimizer: Optimizer,
+    clip: GradClip,
+    base_lr: f64,
+}
+
+impl<O: Objective> Supervised<O> {
+    /// Wraps `model`, whose variables live in `vs`, with an optimiser and clipping.
+    pub fn new(model: O, vs: VarStore, optimizer: OptimizerConfig, clip: GradClip) -> Result<Self> {
+        let base_lr = optimizer.lr();
+        let optimizer = Optimizer::new(&vs, optimizer)?;
+        Ok(Supervised {
+            model,
+            vs,
+            optimizer,
+            clip,
+            base_lr,
+        })
+    }
+
+    /// The optimiser.
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+}
+
+/// The variables of `vs` sorted by name, with `prefix` prepended.
+pub fn named_variables(vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (format!("{prefix}{name}"), t))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+impl<O: Objective> TrainStep for Supervised<O> {
+    type Batch = O::Batch;
+
+    fn train_step(&mut self, batch: &Self::Batch) -> Result<Metrics> {
+        self.optimizer.zero_grad()?;
+        let (loss, metrics) = self.model.forward_loss(batch, true)?;
+        loss.f_backward()?;
+        self.optimizer.clip(self.clip)?;
+        self.optimizer.step()?;
+        Ok(metrics)
+    }
+
+    fn valid_step(&mut self, batch: &Self::Batch) -> Result<Metrics> {
+        let (_, metrics) = self.model.forward_loss(batch, false)?;
+        Ok(metrics)
+    }
+
+    fn set_lr_factor(&mut self, factor: f64) {
+        self.optimizer.set_lr(self.base_lr * factor);
+    }
+
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut state = named_variables(&self.vs, "model.");
+        state.extend(self.optimizer.state_tensors("optimizer.")?);
+        Ok(state)
+    }
+
+    fn load_state(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+        copy_into(&named_variables(&self.vs, "model."), tensors, path)?;
+        self.optimizer.load_state_tensors("optimizer.", tensors, path)
+    }
+}

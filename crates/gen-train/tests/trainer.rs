@@ -1,0 +1,239 @@
+//! The generic loop: learning, exact resume, the NaN guard, early stopping, checkpoints.
+
+use gen_data::sequence::{PadOptions, Padding};
+use gen_models::{GruClassifier, GruClassifierConfig, Module};
+use gen_train::callbacks::EarlyStoppingConfig;
+use gen_train::learner::Verbosity;
+use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
+use gen_train::tasks::classify::{TextBatch, TextClassificationData};
+use gen_train::tasks::Supervised;
+use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tch::{nn::VarStore, Device, Tensor};
+
+/// Sequences of ids 1..=20 with lengths 2..=9; the label says whether the FIRST token is
+/// above 10. Post-padded, so the model must carry the first token to the last real step.
+fn synthetic(n: usize, seed: u64) -> (Vec<Vec<i64>>, Vec<i64>) {
+    let mut rng = gen_data::batch::SplitMix64::new(seed);
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for _ in 0..n {
+        let len = 2 + rng.below(8) as usize;
+        let seq: Vec<i64> = (0..len).map(|_| 1 + rng.below(20) as i64).collect();
+        ys.push(i64::from(seq[0] > 10));
+        xs.push(seq);
+    }
+    (xs, ys)
+}
+
+fn data(n: usize, seed: u64) -> TextClassificationData {
+    let (xs, ys) = synthetic(n, seed);
+    let pad = PadOptions { maxlen: Some(12), padding: Padding::Post, ..Default::default() };
+    TextClassificationData::new(&xs, &ys, &pad, Device::Cpu).unwrap()
+}
+
+fn task(seed: i64, lr: f64) -> Supervised<GruClassifier> {
+    tch::manual_seed(seed);
+    let vs = VarStore::new(Device::Cpu);
+    let config = GruClassifierConfig { vocab_size: 21, embedding_dim: 16, hidden_size: 24, dropout: 0.2, ..Default::default() };
+    let model = GruClassifier::init(&vs.root(), &config).unwrap();
+    let opt = OptimizerConfig::Adam(AdamConfig { lr, ..Default::default() });
+    Supervised::new(model, vs, opt, GradClip::Norm(1.0)).unwrap()
+}
+
+fn config(epochs: usize) -> TrainerConfig {
+    TrainerConfig { epochs, batch_size: 32, validation_split: 0.2, seed: 7, ..Default::default() }
+}
+
+#[test]
+fn tiny_classifier_learns_a_synthetic_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = task(0, 0.01);
+    let trainer = Trainer::new(config(12), dir.path()).verbosity(Verbosity::Silent);
+    let (outcome, state) = trainer.fit(&mut t, &data(640, 1), None, false).unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    let last = &state.history.last().unwrap().metrics;
+    assert!(last["loss"] < 0.05, "{last:?}");
+    assert!(last["val_accuracy"] > 0.97, "{last:?}");
+    // Chance level is 0.5: the first epoch must be far from the last.
+    assert!(state.history[0].metrics["loss"] > 5.0 * last["loss"]);
+    // Logs: one JSON line and one CSV row per epoch.
+    let jsonl = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 12);
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    for key in ["epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy"] {
+        assert!(first.get(key).is_some(), "{key} missing in {first}");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("epoch,step,accuracy,loss,val_accuracy,val_loss\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 13);
+}
+
+/// Raises the stop flag after `at` steps, like a Ctrl-C.
+struct StopAfter<T> {
+    inner: T,
+    at: u64,
+    steps: u64,
+    flag: Arc<AtomicBool>,
+}
+
+impl<T: TrainStep> TrainStep for StopAfter<T> {
+    type Batch = T::Batch;
+    fn train_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
+        self.steps += 1;
+        if self.steps == self.at {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        self.inner.train_step(batch)
+    }
+    fn valid_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
+        self.inner.valid_step(batch)
+    }
+    fn set_lr_factor(&mut self, f: f64) {
+        self.inner.set_lr_factor(f)
+    }
+    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
+        self.inner.state()
+    }
+    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
+        self.inner.load_state(t, p)
+    }
+}
+
+#[test]
+fn resume_after_interruption_matches_the_uninterrupted_run() {
+    let d = data(200, 2);
+    let cfg = config(3);
+    // Uninterrupted.
+    let dir_a = tempfile::tempdir().unwrap();
+    let mut a = task(3, 0.01);
+    let (_, state_a) = Trainer::new(cfg.clone(), dir_a.path()).verbosity(Verbosity::Silent).fit(&mut a, &d, None, false).unwrap();
+
+    // Interrupted in the middle of epoch 2 (5 batches per epoch), then resumed by a fresh
+    // process: new task with a different init, which the checkpoint overwrites.
+    let dir_b = tempfile::tempdir().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut b = StopAfter { inner: task(3, 0.01), at: 7, steps: 0, flag: flag.clone() };
+    let trainer = Trainer::new(cfg.clone(), dir_b.path()).verbosity(Verbosity::Silent).stop_flag(flag);
+    let (outcome, partial) = trainer.fit(&mut b, &d, None, false).unwrap();
+    assert_eq!(outcome, Outcome::Interrupted);
+    assert_eq!(partial.global_step, 7);
+    let mut resumed = task(99, 0.01);
+    let trainer = Trainer::new(cfg, dir_b.path()).verbosity(Verbosity::Silent);
+    assert!(trainer.can_resume());
+    let (outcome, state_b) = trainer.fit(&mut resumed, &d, None, true).unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(state_a.history, state_b.history, "metrics must match bit for bit");
+    let (sa, sb) = (a.state().unwrap(), resumed.state().unwrap());
+    for ((na, ta), (nb, tb)) in sa.iter().zip(&sb) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "{na} differs");
+    }
+    assert_eq!(
+        std::fs::read(dir_a.path().join("metrics.jsonl")).unwrap(),
+        std::fs::read(dir_b.path().join("metrics.jsonl")).unwrap()
+    );
+}
+
+/// A task whose loss becomes NaN at a given step.
+struct NanAt(Supervised<GruClassifier>, u64, u64);
+
+impl TrainStep for NanAt {
+    type Batch = TextBatch;
+    fn train_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
+        self.2 += 1;
+        let mut m = self.0.train_step(batch)?;
+        if self.2 == self.1 {
+            m.add("loss", f64::NAN, 1.0);
+        }
+        Ok(m)
+    }
+    fn valid_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
+        self.0.valid_step(batch)
+    }
+    fn set_lr_factor(&mut self, f: f64) {
+        self.0.set_lr_factor(f)
+    }
+    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
+        self.0.state()
+    }
+    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
+        self.0.load_state(t, p)
+    }
+}
+
+#[test]
+fn non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data(100, 3);
+    let mut cfg = config(3);
+    cfg.checkpoint_every = Some(1);
+    let mut t = NanAt(task(0, 0.01), 4, 0);
+    let trainer = Trainer::new(cfg.clone(), dir.path()).verbosity(Verbosity::Silent);
+    let err = trainer.fit(&mut t, &d, None, false).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteLoss { step: 4, epoch: 2, .. }), "{err}");
+    assert!(err.to_string().contains("step 4"), "{err}");
+    // The last good checkpoint (step 3) is intact and resumable.
+    let (_, state): (_, gen_train::TrainerState) = gen_train::checkpoint::load(&dir.path().join("checkpoints"), "last").unwrap();
+    assert_eq!(state.global_step, 3);
+    let mut fresh = task(0, 0.01);
+    let (outcome, _) = trainer.fit(&mut fresh, &d, None, true).unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+}
+
+#[test]
+fn corrupt_checkpoints_are_reported_by_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data(64, 4);
+    let mut t = task(0, 0.01);
+    let trainer = Trainer::new(config(1), dir.path()).verbosity(Verbosity::Silent);
+    trainer.fit(&mut t, &d, None, false).unwrap();
+    let ckpt = dir.path().join("checkpoints/last.safetensors");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
+    let err = trainer.fit(&mut task(0, 0.01), &d, None, true).unwrap_err();
+    assert!(err.to_string().contains("last.safetensors"), "{err}");
+    // The other file of the pair is truncated JSON.
+    std::fs::write(&ckpt, &bytes).unwrap();
+    let json = dir.path().join("checkpoints/last.json");
+    std::fs::write(&json, "{\"trunc").unwrap();
+    let err = trainer.fit(&mut task(0, 0.01), &d, None, true).unwrap_err();
+    assert!(err.to_string().contains("last.json"), "{err}");
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data(128, 5);
+    let mut cfg = config(30);
+    // A learning rate this high makes val_loss noisy, so it stops well before 30 epochs.
+    cfg.early_stopping = Some(EarlyStoppingConfig { patience: 1, restore_best_weights: true, ..Default::default() });
+    let mut t = task(0, 0.5);
+    let (outcome, state) = Trainer::new(cfg, dir.path()).verbosity(Verbosity::Silent).fit(&mut t, &d, None, false).unwrap();
+    assert_eq!(outcome, Outcome::EarlyStopped);
+    assert!(state.history.len() < 30);
+    let best_epoch = state.early_stopping.best_epoch.unwrap();
+    let best_val = state.history[best_epoch].metrics["val_loss"];
+    // Restored weights reproduce the best epoch's validation loss.
+    let val: Vec<usize> = (102..128).collect();
+    let batch = d.batch(&val).unwrap();
+    let m = tch::no_grad(|| t.valid_step(&batch)).unwrap();
+    assert!((m.mean("loss").unwrap() - best_val).abs() < 1e-6, "{} vs {best_val}", m.mean("loss").unwrap());
+}
+
+#[test]
+fn max_steps_and_bad_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data(100, 6);
+    let mut cfg = config(5);
+    cfg.max_steps = Some(4);
+    let (_, state) = Trainer::new(cfg.clone(), dir.path()).verbosity(Verbosity::Silent).fit(&mut task(0, 0.01), &d, None, false).unwrap();
+    assert_eq!(state.global_step, 4);
+    assert_eq!(state.history.len(), 2, "3 batches per epoch: epoch 2 ends early at step 4");
+    cfg.validation_split = 1.5;
+    let err = Trainer::new(cfg, dir.path()).fit(&mut task(0, 0.01), &d, None, false).unwrap_err();
+    assert!(err.to_string().contains("validation_split"), "{err}");
+}
