@@ -110,21 +110,21 @@ impl EarlyStoppingConfig {
             return none;
         }
         state.wait += 1;
-        let mut improved = false;
         if self.is_improvement(value, state.best) {
             state.best = Some(value);
             state.best_epoch = Some(epoch);
-            improved = true;
+            // Keras restarts the wait only when the baseline is beaten too, and never stops
+            // on an improving epoch.
             if self.baseline.is_none() || self.is_improvement(value, self.baseline) {
                 state.wait = 0;
-                return EarlyStoppingDecision {
-                    improved,
-                    stop: false,
-                };
             }
+            return EarlyStoppingDecision {
+                improved: true,
+                stop: false,
+            };
         }
         EarlyStoppingDecision {
-            improved,
+            improved: false,
             stop: state.wait >= self.patience && epoch > 0,
         }
     }
@@ -152,24 +152,28 @@ mod tests {
         // patience=0 stops at the first epoch (after the first) that does not improve.
         let cfg = EarlyStoppingConfig::default();
         assert_eq!(run(&cfg, &[1.0, 0.9, 0.91]), Some(2));
-        // min_delta: an improvement of 0.05 < 0.1 does not count.
+        // min_delta: an improvement of 0.05 < 0.1 does not count, so epoch 1 stops.
         let cfg = EarlyStoppingConfig { min_delta: 0.1, patience: 1, ..Default::default() };
-        assert_eq!(run(&cfg, &[1.0, 0.95, 0.93]), Some(2));
+        assert_eq!(run(&cfg, &[1.0, 0.95, 0.93]), Some(1));
     }
 
     #[test]
     fn accuracy_is_maximised_in_auto_mode() {
         let cfg = EarlyStoppingConfig { monitor: "val_accuracy".into(), patience: 1, ..Default::default() };
         assert_eq!(run(&cfg, &[0.5, 0.6, 0.7, 0.8]), None);
-        assert_eq!(run(&cfg, &[0.5, 0.6, 0.55, 0.58]), Some(3));
+        assert_eq!(run(&cfg, &[0.5, 0.6, 0.55, 0.58]), Some(2));
     }
 
     #[test]
     fn baseline_must_be_beaten() {
-        // Keras: with baseline=0.5 and patience=1, values that improve but stay above the
-        // baseline do not reset wait.
-        let cfg = EarlyStoppingConfig { baseline: Some(0.5), patience: 1, ..Default::default() };
-        assert_eq!(run(&cfg, &[0.9, 0.8]), Some(1));
-        assert_eq!(run(&cfg, &[0.9, 0.4, 0.3, 0.2]), None);
+        // Keras: with baseline=0.5 and patience=2, improving values above the baseline do
+        // not reset `wait`, so the first non-improving epoch (index 2) stops; without a
+        // baseline, wait is only 1 there.
+        let with = EarlyStoppingConfig { baseline: Some(0.5), patience: 2, ..Default::default() };
+        assert_eq!(run(&with, &[0.9, 0.8, 0.85]), Some(2));
+        let without = EarlyStoppingConfig { patience: 2, ..Default::default() };
+        assert_eq!(run(&without, &[0.9, 0.8, 0.85]), None);
+        // Improving epochs never stop training.
+        assert_eq!(run(&with, &[0.9, 0.8, 0.7, 0.6]), None);
     }
 }

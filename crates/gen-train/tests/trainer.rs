@@ -14,6 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tch::{nn::VarStore, Device, Tensor};
 
+/// libtorch's generator is global to the process: tests that seed it run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Sequences of ids 1..=20 with lengths 2..=9; the label says whether the FIRST token is
 /// above 10. Post-padded, so the model must carry the first token to the last real step.
 fn synthetic(n: usize, seed: u64) -> (Vec<Vec<i64>>, Vec<i64>) {
@@ -50,6 +57,7 @@ fn config(epochs: usize) -> TrainerConfig {
 
 #[test]
 fn tiny_classifier_learns_a_synthetic_rule() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let mut t = task(0, 0.01);
     let trainer = Trainer::new(config(12), dir.path()).verbosity(Verbosity::Silent);
@@ -105,6 +113,7 @@ impl<T: TrainStep> TrainStep for StopAfter<T> {
 
 #[test]
 fn resume_after_interruption_matches_the_uninterrupted_run() {
+    let _serial = serial();
     let d = data(200, 2);
     let cfg = config(3);
     // Uninterrupted.
@@ -167,6 +176,7 @@ impl TrainStep for NanAt {
 
 #[test]
 fn non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = data(100, 3);
     let mut cfg = config(3);
@@ -186,6 +196,7 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn corrupt_checkpoints_are_reported_by_file() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = data(64, 4);
     let mut t = task(0, 0.01);
@@ -206,6 +217,7 @@ fn corrupt_checkpoints_are_reported_by_file() {
 
 #[test]
 fn early_stopping_stops_and_restores_the_best_weights() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = data(128, 5);
     let mut cfg = config(30);
@@ -226,6 +238,7 @@ fn early_stopping_stops_and_restores_the_best_weights() {
 
 #[test]
 fn max_steps_and_bad_configs() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = data(100, 6);
     let mut cfg = config(5);
