@@ -1,0 +1,114 @@
+//! Text-classifier runs: IMDB through Keras's pipeline into the GRU classifier.
+
+use crate::config::TextClassifierRun;
+use anyhow::{bail, Context, Result};
+use gen_data::imdb::{self, ImdbSource, LoadOptions};
+use gen_data::sequence::PadOptions;
+use gen_models::{GruClassifier, Module};
+use gen_train::learner::Verbosity;
+use gen_train::tasks::classify::TextClassificationData;
+use gen_train::tasks::Supervised;
+use gen_train::{Dataset, Metrics, Outcome, TrainStep, Trainer};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tch::nn::VarStore;
+
+/// Train and test sets, padded.
+pub struct TextData {
+    pub train: TextClassificationData,
+    pub test: TextClassificationData,
+}
+
+/// Loads the dataset with Keras's `load_data` semantics and pads it with `pad_sequences`.
+pub fn load(run: &TextClassifierRun, device: tch::Device) -> Result<TextData> {
+    let d = &run.data;
+    if d.dataset != "imdb" {
+        bail!("data.dataset = `{}`: text classifiers read `imdb` only", d.dataset);
+    }
+    let dir = gen_data::paths::dataset_dir(&d.dataset)?;
+    let source = ImdbSource::find(&dir)?;
+    let opts = LoadOptions {
+        num_words: d.num_words,
+        skip_top: d.skip_top,
+        maxlen: d.load_maxlen,
+        seed: d.seed,
+        ..LoadOptions::default()
+    };
+    let start = std::time::Instant::now();
+    let data = imdb::load_data(&source, &opts)
+        .with_context(|| format!("loading {}", dir.display()))?;
+    tracing::info!(
+        train = data.x_train.len(),
+        test = data.x_test.len(),
+        seconds = start.elapsed().as_secs_f64(),
+        "loaded {}",
+        dir.display()
+    );
+    if let Some(n) = d.num_words {
+        if n as i64 > run.model.vocab_size {
+            bail!(
+                "model.vocab_size = {} is smaller than data.num_words = {n}",
+                run.model.vocab_size
+            );
+        }
+    }
+    let pad = PadOptions {
+        maxlen: Some(d.maxlen),
+        padding: d.padding,
+        truncating: d.truncating,
+        value: 0i64,
+    };
+    Ok(TextData {
+        train: TextClassificationData::new(&data.x_train, &data.y_train, &pad, device)?,
+        test: TextClassificationData::new(&data.x_test, &data.y_test, &pad, device)?,
+    })
+}
+
+/// Builds the model and its optimiser.
+pub fn task(run: &TextClassifierRun, device: tch::Device) -> Result<Supervised<GruClassifier>> {
+    let vs = VarStore::new(device);
+    let model = GruClassifier::init(&vs.root(), &run.model)?;
+    Ok(Supervised::new(model, vs, run.optimizer.clone(), run.grad_clip)?)
+}
+
+/// Trains (or resumes) in `dir`; returns how training ended.
+pub fn train(
+    run: &TextClassifierRun,
+    dir: &Path,
+    resume: bool,
+    stop: Arc<AtomicBool>,
+    verbosity: Verbosity,
+    device: tch::Device,
+) -> Result<Outcome> {
+    let data = load(run, device)?;
+    let mut task = task(run, device)?;
+    let trainer = Trainer::new(run.trainer.clone(), dir)
+        .verbosity(verbosity)
+        .stop_flag(stop);
+    let (outcome, _) = trainer.fit(&mut task, &data.train, None, resume)?;
+    Ok(outcome)
+}
+
+/// Evaluates the run's `best` checkpoint (else `last`) on the test split.
+pub fn evaluate(run: &TextClassifierRun, dir: &Path, device: tch::Device) -> Result<BTreeMap<String, f64>> {
+    let data = load(run, device)?;
+    let mut task = task(run, device)?;
+    crate::runs::load_checkpoint(&mut task, dir)?;
+    let test = &data.test;
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let mut metrics = Metrics::new();
+    for chunk in indices.chunks(run.trainer.batch_size.max(1)) {
+        let batch = test.batch(chunk)?;
+        metrics.merge(&tch::no_grad(|| task.valid_step(&batch))?);
+    }
+    let mut out: BTreeMap<String, f64> = metrics
+        .means()
+        .into_iter()
+        .map(|(k, v)| (format!("test_{k}"), v))
+        .collect();
+    out.insert("test_samples".into(), test.len() as f64);
+    Ok(out)
+}
+

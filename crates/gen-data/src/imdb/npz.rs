@@ -1,0 +1,1055 @@
+//! Reader for Keras's `imdb.npz`: a zip of `.npy` files.
+//!
+//! - `y_train.npy`, `y_test.npy`: 1-D integer arrays. Their `.npy` header (magic, version,
+//!   then a Python dict literal with `descr`, `fortran_order` and `shape`) is parsed here,
+//!   strictly: only 1-D little/big-endian signed or unsigned integers of 1, 2, 4 or 8 bytes.
+//! - `x_train.npy`, `x_test.npy`: 1-D object arrays (`descr` `'|O'`) whose payload is a
+//!   pickle of a numpy array of Python lists of ints.
+//!
+//! The pickle is decoded by `serde-pickle`, which never executes anything: numpy's
+//! `_reconstruct`/`dtype` globals are replaced by placeholders and the array becomes its
+//! `__setstate__` tuple `(1, (n,), dtype, False, [[ids...], ...])`, which is checked against
+//! the `.npy` shape. Before decoding, the opcode stream is scanned: only the opcodes such a
+//! pickle needs are accepted, strings are short, containers nest at most 8 deep, and
+//! back-references (memo gets) may only point at scalars and strings, so a crafted file
+//! cannot make the decoder copy large lists or recurse deeply. Entry sizes and element
+//! counts are bounded.
+
+use crate::{Error, Result};
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+/// Largest accepted npz file.
+const MAX_NPZ_BYTES: u64 = 1 << 30;
+/// Largest accepted uncompressed entry.
+const MAX_ENTRY_BYTES: u64 = 512 << 20;
+/// Largest accepted `.npy` header (numpy itself writes a few hundred bytes).
+const MAX_HEADER_BYTES: usize = 1 << 16;
+/// Largest number of elements of one array (IMDB has about 6 million ids per split).
+const MAX_ELEMENTS: u64 = 100_000_000;
+/// Longest string or bytes object accepted in a pickle (module names, `'O8'`, `'|'`).
+const MAX_PICKLE_STRING: usize = 256;
+/// Most memo gets accepted in a pickle (numpy's pickles have a handful).
+const MAX_MEMO_GETS: usize = 4096;
+
+/// The four arrays of an `imdb.npz`, in file order (not yet shuffled).
+#[derive(Debug)]
+pub(super) struct NpzArrays {
+    pub(super) x_train: Vec<Vec<i64>>,
+    pub(super) y_train: Vec<i64>,
+    pub(super) x_test: Vec<Vec<i64>>,
+    pub(super) y_test: Vec<i64>,
+}
+
+/// Reads `x_train`, `y_train`, `x_test`, `y_test` from the npz at `path`.
+pub(super) fn read_npz(path: &Path) -> Result<NpzArrays> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if len > MAX_NPZ_BYTES {
+        return Err(Error::format(
+            path,
+            "file",
+            format!("{len} bytes is more than the {MAX_NPZ_BYTES} accepted"),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_npz_bytes(&bytes, path)
+}
+
+/// Like [`read_npz`] for the bytes of an npz file; `path` names it in errors.
+pub(super) fn read_npz_bytes(bytes: &[u8], path: &Path) -> Result<NpzArrays> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| Error::format(path, "zip", e.to_string()))?;
+    let x_train_npy = entry(&mut zip, path, "x_train")?;
+    let y_train = read_int_npy(&entry(&mut zip, path, "y_train")?, path, "y_train")?;
+    let x_test_npy = entry(&mut zip, path, "x_test")?;
+    let y_test = read_int_npy(&entry(&mut zip, path, "y_test")?, path, "y_test")?;
+    // Unpickling dominates the load time: do the two splits on two threads.
+    let (x_train, x_test) = std::thread::scope(|scope| {
+        let test = std::thread::Builder::new()
+            .name("imdb-x_test".into())
+            .spawn_scoped(scope, || read_object_npy(&x_test_npy, path, "x_test"));
+        let x_train = read_object_npy(&x_train_npy, path, "x_train");
+        let x_test = match test {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(Error::format(path, "x_test.npy", "decoder thread failed"))
+            }),
+            // No thread available: decode on this one.
+            Err(_) => read_object_npy(&x_test_npy, path, "x_test"),
+        };
+        (x_train, x_test)
+    });
+    let (x_train, x_test) = (x_train?, x_test?);
+    for (x, y, name) in [
+        (x_train.len(), y_train.len(), "y_train"),
+        (x_test.len(), y_test.len(), "y_test"),
+    ] {
+        if x != y {
+            return Err(Error::format(
+                path,
+                name,
+                format!("{y} labels for {x} sequences"),
+            ));
+        }
+    }
+    Ok(NpzArrays {
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+    })
+}
+
+/// The bytes of entry `name.npy` (or `name`, as `np.load` also accepts), size-bounded.
+fn entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, path: &Path, name: &str) -> Result<Vec<u8>> {
+    let file_name = format!("{name}.npy");
+    let index = zip
+        .index_for_name(&file_name)
+        .or_else(|| zip.index_for_name(name))
+        .ok_or_else(|| Error::format(path, file_name.as_str(), "entry missing from the npz"))?;
+    let mut file = zip
+        .by_index(index)
+        .map_err(|e| Error::format(path, file_name.as_str(), e.to_string()))?;
+    let declared = file.size();
+    if declared > MAX_ENTRY_BYTES {
+        return Err(Error::format(
+            path,
+            file_name.as_str(),
+            format!("{declared} bytes is more than the {MAX_ENTRY_BYTES} accepted"),
+        ));
+    }
+    let mut out = Vec::new();
+    // `declared` is bounded above, so this capacity is bounded too.
+    out.try_reserve_exact(usize::try_from(declared).unwrap_or(0))
+        .map_err(|e| Error::format(path, file_name.as_str(), e.to_string()))?;
+    file.by_ref()
+        .take(MAX_ENTRY_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::format(path, file_name.as_str(), e.to_string()))?;
+    if out.len() as u64 > MAX_ENTRY_BYTES {
+        return Err(Error::format(
+            path,
+            file_name.as_str(),
+            format!("more than the {MAX_ENTRY_BYTES} bytes accepted"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A parsed `.npy` header.
+#[derive(Debug, PartialEq)]
+struct NpyHeader {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<u64>,
+}
+
+/// Splits a `.npy` file into its header and data.
+fn parse_npy(bytes: &[u8]) -> std::result::Result<(NpyHeader, &[u8]), String> {
+    let rest = bytes
+        .strip_prefix(b"\x93NUMPY")
+        .ok_or("not a .npy file (bad magic)")?;
+    let (version, rest) = rest.split_first_chunk::<2>().ok_or("truncated header")?;
+    let (len, rest) = match version {
+        [1, 0] => {
+            let (l, rest) = rest.split_first_chunk::<2>().ok_or("truncated header")?;
+            (usize::from(u16::from_le_bytes(*l)), rest)
+        }
+        [2 | 3, 0] => {
+            let (l, rest) = rest.split_first_chunk::<4>().ok_or("truncated header")?;
+            let l = u32::from_le_bytes(*l);
+            (usize::try_from(l).unwrap_or(usize::MAX), rest)
+        }
+        [major, minor] => return Err(format!("unsupported .npy version {major}.{minor}")),
+    };
+    if len > MAX_HEADER_BYTES {
+        return Err(format!("header of {len} bytes is too long"));
+    }
+    if rest.len() < len {
+        return Err(format!(
+            "truncated header: {len} bytes announced, {} present",
+            rest.len()
+        ));
+    }
+    let (header, data) = rest.split_at(len);
+    let text = std::str::from_utf8(header).map_err(|_| "header is not UTF-8")?;
+    let header = parse_header_dict(text)?;
+    Ok((header, data))
+}
+
+/// A value of the header dict literal.
+#[derive(Debug)]
+enum Lit {
+    Str(String),
+    Bool(bool),
+    Tuple(Vec<u64>),
+}
+
+/// Parses numpy's header dict literal, e.g.
+/// `{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }`.
+fn parse_header_dict(text: &str) -> std::result::Result<NpyHeader, String> {
+    let mut p = LitParser {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    p.expect(b'{')?;
+    let mut entries: HashMap<String, Lit> = HashMap::new();
+    loop {
+        p.skip_ws();
+        if p.eat(b'}') {
+            break;
+        }
+        let key = p.string()?;
+        p.expect(b':')?;
+        let value = p.value()?;
+        if entries.insert(key.clone(), value).is_some() {
+            return Err(format!("duplicate header key {key:?}"));
+        }
+        p.skip_ws();
+        if !p.eat(b',') {
+            p.expect(b'}')?;
+            break;
+        }
+    }
+    p.skip_ws();
+    if p.i != p.s.len() {
+        return Err("unexpected text after the header dict".into());
+    }
+    if entries.len() != 3 {
+        return Err(format!(
+            "header must have exactly descr, fortran_order and shape; found {:?}",
+            entries.keys().collect::<Vec<_>>()
+        ));
+    }
+    let descr = match entries.remove("descr") {
+        Some(Lit::Str(s)) => s,
+        other => return Err(format!("header descr must be a string, found {other:?}")),
+    };
+    let fortran_order = match entries.remove("fortran_order") {
+        Some(Lit::Bool(b)) => b,
+        other => {
+            return Err(format!(
+                "header fortran_order must be a bool, found {other:?}"
+            ))
+        }
+    };
+    let shape = match entries.remove("shape") {
+        Some(Lit::Tuple(t)) => t,
+        other => return Err(format!("header shape must be a tuple, found {other:?}")),
+    };
+    Ok(NpyHeader {
+        descr,
+        fortran_order,
+        shape,
+    })
+}
+
+/// A tiny parser for the Python literals of a `.npy` header.
+struct LitParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl LitParser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> std::result::Result<(), String> {
+        self.skip_ws();
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!(
+                "header: expected {:?} at byte {}",
+                char::from(c),
+                self.i
+            ))
+        }
+    }
+
+    fn string(&mut self) -> std::result::Result<String, String> {
+        self.skip_ws();
+        let quote = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return Err(format!("header: expected a string at byte {}", self.i)),
+        };
+        self.i += 1;
+        let start = self.i;
+        while let Some(c) = self.peek() {
+            if c == quote {
+                let s = self.s.get(start..self.i).unwrap_or_default();
+                self.i += 1;
+                return String::from_utf8(s.to_vec()).map_err(|_| "header: bad string".into());
+            }
+            if c == b'\\' {
+                return Err("header: escapes in strings are not supported".into());
+            }
+            self.i += 1;
+        }
+        Err("header: unterminated string".into())
+    }
+
+    fn uint(&mut self) -> std::result::Result<u64, String> {
+        self.skip_ws();
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        let digits = self.s.get(start..self.i).unwrap_or_default();
+        std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or_else(|| format!("header: expected a dimension at byte {start}"))
+    }
+
+    fn value(&mut self) -> std::result::Result<Lit, String> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'\'' | b'"') => self.string().map(Lit::Str),
+            Some(b'(') => {
+                self.i += 1;
+                let mut dims = Vec::new();
+                loop {
+                    self.skip_ws();
+                    if self.eat(b')') {
+                        break;
+                    }
+                    if dims.len() >= 32 {
+                        return Err("header: too many dimensions".into());
+                    }
+                    dims.push(self.uint()?);
+                    self.skip_ws();
+                    if !self.eat(b',') {
+                        self.expect(b')')?;
+                        break;
+                    }
+                }
+                Ok(Lit::Tuple(dims))
+            }
+            _ => {
+                for (word, b) in [(&b"True"[..], true), (&b"False"[..], false)] {
+                    if self.s.get(self.i..).is_some_and(|r| r.starts_with(word)) {
+                        self.i += word.len();
+                        return Ok(Lit::Bool(b));
+                    }
+                }
+                Err(format!("header: unsupported value at byte {}", self.i))
+            }
+        }
+    }
+}
+
+/// The single dimension of a 1-D array header.
+fn one_dim(h: &NpyHeader) -> std::result::Result<u64, String> {
+    match h.shape.as_slice() {
+        [n] if *n <= MAX_ELEMENTS => Ok(*n),
+        [n] => Err(format!(
+            "{n} elements is more than the {MAX_ELEMENTS} accepted"
+        )),
+        other => Err(format!("expected a 1-D array, found shape {other:?}")),
+    }
+}
+
+/// Reads a 1-D integer `.npy` as `i64`.
+fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
+    let field = format!("{name}.npy");
+    let fail = |reason: String| Error::format(path, field.as_str(), reason);
+    let (header, data) = parse_npy(bytes).map_err(fail)?;
+    let n = one_dim(&header).map_err(fail)?;
+    let d = header.descr.as_bytes();
+    let (little, signed, size) = match d {
+        [order @ (b'<' | b'>' | b'|' | b'='), kind @ (b'i' | b'u'), size @ (b'1' | b'2' | b'4' | b'8')] => {
+            (*order != b'>', *kind == b'i', usize::from(size - b'0'))
+        }
+        _ => {
+            return Err(fail(format!(
+                "dtype {:?} is not a supported integer type",
+                header.descr
+            )))
+        }
+    };
+    let expected = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_mul(size))
+        .ok_or_else(|| fail(format!("{n} elements do not fit in memory")))?;
+    if data.len() != expected {
+        return Err(fail(format!(
+            "data has {} bytes; shape ({n},) of {} needs {expected}",
+            data.len(),
+            header.descr
+        )));
+    }
+    let shift = 64 - 8 * size as u32;
+    data.chunks_exact(size)
+        .map(|c| {
+            // Assemble the little-endian 64-bit pattern, then sign-extend when signed.
+            let mut b = [0u8; 8];
+            for (k, &byte) in c.iter().enumerate() {
+                let pos = if little { k } else { size - 1 - k };
+                if let Some(slot) = b.get_mut(pos) {
+                    *slot = byte;
+                }
+            }
+            let raw = u64::from_le_bytes(b);
+            if signed {
+                Ok(((raw << shift) as i64) >> shift)
+            } else {
+                i64::try_from(raw).map_err(|_| fail(format!("value {raw} does not fit in i64")))
+            }
+        })
+        .collect()
+}
+
+/// Reads a 1-D object `.npy` holding lists of ints.
+fn read_object_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<Vec<i64>>> {
+    let field = format!("{name}.npy");
+    let fail = |reason: String| Error::format(path, field.as_str(), reason);
+    let (header, data) = parse_npy(bytes).map_err(fail)?;
+    if header.descr != "|O" {
+        return Err(fail(format!(
+            "dtype {:?} is not an object array ('|O')",
+            header.descr
+        )));
+    }
+    let n = one_dim(&header).map_err(fail)?;
+    scan_pickle(data).map_err(|e| fail(format!("pickle: {e}")))?;
+    let opts = serde_pickle::DeOptions::new().replace_unresolved_globals();
+    let state: ArrayState =
+        serde_pickle::from_slice(data, opts).map_err(|e| fail(format!("pickle: {e}")))?;
+    if state.n != n || state.data.len() as u64 != n {
+        return Err(fail(format!(
+            "pickled array has shape ({},) and {} elements; the header says ({n},)",
+            state.n,
+            state.data.len()
+        )));
+    }
+    Ok(state.data)
+}
+
+/// numpy's `ndarray.__setstate__` tuple for a 1-D object array of int lists:
+/// `(1, (n,), dtype, fortran_order, [[ids...], ...])`.
+#[derive(Debug)]
+struct ArrayState {
+    n: u64,
+    data: Vec<Vec<i64>>,
+}
+
+impl<'de> serde::Deserialize<'de> for ArrayState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_tuple(5, StateVisitor)
+    }
+}
+
+struct StateVisitor;
+
+impl<'de> Visitor<'de> for StateVisitor {
+    type Value = ArrayState;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("numpy's array state (1, (n,), dtype, False, [lists of ints])")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<ArrayState, A::Error> {
+        let missing = |what: &str| de::Error::custom(format!("array state lacks its {what}"));
+        let version: i64 = seq.next_element()?.ok_or_else(|| missing("version"))?;
+        if version != 1 {
+            return Err(de::Error::custom(format!(
+                "array state version {version}, expected 1"
+            )));
+        }
+        let shape: Vec<u64> = seq.next_element()?.ok_or_else(|| missing("shape"))?;
+        let n = match shape.as_slice() {
+            [n] => *n,
+            other => {
+                return Err(de::Error::custom(format!(
+                    "array state shape {other:?} is not 1-D"
+                )))
+            }
+        };
+        let _dtype: IgnoredAny = seq.next_element()?.ok_or_else(|| missing("dtype"))?;
+        let _fortran: bool = seq.next_element()?.ok_or_else(|| missing("order flag"))?;
+        let data: Vec<Vec<i64>> = seq.next_element()?.ok_or_else(|| missing("data"))?;
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("array state has more than 5 fields"));
+        }
+        Ok(ArrayState { n, data })
+    }
+}
+
+/// Deepest container nesting accepted in a pickle (numpy's array state needs 3: the state
+/// tuple, the list of reviews, a review).
+const MAX_PICKLE_DEPTH: u32 = 8;
+
+/// The pickle stack as the scanner sees it: the nesting depth of each value (0 for scalars,
+/// strings and globals) and the positions of the marks.
+struct DepthStack {
+    values: Vec<u32>,
+    marks: Vec<usize>,
+}
+
+impl DepthStack {
+    fn push(&mut self, depth: u32) -> std::result::Result<(), String> {
+        if depth > MAX_PICKLE_DEPTH {
+            return Err(format!(
+                "containers nested deeper than {MAX_PICKLE_DEPTH}; numpy never writes this"
+            ));
+        }
+        self.values.push(depth);
+        Ok(())
+    }
+
+    fn pop(&mut self) -> std::result::Result<u32, String> {
+        self.values
+            .pop()
+            .ok_or_else(|| "stack underflow".to_string())
+    }
+
+    /// Pops `n` values; returns their largest depth (0 for none).
+    fn pop_n(&mut self, n: usize) -> std::result::Result<u32, String> {
+        let mut deepest = 0;
+        for _ in 0..n {
+            deepest = deepest.max(self.pop()?);
+        }
+        Ok(deepest)
+    }
+
+    /// Pops everything down to the last mark; returns the largest depth (0 for none).
+    fn pop_mark(&mut self) -> std::result::Result<u32, String> {
+        let mark = self.marks.pop().ok_or("no MARK to pop to")?;
+        if mark > self.values.len() {
+            return Err("stack underflow".into());
+        }
+        Ok(self.values.drain(mark..).max().unwrap_or(0))
+    }
+
+    /// Adds items of depth `items` to the container on top (APPEND, APPENDS).
+    fn append(&mut self, items: u32) -> std::result::Result<(), String> {
+        let top = self.pop()?;
+        self.push(top.max(items.saturating_add(1)))
+    }
+
+    fn top(&self) -> std::result::Result<u32, String> {
+        match (self.values.last(), self.marks.last()) {
+            (Some(_), Some(&m)) if m >= self.values.len() => Err("memo put after a MARK".into()),
+            (Some(&d), _) => Ok(d),
+            (None, _) => Err("memo put with an empty stack".into()),
+        }
+    }
+}
+
+/// Scans a pickle's opcodes without building anything, simulating only the nesting depth
+/// of the stack values. Accepts only the opcodes a numpy object array of int lists needs,
+/// short strings, a bounded number of ints, nesting at most [`MAX_PICKLE_DEPTH`] deep, and
+/// memo gets of scalars and strings only (so the decoder never copies a container).
+fn scan_pickle(p: &[u8]) -> std::result::Result<(), String> {
+    let mut i = 0usize;
+    let mut stack = DepthStack {
+        values: Vec::new(),
+        marks: Vec::new(),
+    };
+    let mut memo: HashMap<u32, u32> = HashMap::new();
+    let mut gets = 0usize;
+    let mut ints = 0u64;
+    let take = |i: &mut usize, n: usize| -> std::result::Result<usize, String> {
+        let start = *i;
+        let end = start
+            .checked_add(n)
+            .filter(|&e| e <= p.len())
+            .ok_or_else(|| format!("truncated at byte {start}"))?;
+        *i = end;
+        Ok(start)
+    };
+    let le = |start: usize, n: usize| -> u64 {
+        p.get(start..start + n)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+    };
+    loop {
+        let at = i;
+        let op = *p
+            .get(i)
+            .ok_or_else(|| format!("no STOP opcode (ends at byte {at})"))?;
+        i += 1;
+        let step = match op {
+            b'.' => {
+                stack.pop()?;
+                return if i != p.len() {
+                    Err(format!("{} bytes after STOP", p.len() - i))
+                } else if !stack.values.is_empty() || !stack.marks.is_empty() {
+                    Err("values left on the stack at STOP".into())
+                } else {
+                    Ok(())
+                };
+            }
+            0x80 => {
+                let s = take(&mut i, 1)?;
+                let proto = le(s, 1);
+                if (2..=5).contains(&proto) {
+                    Ok(())
+                } else {
+                    Err(format!("unsupported pickle protocol {proto}"))
+                }
+            }
+            0x95 => take(&mut i, 8).map(|_| ()),
+            b'(' => {
+                stack.marks.push(stack.values.len());
+                Ok(())
+            }
+            b'N' | 0x88 | 0x89 => stack.push(0),
+            b')' | b']' => stack.push(1),
+            b'K' | b'M' | b'J' | 0x8a => {
+                let n = match op {
+                    b'K' => 1,
+                    b'M' => 2,
+                    b'J' => 4,
+                    _ => le(take(&mut i, 1)?, 1) as usize,
+                };
+                if n > 8 {
+                    return Err(format!("integer of {n} bytes at byte {at}"));
+                }
+                take(&mut i, n)?;
+                ints += 1;
+                if ints > MAX_ELEMENTS {
+                    return Err(format!("more than {MAX_ELEMENTS} integers"));
+                }
+                stack.push(0)
+            }
+            b'U' | b'C' | 0x8c | b'T' | b'B' | b'X' => {
+                let width = if matches!(op, b'U' | b'C' | 0x8c) {
+                    1
+                } else {
+                    4
+                };
+                let n = usize::try_from(le(take(&mut i, width)?, width)).unwrap_or(usize::MAX);
+                if n > MAX_PICKLE_STRING {
+                    return Err(format!("string of {n} bytes at byte {at}"));
+                }
+                take(&mut i, n)?;
+                stack.push(0)
+            }
+            b'c' => {
+                for _ in 0..2 {
+                    let rest = p.get(i..).unwrap_or_default();
+                    let nl = rest
+                        .iter()
+                        .take(MAX_PICKLE_STRING + 1)
+                        .position(|&b| b == b'\n')
+                        .ok_or_else(|| format!("bad GLOBAL at byte {at}"))?;
+                    i += nl + 1;
+                }
+                stack.push(0)
+            }
+            0x93 => {
+                stack.pop_n(2)?;
+                stack.push(0)
+            }
+            b'a' => {
+                let item = stack.pop()?;
+                stack.append(item)
+            }
+            b'e' => {
+                let items = stack.pop_mark()?;
+                stack.append(items)
+            }
+            b't' => {
+                let items = stack.pop_mark()?;
+                stack.push(items.saturating_add(1))
+            }
+            0x85..=0x87 => {
+                let items = stack.pop_n(usize::from(op - 0x84))?;
+                stack.push(items.saturating_add(1))
+            }
+            // REDUCE (callable, args) and BUILD (object, state): the decoder keeps at most
+            // what it was given, so the result is no deeper than the deepest input.
+            b'R' | b'b' => {
+                let deepest = stack.pop_n(2)?;
+                stack.push(deepest)
+            }
+            0x94 | b'q' | b'r' => {
+                let id = match op {
+                    0x94 => u32::try_from(memo.len()).unwrap_or(u32::MAX),
+                    b'q' => le(take(&mut i, 1)?, 1) as u32,
+                    _ => le(take(&mut i, 4)?, 4) as u32,
+                };
+                let depth = stack.top().map_err(|e| format!("{e} at byte {at}"))?;
+                memo.insert(id, depth);
+                Ok(())
+            }
+            b'h' | b'j' => {
+                let id = if op == b'h' {
+                    le(take(&mut i, 1)?, 1) as u32
+                } else {
+                    le(take(&mut i, 4)?, 4) as u32
+                };
+                gets += 1;
+                if gets > MAX_MEMO_GETS {
+                    return Err(format!("more than {MAX_MEMO_GETS} memo gets"));
+                }
+                match memo.get(&id) {
+                    Some(0) => stack.push(0),
+                    Some(_) => Err(format!(
+                        "memo get of a container at byte {at}; numpy never writes this"
+                    )),
+                    None => Err(format!("memo get of unknown id {id} at byte {at}")),
+                }
+            }
+            other => Err(format!("unsupported pickle opcode 0x{other:02x}")),
+        };
+        step.map_err(|e| {
+            if e.contains("at byte") {
+                e
+            } else {
+                format!("{e} at byte {at}")
+            }
+        })?;
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    /// A `.npy` v1.0 header for `descr` and a 1-D `shape`, padded as numpy pads it.
+    pub(crate) fn npy_header(descr: &str, n: usize) -> Vec<u8> {
+        let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({n},), }}");
+        while (10 + dict.len() + 1) % 64 != 0 {
+            dict.push(' ');
+        }
+        dict.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        out.extend_from_slice(dict.as_bytes());
+        out
+    }
+
+    /// A protocol-2 pickle of a numpy object array of int lists, opcode for opcode what
+    /// Python 2's `pickle.dump(arr, f, protocol=2)` writes for numpy arrays (the layout of
+    /// Keras's imdb.npz).
+    pub(crate) fn object_pickle(lists: &[Vec<i64>]) -> Vec<u8> {
+        let mut p = vec![0x80, 2];
+        p.extend_from_slice(b"cnumpy.core.multiarray\n_reconstruct\nq\x00");
+        p.extend_from_slice(b"cnumpy\nndarray\nq\x01");
+        p.extend_from_slice(b"K\x00\x85q\x02U\x01bq\x03\x87q\x04Rq\x05");
+        p.extend_from_slice(b"(K\x01");
+        p.push(b'J');
+        p.extend_from_slice(&(lists.len() as i32).to_le_bytes());
+        p.extend_from_slice(b"\x85q\x06cnumpy\ndtype\nq\x07U\x02O8q\x08K\x00K\x01\x87q\tRq\n");
+        p.extend_from_slice(b"(K\x03U\x01|q\x0bNNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tq\x0cb");
+        p.extend_from_slice(b"\x89]q\r(");
+        for (k, l) in lists.iter().enumerate() {
+            p.extend_from_slice(b"]r");
+            p.extend_from_slice(&(15 + k as u32).to_le_bytes());
+            p.push(b'(');
+            for &v in l {
+                if (0..256).contains(&v) {
+                    p.extend_from_slice(&[b'K', v as u8]);
+                } else if (0..65536).contains(&v) {
+                    p.push(b'M');
+                    p.extend_from_slice(&(v as u16).to_le_bytes());
+                } else if i32::try_from(v).is_ok() {
+                    p.push(b'J');
+                    p.extend_from_slice(&(v as i32).to_le_bytes());
+                } else {
+                    p.extend_from_slice(&[0x8a, 8]);
+                    p.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            p.push(b'e');
+        }
+        p.extend_from_slice(b"etq\x0eb.");
+        p
+    }
+
+    pub(crate) fn object_npy(lists: &[Vec<i64>]) -> Vec<u8> {
+        let mut out = npy_header("|O", lists.len());
+        out.extend_from_slice(&object_pickle(lists));
+        out
+    }
+
+    pub(crate) fn int_npy(values: &[i64]) -> Vec<u8> {
+        let mut out = npy_header("<i8", values.len());
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// An npz with the four IMDB arrays; `deflate` picks `np.savez_compressed`'s method.
+    pub(crate) fn npz_bytes(
+        x_train: &[Vec<i64>],
+        y_train: &[i64],
+        x_test: &[Vec<i64>],
+        y_test: &[i64],
+        deflate: bool,
+    ) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let method = if deflate {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        let o = zip::write::SimpleFileOptions::default().compression_method(method);
+        for (name, data) in [
+            ("x_train.npy", object_npy(x_train)),
+            ("y_train.npy", int_npy(y_train)),
+            ("x_test.npy", object_npy(x_test)),
+            ("y_test.npy", int_npy(y_test)),
+        ] {
+            w.start_file(name, o).unwrap();
+            w.write_all(&data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn roundtrip_protocol2_and_deflate() {
+        let xs = vec![vec![1, 300, 70000], vec![], vec![5_000_000_000, -3]];
+        let ys = vec![1, 0, 1];
+        for deflate in [false, true] {
+            let bytes = npz_bytes(&xs, &ys, &xs[..1], &ys[..1], deflate);
+            let a = read_npz_bytes(&bytes, Path::new("t.npz")).unwrap();
+            assert_eq!(a.x_train, xs);
+            assert_eq!(a.y_train, ys);
+            assert_eq!(a.x_test, xs[..1]);
+            assert_eq!(a.y_test, ys[..1]);
+        }
+    }
+
+    #[test]
+    fn header_parser_is_strict() {
+        let ok = "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }";
+        let h = parse_header_dict(ok).unwrap();
+        assert_eq!(h.descr, "<i8");
+        assert!(!h.fortran_order);
+        assert_eq!(h.shape, [3]);
+        let h =
+            parse_header_dict("{\"shape\": (2, 3), \"descr\": \"|O\", \"fortran_order\": True}")
+                .unwrap();
+        assert_eq!((h.shape, h.fortran_order), (vec![2, 3], true));
+        for bad in [
+            "",
+            "{}",
+            "{'descr': '<i8', 'fortran_order': False}",
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), 'x': 1}",
+            "{'descr': '<i8', 'descr': '<i8', 'shape': (3,)}",
+            "{'descr': [('a', '<i8')], 'fortran_order': False, 'shape': (3,)}",
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (-3,)}",
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (3,)} junk",
+            "{'descr': '<i8', 'fortran_order': Nope, 'shape': (3,)}",
+            "{'descr': '<i\\8', 'fortran_order': False, 'shape': (3,)}",
+        ] {
+            assert!(parse_header_dict(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn int_dtypes() {
+        let mk = |descr: &str, n: usize, data: &[u8]| {
+            let mut b = npy_header(descr, n);
+            b.extend_from_slice(data);
+            read_int_npy(&b, Path::new("p"), "y")
+        };
+        assert_eq!(mk("|u1", 2, &[0, 255]).unwrap(), [0, 255]);
+        assert_eq!(mk("|i1", 2, &[0x7f, 0x80]).unwrap(), [127, -128]);
+        assert_eq!(mk("<i4", 1, &(-5i32).to_le_bytes()).unwrap(), [-5]);
+        assert_eq!(mk(">i2", 1, &(-300i16).to_be_bytes()).unwrap(), [-300]);
+        assert_eq!(
+            mk(">u4", 1, &u32::MAX.to_be_bytes()).unwrap(),
+            [u32::MAX as i64]
+        );
+        assert_eq!(mk("<u8", 1, &7u64.to_le_bytes()).unwrap(), [7]);
+        assert!(mk("<u8", 1, &u64::MAX.to_le_bytes()).is_err());
+        assert!(mk("<f8", 1, &1f64.to_le_bytes()).is_err());
+        assert!(mk("<i8", 2, &1i64.to_le_bytes()).is_err(), "truncated data");
+        assert!(mk("<i8", 0, &1i64.to_le_bytes()).is_err(), "trailing data");
+        let mut two_d = b"\x93NUMPY\x01\x00".to_vec();
+        let dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 1), }\n";
+        two_d.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        two_d.extend_from_slice(dict.as_bytes());
+        two_d.extend_from_slice(&1i64.to_le_bytes());
+        let e = read_int_npy(&two_d, Path::new("p"), "y").unwrap_err();
+        assert!(e.to_string().contains("1-D"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_file_and_entry() {
+        let xs = vec![vec![1i64, 2]];
+        let mut bytes = npz_bytes(&xs, &[1, 0], &xs, &[1], false);
+        let e = read_npz_bytes(&bytes, Path::new("data/imdb.npz")).unwrap_err();
+        assert!(
+            matches!(&e, Error::Format { field, .. } if field == "y_train"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("data/imdb.npz"), "{e}");
+        bytes.truncate(bytes.len() / 2);
+        assert!(read_npz_bytes(&bytes, Path::new("x.npz")).is_err());
+    }
+
+    #[test]
+    fn pickle_scanner_rejects_dangerous_constructs() {
+        let good = object_pickle(&[vec![1, 2]]);
+        scan_pickle(&good).unwrap();
+        // A memo get of a list (numpy never writes one): could make the decoder copy it.
+        let bad = b"\x80\x02]q\x00(K\x01eh\x00h\x00\x86.";
+        assert!(scan_pickle(bad).unwrap_err().contains("container"));
+        // The same with a memoized string is fine.
+        scan_pickle(b"\x80\x02U\x01aq\x00h\x00\x86.").unwrap();
+        // Deep nesting (would overflow the decoder's recursive drop).
+        let mut deep = b"\x80\x02".to_vec();
+        deep.extend(std::iter::repeat_n(b']', 100_000));
+        deep.extend(std::iter::repeat_n(b'a', 99_999));
+        deep.push(b'.');
+        assert!(scan_pickle(&deep).unwrap_err().contains("nested deeper"));
+        // Stack underflow and leftovers.
+        assert!(scan_pickle(b"\x80\x02a.").is_err());
+        assert!(scan_pickle(b"\x80\x02K\x01K\x02.").is_err());
+        // DUP, INST, arbitrary opcodes, long strings, trailing bytes.
+        for bad in [
+            &b"\x80\x02K\x012."[..],
+            b"\x80\x02(iposix\nsystem\n.",
+            b"\x80\x02K\x01.junk",
+            b"\x80\x02K\x01",
+            b"\x80\x09K\x01.",
+        ] {
+            assert!(scan_pickle(bad).is_err(), "{bad:?}");
+        }
+        let mut long = b"\x80\x02X".to_vec();
+        long.extend_from_slice(&10_000u32.to_le_bytes());
+        long.extend(std::iter::repeat_n(b'a', 10_000));
+        long.push(b'.');
+        assert!(scan_pickle(&long).is_err());
+    }
+
+    #[test]
+    fn object_array_shape_must_match() {
+        let mut b = npy_header("|O", 3);
+        b.extend_from_slice(&object_pickle(&[vec![1], vec![2]]));
+        let e = read_object_npy(&b, Path::new("p"), "x_train").unwrap_err();
+        assert!(e.to_string().contains("header says (3,)"), "{e}");
+        // A list of non-ints.
+        let mut p = object_pickle(&[vec![1]]);
+        let pos = p.windows(2).position(|w| w == [b'K', 1]).unwrap();
+        p.splice(pos..pos + 2, *b"U\x01a");
+        let mut b = npy_header("|O", 1);
+        b.extend_from_slice(&p);
+        assert!(read_object_npy(&b, Path::new("p"), "x_train").is_err());
+        // An int array where an object array is expected.
+        assert!(read_object_npy(&int_npy(&[1]), Path::new("p"), "x_train").is_err());
+    }
+
+    /// Runs `check` on `cases` inputs drawn from `strategy`; returns how many ran.
+    pub(crate) fn run_cases<S: Strategy>(cases: u32, strategy: S, check: impl Fn(S::Value)) -> u32 {
+        let config = ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let ran = std::cell::Cell::new(0u32);
+        proptest::test_runner::TestRunner::new(config)
+            .run(&strategy, |input| {
+                check(input);
+                ran.set(ran.get() + 1);
+                Ok(())
+            })
+            .unwrap();
+        ran.get()
+    }
+
+    fn small_lists() -> impl Strategy<Value = Vec<Vec<i64>>> {
+        prop::collection::vec(prop::collection::vec(-3i64..100_000, 0..6), 0..5)
+    }
+
+    fn flips() -> impl Strategy<Value = Vec<(prop::sample::Index, u8)>> {
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8)
+    }
+
+    /// Random bytes, and bit flips and truncations of valid npz files, never panic the
+    /// reader.
+    #[test]
+    fn npz_reader_never_panics() {
+        let strategy = (
+            small_lists(),
+            flips(),
+            any::<prop::sample::Index>(),
+            any::<bool>(),
+            prop::collection::vec(any::<u8>(), 0..300),
+        );
+        let ran = run_cases(2000, strategy, |(lists, flips, cut, deflate, random)| {
+            let ys: Vec<i64> = (0..lists.len() as i64).collect();
+            let mut bytes = npz_bytes(&lists, &ys, &lists, &ys, deflate);
+            for (idx, b) in &flips {
+                let i = idx.index(bytes.len());
+                bytes[i] ^= b;
+            }
+            if flips.len() % 3 == 0 {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            let _ = read_npz_bytes(&bytes, Path::new("fuzz.npz"));
+            let _ = read_npz_bytes(&random, Path::new("fuzz.npz"));
+        });
+        assert_eq!(ran, 2000);
+    }
+
+    /// Mutated `.npy` files and pickle payloads, fed straight to the entry readers (a zip
+    /// CRC would catch most mutations before they reach them).
+    #[test]
+    fn npy_and_pickle_readers_never_panic() {
+        let strategy = (
+            small_lists(),
+            flips(),
+            any::<prop::sample::Index>(),
+            any::<bool>(),
+        );
+        let reached_decoder = std::cell::Cell::new(0u32);
+        let ran = run_cases(3000, strategy, |(lists, flips, cut, add)| {
+            let mut obj = object_npy(&lists);
+            let mut ints = int_npy(&lists.iter().map(|l| l.len() as i64).collect::<Vec<_>>());
+            for (idx, b) in &flips {
+                let i = idx.index(obj.len());
+                obj[i] = if add {
+                    obj[i].wrapping_add(*b)
+                } else {
+                    obj[i] ^ b
+                };
+                let j = idx.index(ints.len());
+                ints[j] ^= b;
+            }
+            if let Ok((_, data)) = parse_npy(&obj) {
+                if scan_pickle(data).is_ok() {
+                    reached_decoder.set(reached_decoder.get() + 1);
+                }
+            }
+            let _ = read_object_npy(&obj, Path::new("f"), "x_train");
+            let _ = read_int_npy(&ints, Path::new("f"), "y_train");
+            obj.truncate(cut.index(obj.len() + 1));
+            let _ = read_object_npy(&obj, Path::new("f"), "x_train");
+        });
+        assert_eq!(ran, 3000);
+        // Many mutated pickles pass the scan and exercise serde-pickle itself.
+        assert!(reached_decoder.get() > 300, "{}", reached_decoder.get());
+    }
+}
