@@ -3,7 +3,7 @@
 //! The text builds `Embedding(10000, 128) -> GRU(128, return_sequences=True) -> Dense(2,
 //! softmax)` on post-padded reviews. That cannot train (per-step outputs against per-review
 //! labels), and without masking the GRU would read 100+ pad tokens before classifying. This
-//! model reads each review only up to its real length (a packed sequence) and classifies the
+//! model reads each review only up to its real length (a masked recurrence) and classifies the
 //! state at its last real token, so appended padding changes nothing.
 
 use crate::error::ensure_config;
@@ -124,7 +124,7 @@ impl Module for GruClassifier {
             });
         }
         let xs = self.embedding.forward(tokens)?;
-        let (out, h_n) = self.gru.forward_packed(&xs, lengths, train)?;
+        let (out, h_n) = self.gru.forward_masked(&xs, lengths, train)?;
         let pooled = match self.config.pooling {
             Pooling::Last => {
                 // h_n: [layers * dirs, batch, hidden]; take the last layer's directions.

@@ -247,7 +247,110 @@ impl Gru {
             h_n.f_index_select(1, &inverse)?,
         ))
     }
+    /// Runs over the first `lengths[b]` steps of each sequence `b` of `xs` `[batch, time,
+    /// input]`, with gen's own recurrence: the input projection of every step is ONE matrix
+    /// product (`[batch * time, input] x [input, 3 * hidden]`), leaving only `h W_hh^T` in the
+    /// loop, and a sequence's state is frozen past its length. Reverse directions read each
+    /// sequence backwards from its own last real step.
+    ///
+    /// Same results as [`Gru::forward_packed`] (tested within 1e-5), without libtorch's
+    /// packed-sequence kernels, whose CPU backward is several times slower. Lengths are
+    /// clamped to `[1, time]`.
+    pub fn forward_masked(&self, xs: &Tensor, lengths: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
+        let size = xs.size();
+        let (batch, time) = match size.as_slice() {
+            [b, t, _] => (*b, *t),
+            _ => {
+                return Err(crate::Error::Shape {
+                    what: "gru input",
+                    expected: "[batch, time, features]".into(),
+                    got: size,
+                })
+            }
+        };
+        if lengths.size() != [batch] {
+            return Err(crate::Error::Shape {
+                what: "gru lengths",
+                expected: format!("[{batch}]"),
+                got: lengths.size(),
+            });
+        }
+        let device = xs.device();
+        let lengths = lengths.f_to_kind(Kind::Int64)?.f_clamp(1, time.max(1))?.f_to_device(device)?;
+        let steps = Tensor::f_arange(time, (Kind::Int64, device))?.f_unsqueeze(0)?;
+        let lens = lengths.f_unsqueeze(1)?;
+        let valid = steps.f_lt_tensor(&lens)?; // [B, T]
+        let all_full = lengths.f_min()?.f_int64_value(&[])? == time;
+        let mask = if all_full { None } else { Some(valid.f_to_kind(xs.kind())?.f_unsqueeze(2)?) };
+        // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
+        let rev = lens.f_sub_scalar(1)?.f_sub(&steps)?.f_where_self(&valid, &steps.f_expand([batch, time], false)?)?;
+        let dirs = if self.config.bidirectional { 2 } else { 1 };
+        let mut input = xs.shallow_clone();
+        let mut finals = Vec::with_capacity((self.config.num_layers * dirs) as usize);
+        let mut params = self.params.iter();
+        for layer in 0..self.config.num_layers {
+            let mut outs = Vec::with_capacity(dirs as usize);
+            for dir in 0..dirs {
+                let (Some(w_ih), Some(w_hh), Some(b_ih), Some(b_hh)) = (params.next(), params.next(), params.next(), params.next()) else {
+                    return Err(crate::Error::Config { field: "gru", reason: "parameter list is incomplete".into() });
+                };
+                let x = if dir == 1 { gather_time(&input, &rev)? } else { input.shallow_clone() };
+                let (out, h) = self.recur(&x, mask.as_ref(), w_ih, w_hh, b_ih, b_hh)?;
+                outs.push(if dir == 1 { gather_time(&out, &rev)? } else { out });
+                finals.push(h);
+            }
+            input = if dirs == 2 { Tensor::f_cat(&outs, 2)? } else { outs.swap_remove(0) };
+            if layer + 1 < self.config.num_layers {
+                input = input.f_dropout(self.config.dropout, train)?;
+            }
+        }
+        Ok((input, Tensor::f_stack(&finals, 0)?))
+    }
+
+    /// One direction of one layer; returns all outputs `[B, T, H]` and the final state.
+    fn recur(&self, xs: &Tensor, mask: Option<&Tensor>, w_ih: &Tensor, w_hh: &Tensor, b_ih: &Tensor, b_hh: &Tensor) -> Result<(Tensor, Tensor)> {
+        let size = xs.size();
+        let (batch, time) = (size[0], size[1]);
+        let h2 = 2 * self.hidden;
+        // [B, T, 3H]: one GEMM for every step. Unbinding once (rather than selecting per step)
+        // keeps the backward pass linear in T: select's backward would zero-fill all of gi.
+        let gis = xs.f_linear(w_ih, Some(b_ih))?.f_unbind(1)?;
+        let w_hh_t = w_hh.f_transpose(0, 1)?;
+        let mut h = Tensor::f_zeros([batch, self.hidden], (xs.kind(), xs.device()))?;
+        let mut outs = Vec::with_capacity(time as usize);
+        for (t, git) in gis.iter().enumerate() {
+            let t = t as i64;
+            let gh = b_hh.f_addmm(&h, &w_hh_t)?;
+            let rz = git.f_narrow(1, 0, h2)?.f_add(&gh.f_narrow(1, 0, h2)?)?.f_sigmoid()?;
+            let r = rz.f_narrow(1, 0, self.hidden)?;
+            let z = rz.f_narrow(1, self.hidden, self.hidden)?;
+            let n = git.f_narrow(1, h2, self.hidden)?.f_add(&r.f_mul(&gh.f_narrow(1, h2, self.hidden)?)?)?.f_tanh()?;
+            // h' = (1 - z) n + z h = n + z (h - n)
+            let h_new = n.f_add(&z.f_mul(&h.f_sub(&n)?)?)?;
+            h = match mask {
+                None => h_new,
+                // Past its length a sequence keeps its state.
+                Some(m) => {
+                    let m = m.f_select(1, t)?;
+                    h.f_add(&m.f_mul(&h_new.f_sub(&h)?)?)?
+                }
+            };
+            outs.push(match mask {
+                None => h.shallow_clone(),
+                Some(m) => h.f_mul(&m.f_select(1, t)?)?,
+            });
+        }
+        Ok((Tensor::f_stack(&outs, 1)?, h))
+    }
 }
+
+/// Reorders the time axis of `xs` `[B, T, F]` per row: `out[b, t] = xs[b, index[b, t]]`.
+fn gather_time(xs: &Tensor, index: &Tensor) -> Result<Tensor> {
+    let size = xs.size();
+    let idx = index.f_unsqueeze(2)?.f_expand([size[0], size[1], size[2]], false)?;
+    Ok(xs.f_gather(1, &idx, false)?)
+}
+
 
 fn batch_size(xs: &Tensor) -> Result<i64> {
     match xs.size().as_slice() {
