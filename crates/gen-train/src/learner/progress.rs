@@ -30,6 +30,8 @@ pub struct EpochProgress {
     bar: Option<ProgressBar>,
     start: Instant,
     total: u64,
+    /// Batches done before this process started the epoch (a resumed run).
+    done: u64,
     steps: u64,
     verbosity: Verbosity,
 }
@@ -54,6 +56,7 @@ impl EpochProgress {
             bar,
             start: Instant::now(),
             total,
+            done,
             steps: 0,
             verbosity,
         }
@@ -83,7 +86,7 @@ impl EpochProgress {
         match (&self.bar, self.verbosity) {
             (_, Verbosity::Silent) => {}
             (Some(bar), _) => bar.finish_with_message(line),
-            (None, _) => eprintln!("{0}/{0} {line}", self.total),
+            (None, _) => eprintln!("{}/{} {line}", self.done + self.steps, self.total),
         }
     }
 }
