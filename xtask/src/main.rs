@@ -5,6 +5,7 @@
 
 mod fetch;
 mod setup;
+mod train;
 mod util;
 
 use anyhow::Result;
@@ -39,6 +40,14 @@ enum Command {
     ///
     /// Example: `cargo xtask fetch-data imdb mnist` (or `cargo xtask fetch-data --list`)
     FetchData(fetch::FetchArgs),
+    /// Set up, fetch the preset's data, then train it in release (`gen train`).
+    ///
+    /// Example: `cargo xtask train` (the default preset), `cargo xtask train -- --epochs 2`
+    Train {
+        /// Arguments passed to `gen train` (a preset name, `--set key=value`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +64,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Setup(args) => setup::run(&args).map(|_| ()),
         Command::FetchData(args) => fetch::run(&args),
+        Command::Train { args } => train::run(&args),
         Command::Test { args } => {
             let libtorch = setup::run(&setup::SetupArgs::default())?;
             let mut cmd = util::cargo();

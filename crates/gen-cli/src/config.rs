@@ -123,7 +123,10 @@ impl RunConfig {
 pub fn preset(name: &str) -> Result<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name).with_context(|| {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
-        format!("unknown preset `{name}`; the presets are: {}", names.join(", "))
+        format!(
+            "unknown preset `{name}`; the presets are: {}",
+            names.join(", ")
+        )
     })
 }
 

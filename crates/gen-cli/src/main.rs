@@ -152,7 +152,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Presets => {
             for p in config::PRESETS {
-                let default = if p.name == config::DEFAULT_PRESET { " (default)" } else { "" };
+                let default = if p.name == config::DEFAULT_PRESET {
+                    " (default)"
+                } else {
+                    ""
+                };
                 println!("{:<12} {}{default}", p.name, p.about);
             }
             Ok(ExitCode::SUCCESS)
@@ -160,7 +164,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Data => {
             let root = gen_data::paths::data_dir();
             println!("data folder: {}", root.display());
-            for name in ["imdb", "fashion-mnist", "mnist", "canterbury", "fortunes", "lasa"] {
+            for name in [
+                "imdb",
+                "fashion-mnist",
+                "mnist",
+                "canterbury",
+                "fortunes",
+                "lasa",
+            ] {
                 let state = if root.join(name).is_dir() {
                     "fetched"
                 } else {
@@ -176,12 +187,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
     let (mut table, origin, name) = match (&args.config, &args.preset) {
         (Some(path), _) => {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run").to_string();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("run")
+                .to_string();
             (config::read_file(path)?, path.display().to_string(), stem)
         }
         (None, preset) => {
             let p = config::preset(preset.as_deref().unwrap_or(config::DEFAULT_PRESET))?;
-            (config::parse_preset(p)?, format!("preset {}", p.name), p.name.to_string())
+            (
+                config::parse_preset(p)?,
+                format!("preset {}", p.name),
+                p.name.to_string(),
+            )
         }
     };
     let mut sets = args.set.clone();
@@ -189,14 +208,20 @@ fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
         args.epochs.map(|v| format!("trainer.epochs={v}")),
         args.max_steps.map(|v| format!("trainer.max_steps={v}")),
         args.seed.map(|v| format!("trainer.seed={v}")),
-        args.device.as_ref().map(|v| format!("runtime.device=\"{v}\"")),
+        args.device
+            .as_ref()
+            .map(|v| format!("runtime.device=\"{v}\"")),
         args.threads.map(|v| format!("runtime.threads={v}")),
     ];
     sets.extend(shorthands.into_iter().flatten());
     for s in &sets {
         config::apply_set(&mut table, s)?;
     }
-    let origin = if sets.is_empty() { origin } else { format!("{origin} with --set {}", sets.join(" ")) };
+    let origin = if sets.is_empty() {
+        origin
+    } else {
+        format!("{origin} with --set {}", sets.join(" "))
+    };
     let config = config::resolve(&table, &origin)?;
     let dir = args.out.unwrap_or_else(|| runs::default_dir(&name));
     runs::create(&dir, args.force)?;
@@ -219,13 +244,20 @@ fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<Exit
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
-    let verbosity = if quiet { Verbosity::Silent } else { Verbosity::Normal };
+    let verbosity = if quiet {
+        Verbosity::Silent
+    } else {
+        Verbosity::Normal
+    };
     let start = std::time::Instant::now();
     let outcome = match config {
         RunConfig::TextClassifier(r) => text::train(r, dir, resume, stop, verbosity, device)?,
     };
     if outcome == Outcome::Interrupted {
-        eprintln!("interrupted: checkpoint written; continue with `gen resume {}`", dir.display());
+        eprintln!(
+            "interrupted: checkpoint written; continue with `gen resume {}`",
+            dir.display()
+        );
         return Ok(ExitCode::from(130));
     }
     let metrics = match config {
@@ -234,12 +266,18 @@ fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<Exit
     let summary = serde_json::to_string_pretty(&metrics)?;
     std::fs::write(dir.join("eval.json"), &summary)
         .with_context(|| format!("cannot write {}", dir.join("eval.json").display()))?;
-    tracing::info!(seconds = start.elapsed().as_secs_f64(), "training finished ({outcome:?})");
+    tracing::info!(
+        seconds = start.elapsed().as_secs_f64(),
+        "training finished ({outcome:?})"
+    );
     if !quiet {
         for (k, v) in &metrics {
             eprintln!("{k}: {v:.4}");
         }
-        eprintln!("run folder: {} (config.toml, metrics.jsonl, checkpoints/, eval.json)", dir.display());
+        eprintln!(
+            "run folder: {} (config.toml, metrics.jsonl, checkpoints/, eval.json)",
+            dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -270,6 +308,10 @@ fn init_logging(level: &str, run_dir: Option<&Path>) -> Result<()> {
         }
         None => None,
     };
-    tracing_subscriber::registry().with(stderr).with(file).try_init().ok();
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init()
+        .ok();
     Ok(())
 }

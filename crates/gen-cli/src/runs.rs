@@ -48,7 +48,10 @@ pub fn write_config(dir: &Path, config: &RunConfig) -> Result<()> {
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG_FILE);
     if !path.is_file() {
-        bail!("{} is not a gen run folder (no {CONFIG_FILE})", dir.display());
+        bail!(
+            "{} is not a gen run folder (no {CONFIG_FILE})",
+            dir.display()
+        );
     }
     let table = config::read_file(&path)?;
     config::resolve(&table, &path.display().to_string())

@@ -25,7 +25,10 @@ pub struct TextData {
 pub fn load(run: &TextClassifierRun, device: tch::Device) -> Result<TextData> {
     let d = &run.data;
     if d.dataset != "imdb" {
-        bail!("data.dataset = `{}`: text classifiers read `imdb` only", d.dataset);
+        bail!(
+            "data.dataset = `{}`: text classifiers read `imdb` only",
+            d.dataset
+        );
     }
     let dir = gen_data::paths::dataset_dir(&d.dataset)?;
     let source = ImdbSource::find(&dir)?;
@@ -37,8 +40,8 @@ pub fn load(run: &TextClassifierRun, device: tch::Device) -> Result<TextData> {
         ..LoadOptions::default()
     };
     let start = std::time::Instant::now();
-    let data = imdb::load_data(&source, &opts)
-        .with_context(|| format!("loading {}", dir.display()))?;
+    let data =
+        imdb::load_data(&source, &opts).with_context(|| format!("loading {}", dir.display()))?;
     tracing::info!(
         train = data.x_train.len(),
         test = data.x_test.len(),
@@ -70,7 +73,12 @@ pub fn load(run: &TextClassifierRun, device: tch::Device) -> Result<TextData> {
 pub fn task(run: &TextClassifierRun, device: tch::Device) -> Result<Supervised<GruClassifier>> {
     let vs = VarStore::new(device);
     let model = GruClassifier::init(&vs.root(), &run.model)?;
-    Ok(Supervised::new(model, vs, run.optimizer.clone(), run.grad_clip)?)
+    Ok(Supervised::new(
+        model,
+        vs,
+        run.optimizer.clone(),
+        run.grad_clip,
+    )?)
 }
 
 /// Trains (or resumes) in `dir`; returns how training ended.
@@ -92,7 +100,11 @@ pub fn train(
 }
 
 /// Evaluates the run's `best` checkpoint (else `last`) on the test split.
-pub fn evaluate(run: &TextClassifierRun, dir: &Path, device: tch::Device) -> Result<BTreeMap<String, f64>> {
+pub fn evaluate(
+    run: &TextClassifierRun,
+    dir: &Path,
+    device: tch::Device,
+) -> Result<BTreeMap<String, f64>> {
     let data = load(run, device)?;
     let mut task = task(run, device)?;
     crate::runs::load_checkpoint(&mut task, dir)?;
@@ -111,4 +123,3 @@ pub fn evaluate(run: &TextClassifierRun, dir: &Path, device: tch::Device) -> Res
     out.insert("test_samples".into(), test.len() as f64);
     Ok(out)
 }
-

@@ -52,6 +52,9 @@ mod tests {
     fn missing_dataset_names_fetch_command() {
         let root = std::env::temp_dir().join("gen-data-paths-test-does-not-exist");
         let err = dataset_dir_in(&root, "imdb").unwrap_err();
-        assert!(err.to_string().contains("cargo xtask fetch-data imdb"), "{err}");
+        assert!(
+            err.to_string().contains("cargo xtask fetch-data imdb"),
+            "{err}"
+        );
     }
 }

@@ -1,4 +1,6 @@
 //! Times forward+backward of the seed classifier (batch 128, seq 256), packed vs dense GRU.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)] // Example code may panic.
 use gen_models::layers::{Gru, GruConfig};
 use tch::{nn, Device, Kind, Tensor};
 

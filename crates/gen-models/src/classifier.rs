@@ -132,7 +132,8 @@ impl Module for GruClassifier {
                 let rows = h_n.size().first().copied().unwrap_or(0);
                 let last = h_n.f_narrow(0, rows - dirs, dirs)?;
                 // [dirs, batch, hidden] -> [batch, dirs * hidden]
-                last.f_permute([1, 0, 2])?.f_reshape([-1, dirs * self.config.hidden_size])?
+                last.f_permute([1, 0, 2])?
+                    .f_reshape([-1, dirs * self.config.hidden_size])?
             }
             Pooling::Mean => {
                 let len = clamped_lengths(lengths, size[1], &out)?;

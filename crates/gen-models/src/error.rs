@@ -34,7 +34,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Returns [`Error::Config`] unless `ok`.
-pub(crate) fn ensure_config(ok: bool, field: &'static str, reason: impl FnOnce() -> String) -> Result<()> {
+pub(crate) fn ensure_config(
+    ok: bool,
+    field: &'static str,
+    reason: impl FnOnce() -> String,
+) -> Result<()> {
     if ok {
         Ok(())
     } else {

@@ -133,8 +133,18 @@ impl Gru {
             for dir in 0..dirs {
                 let suffix = if dir == 1 { "_reverse" } else { "" };
                 let name = |p: &str| format!("{p}_l{layer}{suffix}");
-                params.push(vs.f_uniform(&name("weight_ih"), &[3 * hidden, layer_in], -bound, bound)?);
-                params.push(vs.f_uniform(&name("weight_hh"), &[3 * hidden, hidden], -bound, bound)?);
+                params.push(vs.f_uniform(
+                    &name("weight_ih"),
+                    &[3 * hidden, layer_in],
+                    -bound,
+                    bound,
+                )?);
+                params.push(vs.f_uniform(
+                    &name("weight_hh"),
+                    &[3 * hidden, hidden],
+                    -bound,
+                    bound,
+                )?);
                 params.push(vs.f_uniform(&name("bias_ih"), &[3 * hidden], -bound, bound)?);
                 params.push(vs.f_uniform(&name("bias_hh"), &[3 * hidden], -bound, bound)?);
             }
@@ -169,7 +179,12 @@ impl Gru {
 
     /// Runs over every step of `xs` `[batch, time, input]`, from `h0` (zeros when `None`).
     /// Returns the outputs `[batch, time, output_size]` and the final state.
-    pub fn forward(&self, xs: &Tensor, h0: Option<&Tensor>, train: bool) -> Result<(Tensor, Tensor)> {
+    pub fn forward(
+        &self,
+        xs: &Tensor,
+        h0: Option<&Tensor>,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let batch = batch_size(xs)?;
         let zero;
         let h0 = match h0 {
@@ -198,7 +213,12 @@ impl Gru {
     /// state `[layers * directions, batch, hidden]`, taken at each sequence's last real step
     /// (for the backward direction: after reading back to the first step). Lengths below 1 are
     /// read as 1 and lengths above `time` as `time`.
-    pub fn forward_packed(&self, xs: &Tensor, lengths: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
+    pub fn forward_packed(
+        &self,
+        xs: &Tensor,
+        lengths: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let size = xs.size();
         let (batch, time) = match size.as_slice() {
             [b, t, _] => (*b, *t),
@@ -256,7 +276,12 @@ impl Gru {
     /// Same results as [`Gru::forward_packed`] (tested within 1e-5), without libtorch's
     /// packed-sequence kernels, whose CPU backward is several times slower. Lengths are
     /// clamped to `[1, time]`.
-    pub fn forward_masked(&self, xs: &Tensor, lengths: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
+    pub fn forward_masked(
+        &self,
+        xs: &Tensor,
+        lengths: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let size = xs.size();
         let (batch, time) = match size.as_slice() {
             [b, t, _] => (*b, *t),
@@ -276,14 +301,24 @@ impl Gru {
             });
         }
         let device = xs.device();
-        let lengths = lengths.f_to_kind(Kind::Int64)?.f_clamp(1, time.max(1))?.f_to_device(device)?;
+        let lengths = lengths
+            .f_to_kind(Kind::Int64)?
+            .f_clamp(1, time.max(1))?
+            .f_to_device(device)?;
         let steps = Tensor::f_arange(time, (Kind::Int64, device))?.f_unsqueeze(0)?;
         let lens = lengths.f_unsqueeze(1)?;
         let valid = steps.f_lt_tensor(&lens)?; // [B, T]
         let all_full = lengths.f_min()?.f_int64_value(&[])? == time;
-        let mask = if all_full { None } else { Some(valid.f_to_kind(xs.kind())?.f_unsqueeze(2)?) };
+        let mask = if all_full {
+            None
+        } else {
+            Some(valid.f_to_kind(xs.kind())?.f_unsqueeze(2)?)
+        };
         // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
-        let rev = lens.f_sub_scalar(1)?.f_sub(&steps)?.f_where_self(&valid, &steps.f_expand([batch, time], false)?)?;
+        let rev = lens
+            .f_sub_scalar(1)?
+            .f_sub(&steps)?
+            .f_where_self(&valid, &steps.f_expand([batch, time], false)?)?;
         let dirs = if self.config.bidirectional { 2 } else { 1 };
         let mut input = xs.shallow_clone();
         let mut finals = Vec::with_capacity((self.config.num_layers * dirs) as usize);
@@ -291,15 +326,32 @@ impl Gru {
         for layer in 0..self.config.num_layers {
             let mut outs = Vec::with_capacity(dirs as usize);
             for dir in 0..dirs {
-                let (Some(w_ih), Some(w_hh), Some(b_ih), Some(b_hh)) = (params.next(), params.next(), params.next(), params.next()) else {
-                    return Err(crate::Error::Config { field: "gru", reason: "parameter list is incomplete".into() });
+                let (Some(w_ih), Some(w_hh), Some(b_ih), Some(b_hh)) =
+                    (params.next(), params.next(), params.next(), params.next())
+                else {
+                    return Err(crate::Error::Config {
+                        field: "gru",
+                        reason: "parameter list is incomplete".into(),
+                    });
                 };
-                let x = if dir == 1 { gather_time(&input, &rev)? } else { input.shallow_clone() };
+                let x = if dir == 1 {
+                    gather_time(&input, &rev)?
+                } else {
+                    input.shallow_clone()
+                };
                 let (out, h) = self.recur(&x, mask.as_ref(), w_ih, w_hh, b_ih, b_hh)?;
-                outs.push(if dir == 1 { gather_time(&out, &rev)? } else { out });
+                outs.push(if dir == 1 {
+                    gather_time(&out, &rev)?
+                } else {
+                    out
+                });
                 finals.push(h);
             }
-            input = if dirs == 2 { Tensor::f_cat(&outs, 2)? } else { outs.swap_remove(0) };
+            input = if dirs == 2 {
+                Tensor::f_cat(&outs, 2)?
+            } else {
+                outs.swap_remove(0)
+            };
             if layer + 1 < self.config.num_layers {
                 input = input.f_dropout(self.config.dropout, train)?;
             }
@@ -308,7 +360,15 @@ impl Gru {
     }
 
     /// One direction of one layer; returns all outputs `[B, T, H]` and the final state.
-    fn recur(&self, xs: &Tensor, mask: Option<&Tensor>, w_ih: &Tensor, w_hh: &Tensor, b_ih: &Tensor, b_hh: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn recur(
+        &self,
+        xs: &Tensor,
+        mask: Option<&Tensor>,
+        w_ih: &Tensor,
+        w_hh: &Tensor,
+        b_ih: &Tensor,
+        b_hh: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
         let size = xs.size();
         let (batch, time) = (size[0], size[1]);
         let h2 = 2 * self.hidden;
@@ -321,10 +381,16 @@ impl Gru {
         for (t, git) in gis.iter().enumerate() {
             let t = t as i64;
             let gh = b_hh.f_addmm(&h, &w_hh_t)?;
-            let rz = git.f_narrow(1, 0, h2)?.f_add(&gh.f_narrow(1, 0, h2)?)?.f_sigmoid()?;
+            let rz = git
+                .f_narrow(1, 0, h2)?
+                .f_add(&gh.f_narrow(1, 0, h2)?)?
+                .f_sigmoid()?;
             let r = rz.f_narrow(1, 0, self.hidden)?;
             let z = rz.f_narrow(1, self.hidden, self.hidden)?;
-            let n = git.f_narrow(1, h2, self.hidden)?.f_add(&r.f_mul(&gh.f_narrow(1, h2, self.hidden)?)?)?.f_tanh()?;
+            let n = git
+                .f_narrow(1, h2, self.hidden)?
+                .f_add(&r.f_mul(&gh.f_narrow(1, h2, self.hidden)?)?)?
+                .f_tanh()?;
             // h' = (1 - z) n + z h = n + z (h - n)
             let h_new = n.f_add(&z.f_mul(&h.f_sub(&n)?)?)?;
             h = match mask {
@@ -347,10 +413,11 @@ impl Gru {
 /// Reorders the time axis of `xs` `[B, T, F]` per row: `out[b, t] = xs[b, index[b, t]]`.
 fn gather_time(xs: &Tensor, index: &Tensor) -> Result<Tensor> {
     let size = xs.size();
-    let idx = index.f_unsqueeze(2)?.f_expand([size[0], size[1], size[2]], false)?;
+    let idx = index
+        .f_unsqueeze(2)?
+        .f_expand([size[0], size[1], size[2]], false)?;
     Ok(xs.f_gather(1, &idx, false)?)
 }
-
 
 fn batch_size(xs: &Tensor) -> Result<i64> {
     match xs.size().as_slice() {

@@ -22,8 +22,12 @@
 pub mod classifier;
 pub mod error;
 pub mod layers;
+pub mod lm;
 pub mod module;
+pub mod sampling;
 
 pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};
 pub use error::{Error, Result};
+pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
+pub use sampling::{generate, sampler_rng, SamplerRng, SamplingConfig};

@@ -1,5 +1,7 @@
 //! The GRU layer and the classifier against first principles.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test and example code may panic.
+
 use gen_models::layers::{Gru, GruConfig};
 use gen_models::{GruClassifier, GruClassifierConfig, Module, Pooling};
 use tch::{nn, Device, Kind, Tensor};
@@ -14,7 +16,11 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 ///   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
 ///   h' = (1 − z) ⊙ n + z ⊙ h
 /// with the gates stacked (r, z, n) along the rows of each weight.
-fn reference_step(x: &Tensor, h: &Tensor, vars: &std::collections::HashMap<String, Tensor>) -> Tensor {
+fn reference_step(
+    x: &Tensor,
+    h: &Tensor,
+    vars: &std::collections::HashMap<String, Tensor>,
+) -> Tensor {
     let gi = x.linear(&vars["weight_ih_l0"], Some(&vars["bias_ih_l0"]));
     let gh = h.linear(&vars["weight_hh_l0"], Some(&vars["bias_hh_l0"]));
     let gi = gi.chunk(3, 1);
@@ -45,7 +51,11 @@ fn gru_matches_the_documented_equations() {
 fn packed_gru_reads_only_the_real_steps() {
     tch::manual_seed(1);
     let vs = nn::VarStore::new(Device::Cpu);
-    let config = GruConfig { num_layers: 2, bidirectional: true, ..Default::default() };
+    let config = GruConfig {
+        num_layers: 2,
+        bidirectional: true,
+        ..Default::default()
+    };
     let gru = Gru::new(&vs.root(), 3, 4, &config).unwrap();
     let xs = Tensor::randn([3, 6, 3], (Kind::Float, Device::Cpu));
     let lengths = Tensor::from_slice(&[4i64, 6, 2]);
@@ -57,11 +67,21 @@ fn packed_gru_reads_only_the_real_steps() {
         let alone = xs.narrow(0, b, 1).narrow(1, 0, len);
         let (out_alone, h_alone) = gru.forward(&alone, None, false).unwrap();
         let got = out.narrow(0, b, 1).narrow(1, 0, len);
-        assert!(max_abs_diff(&got, &out_alone) < 1e-5, "outputs of sequence {b}");
-        assert!(max_abs_diff(&h_n.narrow(1, b, 1), &h_alone) < 1e-5, "state of sequence {b}");
+        assert!(
+            max_abs_diff(&got, &out_alone) < 1e-5,
+            "outputs of sequence {b}"
+        );
+        assert!(
+            max_abs_diff(&h_n.narrow(1, b, 1), &h_alone) < 1e-5,
+            "state of sequence {b}"
+        );
         if len < 6 {
             let past = out.narrow(0, b, 1).narrow(1, len, 6 - len);
-            assert_eq!(past.abs().max().double_value(&[]), 0.0, "padding of {b} is zero");
+            assert_eq!(
+                past.abs().max().double_value(&[]),
+                0.0,
+                "padding of {b} is zero"
+            );
         }
     }
 }
@@ -73,7 +93,10 @@ fn classifier(pooling: Pooling, bidirectional: bool) -> (nn::VarStore, GruClassi
         vocab_size: 30,
         embedding_dim: 6,
         hidden_size: 5,
-        gru: GruConfig { bidirectional, ..Default::default() },
+        gru: GruConfig {
+            bidirectional,
+            ..Default::default()
+        },
         pooling,
         ..Default::default()
     };
@@ -89,7 +112,13 @@ fn appended_padding_does_not_change_the_output() {
             let tokens = Tensor::from_slice(&[4i64, 9, 12, 0, 7, 3, 0, 0]).view([2, 4]);
             let lengths = Tensor::from_slice(&[3i64, 2]);
             let short = model.forward_t((&tokens, &lengths), false).unwrap();
-            let padded = Tensor::cat(&[tokens.shallow_clone(), Tensor::zeros([2, 100], (Kind::Int64, Device::Cpu))], 1);
+            let padded = Tensor::cat(
+                &[
+                    tokens.shallow_clone(),
+                    Tensor::zeros([2, 100], (Kind::Int64, Device::Cpu)),
+                ],
+                1,
+            );
             let long = model.forward_t((&padded, &lengths), false).unwrap();
             assert!(
                 max_abs_diff(&short, &long) < 1e-6,
@@ -103,13 +132,20 @@ fn appended_padding_does_not_change_the_output() {
 fn classifier_rejects_bad_shapes_and_configs() {
     let (_vs, model) = classifier(Pooling::Last, false);
     let flat = Tensor::from_slice(&[1i64, 2, 3]);
-    let err = model.forward_t((&flat, &Tensor::from_slice(&[3i64])), false).unwrap_err();
+    let err = model
+        .forward_t((&flat, &Tensor::from_slice(&[3i64])), false)
+        .unwrap_err();
     assert!(err.to_string().contains("[batch, time]"), "{err}");
     let tokens = Tensor::from_slice(&[1i64, 2, 3, 4]).view([2, 2]);
-    let err = model.forward_t((&tokens, &Tensor::from_slice(&[2i64])), false).unwrap_err();
+    let err = model
+        .forward_t((&tokens, &Tensor::from_slice(&[2i64])), false)
+        .unwrap_err();
     assert!(err.to_string().contains("lengths"), "{err}");
     let vs = nn::VarStore::new(Device::Cpu);
-    let bad = GruClassifierConfig { num_classes: 1, ..Default::default() };
+    let bad = GruClassifierConfig {
+        num_classes: 1,
+        ..Default::default()
+    };
     let err = GruClassifier::init(&vs.root(), &bad).unwrap_err();
     assert!(err.to_string().contains("num_classes"), "{err}");
 }
@@ -121,7 +157,10 @@ fn padding_embedding_is_zero_and_gets_no_gradient() {
     assert_eq!(weight.get(0).abs().sum(Kind::Float).double_value(&[]), 0.0);
     let tokens = Tensor::from_slice(&[0i64, 5, 0, 6]).view([2, 2]);
     let lengths = Tensor::from_slice(&[2i64, 2]);
-    let loss = model.forward_t((&tokens, &lengths), true).unwrap().sum(Kind::Float);
+    let loss = model
+        .forward_t((&tokens, &lengths), true)
+        .unwrap()
+        .sum(Kind::Float);
     loss.backward();
     let grad = weight.grad();
     assert_eq!(grad.get(0).abs().sum(Kind::Float).double_value(&[]), 0.0);
@@ -133,26 +172,53 @@ fn masked_recurrence_matches_libtorch_dense_and_packed() {
     for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
-        let config = GruConfig { num_layers: layers, bidirectional, ..Default::default() };
+        let config = GruConfig {
+            num_layers: layers,
+            bidirectional,
+            ..Default::default()
+        };
         let gru = Gru::new(&vs.root(), 5, 6, &config).unwrap();
         let xs = Tensor::randn([4, 7, 5], (Kind::Float, Device::Cpu));
         // Full lengths: equal to libtorch's fused dense GRU.
         let full = Tensor::from_slice(&[7i64, 7, 7, 7]);
         let (out_d, h_d) = gru.forward(&xs, None, false).unwrap();
         let (out_m, h_m) = gru.forward_masked(&xs, &full, false).unwrap();
-        assert!(max_abs_diff(&out_d, &out_m) < 1e-5, "dense outputs, {layers} layers, bi={bidirectional}");
-        assert!(max_abs_diff(&h_d, &h_m) < 1e-5, "dense state, {layers} layers, bi={bidirectional}");
+        assert!(
+            max_abs_diff(&out_d, &out_m) < 1e-5,
+            "dense outputs, {layers} layers, bi={bidirectional}"
+        );
+        assert!(
+            max_abs_diff(&h_d, &h_m) < 1e-5,
+            "dense state, {layers} layers, bi={bidirectional}"
+        );
         // Ragged lengths: equal to libtorch's packed sequences.
         let ragged = Tensor::from_slice(&[7i64, 3, 1, 5]);
         let (out_p, h_p) = gru.forward_packed(&xs, &ragged, false).unwrap();
         let (out_m, h_m) = gru.forward_masked(&xs, &ragged, false).unwrap();
-        assert!(max_abs_diff(&out_p, &out_m) < 1e-5, "packed outputs, {layers} layers, bi={bidirectional}");
-        assert!(max_abs_diff(&h_p, &h_m) < 1e-5, "packed state, {layers} layers, bi={bidirectional}");
+        assert!(
+            max_abs_diff(&out_p, &out_m) < 1e-5,
+            "packed outputs, {layers} layers, bi={bidirectional}"
+        );
+        assert!(
+            max_abs_diff(&h_p, &h_m) < 1e-5,
+            "packed state, {layers} layers, bi={bidirectional}"
+        );
         // Gradients agree too.
         let xa = xs.copy().set_requires_grad(true);
         let xb = xs.copy().set_requires_grad(true);
-        gru.forward_packed(&xa, &ragged, true).unwrap().0.sum(Kind::Float).backward();
-        gru.forward_masked(&xb, &ragged, true).unwrap().0.sum(Kind::Float).backward();
-        assert!(max_abs_diff(&xa.grad(), &xb.grad()) < 1e-5, "input gradients");
+        gru.forward_packed(&xa, &ragged, true)
+            .unwrap()
+            .0
+            .sum(Kind::Float)
+            .backward();
+        gru.forward_masked(&xb, &ragged, true)
+            .unwrap()
+            .0
+            .sum(Kind::Float)
+            .backward();
+        assert!(
+            max_abs_diff(&xa.grad(), &xb.grad()) < 1e-5,
+            "input gradients"
+        );
     }
 }

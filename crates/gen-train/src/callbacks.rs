@@ -147,19 +147,30 @@ mod tests {
     fn matches_keras_patience_semantics() {
         // keras.callbacks.EarlyStopping(monitor="val_loss", patience=2) on val_loss
         // [1.0, 0.9, 0.95, 0.92, 0.8] stops at the end of epoch index 3 (wait hits 2).
-        let cfg = EarlyStoppingConfig { patience: 2, ..Default::default() };
+        let cfg = EarlyStoppingConfig {
+            patience: 2,
+            ..Default::default()
+        };
         assert_eq!(run(&cfg, &[1.0, 0.9, 0.95, 0.92, 0.8]), Some(3));
         // patience=0 stops at the first epoch (after the first) that does not improve.
         let cfg = EarlyStoppingConfig::default();
         assert_eq!(run(&cfg, &[1.0, 0.9, 0.91]), Some(2));
         // min_delta: an improvement of 0.05 < 0.1 does not count, so epoch 1 stops.
-        let cfg = EarlyStoppingConfig { min_delta: 0.1, patience: 1, ..Default::default() };
+        let cfg = EarlyStoppingConfig {
+            min_delta: 0.1,
+            patience: 1,
+            ..Default::default()
+        };
         assert_eq!(run(&cfg, &[1.0, 0.95, 0.93]), Some(1));
     }
 
     #[test]
     fn accuracy_is_maximised_in_auto_mode() {
-        let cfg = EarlyStoppingConfig { monitor: "val_accuracy".into(), patience: 1, ..Default::default() };
+        let cfg = EarlyStoppingConfig {
+            monitor: "val_accuracy".into(),
+            patience: 1,
+            ..Default::default()
+        };
         assert_eq!(run(&cfg, &[0.5, 0.6, 0.7, 0.8]), None);
         assert_eq!(run(&cfg, &[0.5, 0.6, 0.55, 0.58]), Some(2));
     }
@@ -169,9 +180,16 @@ mod tests {
         // Keras: with baseline=0.5 and patience=2, improving values above the baseline do
         // not reset `wait`, so the first non-improving epoch (index 2) stops; without a
         // baseline, wait is only 1 there.
-        let with = EarlyStoppingConfig { baseline: Some(0.5), patience: 2, ..Default::default() };
+        let with = EarlyStoppingConfig {
+            baseline: Some(0.5),
+            patience: 2,
+            ..Default::default()
+        };
         assert_eq!(run(&with, &[0.9, 0.8, 0.85]), Some(2));
-        let without = EarlyStoppingConfig { patience: 2, ..Default::default() };
+        let without = EarlyStoppingConfig {
+            patience: 2,
+            ..Default::default()
+        };
         assert_eq!(run(&without, &[0.9, 0.8, 0.85]), None);
         // Improving epochs never stop training.
         assert_eq!(run(&with, &[0.9, 0.8, 0.7, 0.6]), None);

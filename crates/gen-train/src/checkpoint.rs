@@ -32,7 +32,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }
@@ -72,8 +75,8 @@ pub fn load<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<(HashMap<Stri
         reason,
     };
     let bytes = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let (step, state): (u64, S) = serde_json::from_slice(&bytes)
-        .map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
+    let (step, state): (u64, S) =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
     if !tensor_path.is_file() {
         return Err(corrupt(&tensor_path, "file", "missing".into()));
     }
@@ -88,7 +91,10 @@ pub fn load<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<(HashMap<Stri
         return Err(corrupt(
             &tensor_path,
             STEP_KEY,
-            format!("is step {saved_step}, but {} is step {step}", state_path.display()),
+            format!(
+                "is step {saved_step}, but {} is step {step}",
+                state_path.display()
+            ),
         ));
     }
     Ok((tensors, state))

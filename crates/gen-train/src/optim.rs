@@ -155,7 +155,10 @@ impl OptimizerConfig {
     fn validate(&self) -> Result<()> {
         let lr = self.lr();
         if !(lr.is_finite() && lr >= 0.0) {
-            return Err(Error::config("optimizer.lr", format!("must be >= 0, got {lr}")));
+            return Err(Error::config(
+                "optimizer.lr",
+                format!("must be >= 0, got {lr}"),
+            ));
         }
         match self {
             OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => {
@@ -175,7 +178,10 @@ impl OptimizerConfig {
             }
             OptimizerConfig::RmsProp(c) => {
                 if !(0.0..=1.0).contains(&c.alpha) {
-                    return Err(Error::config("optimizer.alpha", format!("must be in [0, 1], got {}", c.alpha)));
+                    return Err(Error::config(
+                        "optimizer.alpha",
+                        format!("must be in [0, 1], got {}", c.alpha),
+                    ));
                 }
             }
         }
@@ -362,7 +368,9 @@ impl Optimizer {
             reason: "missing".into(),
         };
         let step_name = format!("{prefix}step");
-        let step = tensors.get(&step_name).ok_or_else(|| missing(step_name.clone()))?;
+        let step = tensors
+            .get(&step_name)
+            .ok_or_else(|| missing(step_name.clone()))?;
         self.step = step.f_int64_value(&[0])?;
         for slot in &mut self.slots {
             for (s, t) in &mut slot.state {
@@ -411,7 +419,9 @@ fn update(
                 let _ = param.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
             }
             let m = state(slot_state, "exp_avg")?;
-            let _ = m.f_mul_scalar_(c.beta1)?.f_add_(&grad.f_mul_scalar(1.0 - c.beta1)?)?;
+            let _ = m
+                .f_mul_scalar_(c.beta1)?
+                .f_add_(&grad.f_mul_scalar(1.0 - c.beta1)?)?;
             let m = m.shallow_clone();
             let v = state(slot_state, "exp_avg_sq")?;
             let _ = v
@@ -421,7 +431,8 @@ fn update(
             let bc2 = 1.0 - c.beta2.powf(t);
             let update = if c.keras_epsilon {
                 let lr_t = lr * bc2.sqrt() / bc1;
-                m.f_div(&v.f_sqrt()?.f_add_scalar(c.eps)?)?.f_mul_scalar(lr_t)?
+                m.f_div(&v.f_sqrt()?.f_add_scalar(c.eps)?)?
+                    .f_mul_scalar(lr_t)?
             } else {
                 let denom = v.f_sqrt()?.f_div_scalar(bc2.sqrt())?.f_add_scalar(c.eps)?;
                 m.f_div(&denom)?.f_mul_scalar(lr / bc1)?
@@ -437,7 +448,7 @@ fn update(
             if c.momentum != 0.0 {
                 let buf = state(slot_state, "momentum_buffer")?;
                 if t <= 1.0 {
-                    let _ = buf.f_copy_(&grad)?;
+                    buf.f_copy_(&grad)?;
                 } else {
                     let _ = buf
                         .f_mul_scalar_(c.momentum)?
@@ -464,7 +475,9 @@ fn update(
             let sq = sq.shallow_clone();
             let avg = if c.centered {
                 let ga = state(slot_state, "grad_avg")?;
-                let _ = ga.f_mul_scalar_(c.alpha)?.f_add_(&grad.f_mul_scalar(1.0 - c.alpha)?)?;
+                let _ = ga
+                    .f_mul_scalar_(c.alpha)?
+                    .f_add_(&grad.f_mul_scalar(1.0 - c.alpha)?)?;
                 sq.f_sub(&ga.f_square()?)?.f_sqrt()?.f_add_scalar(c.eps)?
             } else {
                 sq.f_sqrt()?.f_add_scalar(c.eps)?

@@ -80,7 +80,8 @@ impl LrSchedule {
                 }
                 let span = total_steps.saturating_sub(warmup_steps).max(1) as f64;
                 let progress = ((step - warmup_steps) as f64 / span).min(1.0);
-                min_factor + (1.0 - min_factor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+                min_factor
+                    + (1.0 - min_factor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
             }
             LrSchedule::ReduceOnPlateau { .. } => state.plateau_factor.unwrap_or(1.0),
         }
@@ -118,11 +119,17 @@ mod tests {
     #[test]
     fn step_and_cosine_factors() {
         let s = ScheduleState::default();
-        let step = LrSchedule::Step { step_size: 10, gamma: 0.5 };
+        let step = LrSchedule::Step {
+            step_size: 10,
+            gamma: 0.5,
+        };
         assert_eq!(step.factor(&s, 9, 100), 1.0);
         assert_eq!(step.factor(&s, 10, 100), 0.5);
         assert_eq!(step.factor(&s, 25, 100), 0.25);
-        let cos = LrSchedule::Cosine { warmup_steps: 10, min_factor: 0.0 };
+        let cos = LrSchedule::Cosine {
+            warmup_steps: 10,
+            min_factor: 0.0,
+        };
         assert!((cos.factor(&s, 0, 110) - 0.1).abs() < 1e-12);
         assert!((cos.factor(&s, 9, 110) - 1.0).abs() < 1e-12);
         assert!((cos.factor(&s, 10, 110) - 1.0).abs() < 1e-12);
@@ -135,7 +142,11 @@ mod tests {
     fn plateau_decays_after_patience_epochs_without_improvement() {
         // torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1):
         // losses 1.0, 0.9, 0.95, 0.95 -> the lr halves after the 4th epoch.
-        let sched = LrSchedule::ReduceOnPlateau { factor: 0.5, patience: 1, min_factor: 0.0 };
+        let sched = LrSchedule::ReduceOnPlateau {
+            factor: 0.5,
+            patience: 1,
+            min_factor: 0.0,
+        };
         let mut st = ScheduleState::default();
         for (v, expect) in [(1.0, 1.0), (0.9, 1.0), (0.95, 1.0), (0.95, 0.5)] {
             sched.on_epoch_end(&mut st, v);

@@ -29,12 +29,18 @@
 //! rmsprop(2.0, 0.01)  # [1.9000000049999999, 1.8309433328172848, 1.775349450099218]
 //! ```
 
-use gen_train::optim::{AdamConfig, GradClip, Optimizer, OptimizerConfig, RmsPropConfig, SgdConfig};
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test and example code may panic.
+
+use gen_train::optim::{
+    AdamConfig, GradClip, Optimizer, OptimizerConfig, RmsPropConfig, SgdConfig,
+};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 fn run(config: OptimizerConfig, start: f64, steps: usize) -> Vec<f64> {
     let mut vs = VarStore::new(Device::Cpu);
-    let p = vs.root().var_copy("p", &Tensor::from_slice(&[start]).to_kind(Kind::Double));
+    let p = vs
+        .root()
+        .var_copy("p", &Tensor::from_slice(&[start]).to_kind(Kind::Double));
     vs.double();
     let mut opt = Optimizer::new(&vs, config).unwrap();
     let mut out = Vec::new();
@@ -56,9 +62,16 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64) {
 
 #[test]
 fn keras_adam_three_steps() {
-    let cfg = AdamConfig { lr: 0.1, ..AdamConfig::keras() };
+    let cfg = AdamConfig {
+        lr: 0.1,
+        ..AdamConfig::keras()
+    };
     let got = run(OptimizerConfig::Adam(cfg), 2.0, 3);
-    assert_close(&got, &[1.900000158113633, 1.8001667578724447, 1.7006237583691333], 1e-12);
+    assert_close(
+        &got,
+        &[1.900000158113633, 1.8001667578724447, 1.7006237583691333],
+        1e-12,
+    );
 }
 
 #[test]
@@ -66,29 +79,63 @@ fn pytorch_adam_differs_from_keras_only_in_epsilon_form() {
     // torch.optim.Adam([p], lr=0.1) on the same problem, same transcription with
     // denom = sqrt(v)/sqrt(1-b2**t) + 1e-8 and step lr/(1-b1**t):
     // the first step is lr * sign(g) up to eps: 2.0 -> 1.9000000000 (to 1e-9).
-    let got = run(OptimizerConfig::Adam(AdamConfig { lr: 0.1, ..Default::default() }), 2.0, 1);
+    let got = run(
+        OptimizerConfig::Adam(AdamConfig {
+            lr: 0.1,
+            ..Default::default()
+        }),
+        2.0,
+        1,
+    );
     assert!((got[0] - 1.9).abs() < 1e-8, "{got:?}");
-    let keras = run(OptimizerConfig::Adam(AdamConfig { lr: 0.1, ..AdamConfig::keras() }), 2.0, 1);
+    let keras = run(
+        OptimizerConfig::Adam(AdamConfig {
+            lr: 0.1,
+            ..AdamConfig::keras()
+        }),
+        2.0,
+        1,
+    );
     assert!((keras[0] - got[0]).abs() > 1e-8, "epsilon-hat must differ");
 }
 
 #[test]
 fn sgd_nesterov_three_steps() {
-    let cfg = SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, ..Default::default() };
-    assert_close(&run(OptimizerConfig::Sgd(cfg), 2.0, 3), &[1.62, 1.1502, 0.654642], 1e-12);
+    let cfg = SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        nesterov: true,
+        ..Default::default()
+    };
+    assert_close(
+        &run(OptimizerConfig::Sgd(cfg), 2.0, 3),
+        &[1.62, 1.1502, 0.654642],
+        1e-12,
+    );
 }
 
 #[test]
 fn plain_sgd_is_gradient_descent() {
     // p <- p - lr * p = p * 0.9 each step.
-    let got = run(OptimizerConfig::Sgd(SgdConfig { lr: 0.1, ..Default::default() }), 2.0, 3);
+    let got = run(
+        OptimizerConfig::Sgd(SgdConfig {
+            lr: 0.1,
+            ..Default::default()
+        }),
+        2.0,
+        3,
+    );
     assert_close(&got, &[1.8, 1.62, 1.458], 1e-12);
 }
 
 #[test]
 fn rmsprop_three_steps() {
     let got = run(OptimizerConfig::RmsProp(RmsPropConfig::default()), 2.0, 3);
-    assert_close(&got, &[1.9000000049999999, 1.8309433328172848, 1.775349450099218], 1e-12);
+    assert_close(
+        &got,
+        &[1.9000000049999999, 1.8309433328172848, 1.775349450099218],
+        1e-12,
+    );
 }
 
 #[test]
@@ -98,7 +145,11 @@ fn adamw_decays_weights_decoupled() {
     let mut vs = VarStore::new(Device::Cpu);
     let p = vs.root().var_copy("p", &Tensor::from_slice(&[2.0f64]));
     vs.double();
-    let cfg = AdamConfig { lr: 0.1, weight_decay: 0.5, ..Default::default() };
+    let cfg = AdamConfig {
+        lr: 0.1,
+        weight_decay: 0.5,
+        ..Default::default()
+    };
     let mut opt = Optimizer::new(&vs, OptimizerConfig::AdamW(cfg)).unwrap();
     for _ in 0..3 {
         opt.zero_grad().unwrap();
@@ -114,7 +165,14 @@ fn clipping_by_norm_and_value() {
     let a = vs.root().var_copy("a", &Tensor::from_slice(&[3.0f64]));
     let b = vs.root().var_copy("b", &Tensor::from_slice(&[4.0f64]));
     vs.double();
-    let mut opt = Optimizer::new(&vs, OptimizerConfig::Sgd(SgdConfig { lr: 1.0, ..Default::default() })).unwrap();
+    let mut opt = Optimizer::new(
+        &vs,
+        OptimizerConfig::Sgd(SgdConfig {
+            lr: 1.0,
+            ..Default::default()
+        }),
+    )
+    .unwrap();
     // Gradients (3, 4): global norm 5, clipped to 1 gives (0.6, 0.8) (up to PyTorch's 1e-6).
     ((&a * &a + &b * &b) * 0.5).sum(Kind::Double).backward();
     let norm = opt.clip(GradClip::Norm(1.0)).unwrap();
@@ -127,7 +185,10 @@ fn clipping_by_norm_and_value() {
 
 #[test]
 fn state_roundtrip_continues_identically() {
-    let cfg = OptimizerConfig::Adam(AdamConfig { lr: 0.1, ..Default::default() });
+    let cfg = OptimizerConfig::Adam(AdamConfig {
+        lr: 0.1,
+        ..Default::default()
+    });
     let straight = run(cfg.clone(), 2.0, 4);
     // Two steps, export, then a fresh optimiser and variable restored from the export.
     let mut vs = VarStore::new(Device::Cpu);
@@ -151,7 +212,8 @@ fn state_roundtrip_continues_identically() {
     // var_copy stores in the VarStore's (float) kind; restore the exact double value.
     tch::no_grad(|| p2.copy_(&p));
     let mut opt2 = Optimizer::new(&vs2, cfg).unwrap();
-    opt2.load_state_tensors("opt.", &saved, std::path::Path::new("mem")).unwrap();
+    opt2.load_state_tensors("opt.", &saved, std::path::Path::new("mem"))
+        .unwrap();
     assert_eq!(opt2.step_count(), 2);
     for _ in 0..2 {
         opt2.zero_grad().unwrap();
@@ -163,11 +225,24 @@ fn state_roundtrip_continues_identically() {
 
 #[test]
 fn bad_configs_are_rejected() {
-    let mut vs = VarStore::new(Device::Cpu);
-    let bad = OptimizerConfig::Sgd(SgdConfig { nesterov: true, ..Default::default() });
-    assert!(Optimizer::new(&vs, bad).unwrap_err().to_string().contains("nesterov"));
-    let bad = OptimizerConfig::Adam(AdamConfig { beta1: 1.0, ..Default::default() });
-    assert!(Optimizer::new(&vs, bad).unwrap_err().to_string().contains("beta1"));
-    let err = toml::from_str::<OptimizerConfig>("name = \"adam\"\nlearning_rate = 0.1").unwrap_err();
+    let vs = VarStore::new(Device::Cpu);
+    let bad = OptimizerConfig::Sgd(SgdConfig {
+        nesterov: true,
+        ..Default::default()
+    });
+    assert!(Optimizer::new(&vs, bad)
+        .unwrap_err()
+        .to_string()
+        .contains("nesterov"));
+    let bad = OptimizerConfig::Adam(AdamConfig {
+        beta1: 1.0,
+        ..Default::default()
+    });
+    assert!(Optimizer::new(&vs, bad)
+        .unwrap_err()
+        .to_string()
+        .contains("beta1"));
+    let err =
+        toml::from_str::<OptimizerConfig>("name = \"adam\"\nlearning_rate = 0.1").unwrap_err();
     assert!(err.to_string().contains("learning_rate"), "{err}");
 }

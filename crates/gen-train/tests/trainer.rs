@@ -1,5 +1,7 @@
 //! The generic loop: learning, exact resume, the NaN guard, early stopping, checkpoints.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test and example code may panic.
+
 use gen_data::sequence::{PadOptions, Padding};
 use gen_models::{GruClassifier, GruClassifierConfig, Module};
 use gen_train::callbacks::EarlyStoppingConfig;
@@ -18,7 +20,9 @@ use tch::{nn::VarStore, Device, Tensor};
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sequences of ids 1..=20 with lengths 2..=9; the label says whether the FIRST token is
@@ -38,21 +42,40 @@ fn synthetic(n: usize, seed: u64) -> (Vec<Vec<i64>>, Vec<i64>) {
 
 fn data(n: usize, seed: u64) -> TextClassificationData {
     let (xs, ys) = synthetic(n, seed);
-    let pad = PadOptions { maxlen: Some(12), padding: Padding::Post, ..Default::default() };
+    let pad = PadOptions {
+        maxlen: Some(12),
+        padding: Padding::Post,
+        ..Default::default()
+    };
     TextClassificationData::new(&xs, &ys, &pad, Device::Cpu).unwrap()
 }
 
 fn task(seed: i64, lr: f64) -> Supervised<GruClassifier> {
     tch::manual_seed(seed);
     let vs = VarStore::new(Device::Cpu);
-    let config = GruClassifierConfig { vocab_size: 21, embedding_dim: 16, hidden_size: 24, dropout: 0.2, ..Default::default() };
+    let config = GruClassifierConfig {
+        vocab_size: 21,
+        embedding_dim: 16,
+        hidden_size: 24,
+        dropout: 0.2,
+        ..Default::default()
+    };
     let model = GruClassifier::init(&vs.root(), &config).unwrap();
-    let opt = OptimizerConfig::Adam(AdamConfig { lr, ..Default::default() });
+    let opt = OptimizerConfig::Adam(AdamConfig {
+        lr,
+        ..Default::default()
+    });
     Supervised::new(model, vs, opt, GradClip::Norm(1.0)).unwrap()
 }
 
 fn config(epochs: usize) -> TrainerConfig {
-    TrainerConfig { epochs, batch_size: 32, validation_split: 0.2, seed: 7, ..Default::default() }
+    TrainerConfig {
+        epochs,
+        batch_size: 32,
+        validation_split: 0.2,
+        seed: 7,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -72,11 +95,21 @@ fn tiny_classifier_learns_a_synthetic_rule() {
     let jsonl = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 12);
     let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
-    for key in ["epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy"] {
+    for key in [
+        "epoch",
+        "step",
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+    ] {
         assert!(first.get(key).is_some(), "{key} missing in {first}");
     }
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
-    assert!(csv.starts_with("epoch,step,accuracy,loss,val_accuracy,val_loss\n"), "{csv}");
+    assert!(
+        csv.starts_with("epoch,step,accuracy,loss,val_accuracy,val_loss\n"),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 13);
 }
 
@@ -119,14 +152,24 @@ fn resume_after_interruption_matches_the_uninterrupted_run() {
     // Uninterrupted.
     let dir_a = tempfile::tempdir().unwrap();
     let mut a = task(3, 0.01);
-    let (_, state_a) = Trainer::new(cfg.clone(), dir_a.path()).verbosity(Verbosity::Silent).fit(&mut a, &d, None, false).unwrap();
+    let (_, state_a) = Trainer::new(cfg.clone(), dir_a.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut a, &d, None, false)
+        .unwrap();
 
     // Interrupted in the middle of epoch 2 (5 batches per epoch), then resumed by a fresh
     // process: new task with a different init, which the checkpoint overwrites.
     let dir_b = tempfile::tempdir().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
-    let mut b = StopAfter { inner: task(3, 0.01), at: 7, steps: 0, flag: flag.clone() };
-    let trainer = Trainer::new(cfg.clone(), dir_b.path()).verbosity(Verbosity::Silent).stop_flag(flag);
+    let mut b = StopAfter {
+        inner: task(3, 0.01),
+        at: 7,
+        steps: 0,
+        flag: flag.clone(),
+    };
+    let trainer = Trainer::new(cfg.clone(), dir_b.path())
+        .verbosity(Verbosity::Silent)
+        .stop_flag(flag);
     let (outcome, partial) = trainer.fit(&mut b, &d, None, false).unwrap();
     assert_eq!(outcome, Outcome::Interrupted);
     assert_eq!(partial.global_step, 7);
@@ -135,7 +178,10 @@ fn resume_after_interruption_matches_the_uninterrupted_run() {
     assert!(trainer.can_resume());
     let (outcome, state_b) = trainer.fit(&mut resumed, &d, None, true).unwrap();
     assert_eq!(outcome, Outcome::Completed);
-    assert_eq!(state_a.history, state_b.history, "metrics must match bit for bit");
+    assert_eq!(
+        state_a.history, state_b.history,
+        "metrics must match bit for bit"
+    );
     let (sa, sb) = (a.state().unwrap(), resumed.state().unwrap());
     for ((na, ta), (nb, tb)) in sa.iter().zip(&sb) {
         assert_eq!(na, nb);
@@ -184,10 +230,21 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let mut t = NanAt(task(0, 0.01), 4, 0);
     let trainer = Trainer::new(cfg.clone(), dir.path()).verbosity(Verbosity::Silent);
     let err = trainer.fit(&mut t, &d, None, false).unwrap_err();
-    assert!(matches!(err, Error::NonFiniteLoss { step: 4, epoch: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::NonFiniteLoss {
+                step: 4,
+                epoch: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("step 4"), "{err}");
     // The last good checkpoint (step 3) is intact and resumable.
-    let (_, state): (_, gen_train::TrainerState) = gen_train::checkpoint::load(&dir.path().join("checkpoints"), "last").unwrap();
+    let (_, state): (_, gen_train::TrainerState) =
+        gen_train::checkpoint::load(&dir.path().join("checkpoints"), "last").unwrap();
     assert_eq!(state.global_step, 3);
     let mut fresh = task(0, 0.01);
     let (outcome, _) = trainer.fit(&mut fresh, &d, None, true).unwrap();
@@ -222,9 +279,16 @@ fn early_stopping_stops_and_restores_the_best_weights() {
     let d = data(128, 5);
     let mut cfg = config(30);
     // A learning rate this high makes val_loss noisy, so it stops well before 30 epochs.
-    cfg.early_stopping = Some(EarlyStoppingConfig { patience: 1, restore_best_weights: true, ..Default::default() });
+    cfg.early_stopping = Some(EarlyStoppingConfig {
+        patience: 1,
+        restore_best_weights: true,
+        ..Default::default()
+    });
     let mut t = task(0, 0.5);
-    let (outcome, state) = Trainer::new(cfg, dir.path()).verbosity(Verbosity::Silent).fit(&mut t, &d, None, false).unwrap();
+    let (outcome, state) = Trainer::new(cfg, dir.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut t, &d, None, false)
+        .unwrap();
     assert_eq!(outcome, Outcome::EarlyStopped);
     assert!(state.history.len() < 30);
     let best_epoch = state.early_stopping.best_epoch.unwrap();
@@ -233,7 +297,11 @@ fn early_stopping_stops_and_restores_the_best_weights() {
     let val: Vec<usize> = (102..128).collect();
     let batch = d.batch(&val).unwrap();
     let m = tch::no_grad(|| t.valid_step(&batch)).unwrap();
-    assert!((m.mean("loss").unwrap() - best_val).abs() < 1e-6, "{} vs {best_val}", m.mean("loss").unwrap());
+    assert!(
+        (m.mean("loss").unwrap() - best_val).abs() < 1e-6,
+        "{} vs {best_val}",
+        m.mean("loss").unwrap()
+    );
 }
 
 #[test]
@@ -243,10 +311,19 @@ fn max_steps_and_bad_configs() {
     let d = data(100, 6);
     let mut cfg = config(5);
     cfg.max_steps = Some(4);
-    let (_, state) = Trainer::new(cfg.clone(), dir.path()).verbosity(Verbosity::Silent).fit(&mut task(0, 0.01), &d, None, false).unwrap();
+    let (_, state) = Trainer::new(cfg.clone(), dir.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut task(0, 0.01), &d, None, false)
+        .unwrap();
     assert_eq!(state.global_step, 4);
-    assert_eq!(state.history.len(), 2, "3 batches per epoch: epoch 2 ends early at step 4");
+    assert_eq!(
+        state.history.len(),
+        2,
+        "3 batches per epoch: epoch 2 ends early at step 4"
+    );
     cfg.validation_split = 1.5;
-    let err = Trainer::new(cfg, dir.path()).fit(&mut task(0, 0.01), &d, None, false).unwrap_err();
+    let err = Trainer::new(cfg, dir.path())
+        .fit(&mut task(0, 0.01), &d, None, false)
+        .unwrap_err();
     assert!(err.to_string().contains("validation_split"), "{err}");
 }

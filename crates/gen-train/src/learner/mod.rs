@@ -18,7 +18,9 @@ use crate::checkpoint;
 use crate::metrics::Metrics;
 use crate::schedule::{LrSchedule, ScheduleState};
 use crate::{Error, Result};
-use gen_data::batch::{validation_split, BatchConfig, Batcher, BucketConfig, BucketSampler, SplitMix64};
+use gen_data::batch::{
+    validation_split, BatchConfig, Batcher, BucketConfig, BucketSampler, SplitMix64,
+};
 use progress::EpochProgress;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -243,7 +245,13 @@ impl Trainer {
     /// Trains `task` on `data`, validating on `valid` when given, else on the trainer's
     /// `validation_split` of `data`. With `resume`, continues from the run folder's `last`
     /// checkpoint when there is one.
-    pub fn fit<T, D>(&self, task: &mut T, data: &D, valid: Option<&D>, resume: bool) -> Result<(Outcome, TrainerState)>
+    pub fn fit<T, D>(
+        &self,
+        task: &mut T,
+        data: &D,
+        valid: Option<&D>,
+        resume: bool,
+    ) -> Result<(Outcome, TrainerState)>
     where
         T: TrainStep<Batch = D::Batch>,
         D: Dataset,
@@ -257,19 +265,28 @@ impl Trainer {
         };
         let sampler = Sampler::new(c, data, train_idx)?;
         let val_batches: Vec<(bool, Vec<usize>)> = match valid {
-            Some(v) => chunks((0..v.len()).collect(), c.batch_size).map(|b| (true, b)).collect(),
+            Some(v) => chunks((0..v.len()).collect(), c.batch_size)
+                .map(|b| (true, b))
+                .collect(),
             None => chunks(val_idx, c.batch_size).map(|b| (false, b)).collect(),
         };
         let per_epoch = sampler.num_batches() as u64;
-        let total_steps = c.max_steps.map_or(per_epoch * c.epochs as u64, |m| m.min(per_epoch * c.epochs as u64));
+        let total_steps = c.max_steps.map_or(per_epoch * c.epochs as u64, |m| {
+            m.min(per_epoch * c.epochs as u64)
+        });
 
         let ckpt_dir = self.checkpoint_dir();
         let mut state = TrainerState::default();
         if resume && self.can_resume() {
-            let (tensors, saved): (HashMap<String, Tensor>, TrainerState) = checkpoint::load(&ckpt_dir, "last")?;
+            let (tensors, saved): (HashMap<String, Tensor>, TrainerState) =
+                checkpoint::load(&ckpt_dir, "last")?;
             task.load_state(&tensors, &checkpoint::paths(&ckpt_dir, "last").0)?;
             state = saved;
-            tracing::info!(epoch = state.epoch + 1, step = state.global_step, "resuming");
+            tracing::info!(
+                epoch = state.epoch + 1,
+                step = state.global_step,
+                "resuming"
+            );
         }
         if state.finished {
             return Ok((Outcome::Completed, state));
@@ -278,26 +295,42 @@ impl Trainer {
         while state.epoch < c.epochs {
             let epoch = state.epoch;
             let batches = sampler.epoch_batches(epoch as u64);
-            let mut progress = EpochProgress::start(epoch + 1, c.epochs, batches.len() as u64, state.batch_in_epoch as u64, self.verbosity);
+            let mut progress = EpochProgress::start(
+                epoch + 1,
+                c.epochs,
+                batches.len() as u64,
+                state.batch_in_epoch as u64,
+                self.verbosity,
+            );
             let mut limit_hit = false;
             for (i, indices) in batches.iter().enumerate().skip(state.batch_in_epoch) {
                 if state.global_step >= total_steps {
                     limit_hit = true;
                     break;
                 }
-                task.set_lr_factor(c.lr_schedule.factor(&state.schedule, state.global_step, total_steps));
+                task.set_lr_factor(c.lr_schedule.factor(
+                    &state.schedule,
+                    state.global_step,
+                    total_steps,
+                ));
                 tch::manual_seed(step_seed(c.seed, state.global_step));
                 let batch = data.batch(indices)?;
                 let metrics = task.train_step(&batch)?;
                 let loss = metrics.mean("loss").unwrap_or(0.0);
                 if !loss.is_finite() {
-                    return Err(Error::NonFiniteLoss { step: state.global_step + 1, epoch: epoch + 1, value: loss });
+                    return Err(Error::NonFiniteLoss {
+                        step: state.global_step + 1,
+                        epoch: epoch + 1,
+                        value: loss,
+                    });
                 }
                 state.epoch_metrics.merge(&metrics);
                 state.global_step += 1;
                 state.batch_in_epoch = i + 1;
                 progress.step(&state.epoch_metrics.means());
-                if c.checkpoint_every.is_some_and(|k| k > 0 && state.global_step % k == 0) {
+                if c.checkpoint_every
+                    .is_some_and(|k| k > 0 && state.global_step % k == 0)
+                {
                     self.save(task, &state, "last")?;
                 }
                 if self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
@@ -319,7 +352,11 @@ impl Trainer {
                     };
                     val.merge(&tch::no_grad(|| task.valid_step(&batch))?);
                 }
-                log.extend(val.means().into_iter().map(|(k, v)| (format!("val_{k}"), v)));
+                log.extend(
+                    val.means()
+                        .into_iter()
+                        .map(|(k, v)| (format!("val_{k}"), v)),
+                );
             }
             progress.finish(&log);
             let monitored = log.get(&c.monitor).or_else(|| log.get("loss")).copied();
@@ -328,7 +365,13 @@ impl Trainer {
             }
             let higher = crate::callbacks::Mode::Auto.higher_is_better(&c.monitor);
             let improved = match (monitored, state.best) {
-                (Some(v), Some(b)) => if higher { v > b } else { v < b },
+                (Some(v), Some(b)) => {
+                    if higher {
+                        v > b
+                    } else {
+                        v < b
+                    }
+                }
                 (Some(_), None) => true,
                 _ => false,
             };
@@ -337,10 +380,18 @@ impl Trainer {
             }
             let mut stop_early = false;
             if let Some(es) = &c.early_stopping {
-                let decision = es.on_epoch_end(&mut state.early_stopping, epoch, log.get(&es.monitor).copied());
+                let decision = es.on_epoch_end(
+                    &mut state.early_stopping,
+                    epoch,
+                    log.get(&es.monitor).copied(),
+                );
                 stop_early = decision.stop;
             }
-            state.history.push(EpochLog { epoch: epoch + 1, step: state.global_step, metrics: log });
+            state.history.push(EpochLog {
+                epoch: epoch + 1,
+                step: state.global_step,
+                metrics: log,
+            });
             state.epoch += 1;
             state.batch_in_epoch = 0;
             state.epoch_metrics = Metrics::new();
@@ -352,8 +403,13 @@ impl Trainer {
             self.save(task, &state, "last")?;
             task.on_epoch_end(epoch + 1, &self.run_dir)?;
             if stop_early {
-                if c.early_stopping.as_ref().is_some_and(|es| es.restore_best_weights) && checkpoint::exists(&ckpt_dir, "best") {
-                    let (tensors, _): (HashMap<String, Tensor>, TrainerState) = checkpoint::load(&ckpt_dir, "best")?;
+                if c.early_stopping
+                    .as_ref()
+                    .is_some_and(|es| es.restore_best_weights)
+                    && checkpoint::exists(&ckpt_dir, "best")
+                {
+                    let (tensors, _): (HashMap<String, Tensor>, TrainerState) =
+                        checkpoint::load(&ckpt_dir, "best")?;
                     task.load_state(&tensors, &checkpoint::paths(&ckpt_dir, "best").0)?;
                 }
                 return Ok((Outcome::EarlyStopped, state));
@@ -366,7 +422,13 @@ impl Trainer {
     }
 
     fn save<T: TrainStep>(&self, task: &T, state: &TrainerState, name: &str) -> Result<()> {
-        checkpoint::save(&self.checkpoint_dir(), name, state.global_step, &task.state()?, state)
+        checkpoint::save(
+            &self.checkpoint_dir(),
+            name,
+            state.global_step,
+            &task.state()?,
+            state,
+        )
     }
 
     /// Rewrites `metrics.jsonl` and `metrics.csv` from the whole history (atomically), so a
@@ -375,7 +437,8 @@ impl Trainer {
         std::fs::create_dir_all(&self.run_dir).map_err(|e| Error::io(&self.run_dir, e))?;
         let mut jsonl = String::new();
         for line in history {
-            let json = serde_json::to_string(line).map_err(|e| Error::config("metrics", e.to_string()))?;
+            let json =
+                serde_json::to_string(line).map_err(|e| Error::config("metrics", e.to_string()))?;
             jsonl.push_str(&json);
             jsonl.push('\n');
         }
@@ -425,16 +488,30 @@ impl Sampler {
             None => Ok(Sampler::Plain(Batcher::from_split(
                 train,
                 Vec::new(),
-                BatchConfig { batch_size: c.batch_size, validation_split: 0.0, shuffle: c.shuffle, drop_last: c.drop_last, seed: c.seed },
+                BatchConfig {
+                    batch_size: c.batch_size,
+                    validation_split: 0.0,
+                    shuffle: c.shuffle,
+                    drop_last: c.drop_last,
+                    seed: c.seed,
+                },
             )?)),
             Some(factor) => {
                 let lengths = data.lengths().ok_or_else(|| {
-                    Error::config("trainer.bucket_factor", "this dataset has no per-sample lengths to bucket by")
+                    Error::config(
+                        "trainer.bucket_factor",
+                        "this dataset has no per-sample lengths to bucket by",
+                    )
                 })?;
                 Ok(Sampler::Bucket(BucketSampler::for_indices(
                     lengths,
                     train,
-                    BucketConfig { batch_size: c.batch_size, bucket_factor: factor, drop_last: c.drop_last, seed: c.seed },
+                    BucketConfig {
+                        batch_size: c.batch_size,
+                        bucket_factor: factor,
+                        drop_last: c.drop_last,
+                        seed: c.seed,
+                    },
                 )?))
             }
         }

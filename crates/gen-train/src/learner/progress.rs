@@ -71,7 +71,11 @@ impl EpochProgress {
         self.steps += 1;
         if let Some(bar) = &self.bar {
             bar.inc(1);
-            bar.set_message(format!("{:.0}ms/step{}", self.ms_per_step(), format_metrics(metrics)));
+            bar.set_message(format!(
+                "{:.0}ms/step{}",
+                self.ms_per_step(),
+                format_metrics(metrics)
+            ));
         }
     }
 

@@ -35,7 +35,12 @@ pub struct TextClassificationData {
 
 impl TextClassificationData {
     /// Pads `sequences` with `pad` and keeps `labels` (one per sequence).
-    pub fn new(sequences: &[Vec<i64>], labels: &[i64], pad: &PadOptions<i64>, device: Device) -> Result<Self> {
+    pub fn new(
+        sequences: &[Vec<i64>],
+        labels: &[i64],
+        pad: &PadOptions<i64>,
+        device: Device,
+    ) -> Result<Self> {
         if sequences.len() != labels.len() {
             return Err(Error::config(
                 "data",
@@ -72,7 +77,10 @@ impl Dataset for TextClassificationData {
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
             let (Some(&len), Some(&label)) = (self.lengths.get(i), self.labels.get(i)) else {
-                return Err(Error::config("batch", format!("index {i} out of range of {}", self.labels.len())));
+                return Err(Error::config(
+                    "batch",
+                    format!("index {i} out of range of {}", self.labels.len()),
+                ));
             };
             lengths.push(len as i64);
             labels.push(label);
@@ -83,7 +91,9 @@ impl Dataset for TextClassificationData {
             self.padded.ncols()
         };
         let rows = self.padded.select(Axis(0), indices);
-        let cut = rows.slice(ndarray::s![.., ..width.min(rows.ncols())]).to_owned();
+        let cut = rows
+            .slice(ndarray::s![.., ..width.min(rows.ncols())])
+            .to_owned();
         let tokens = gen_core::array_to_tensor(&cut)?.f_to_device(self.device)?;
         Ok(TextBatch {
             tokens,

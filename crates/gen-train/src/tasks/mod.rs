@@ -5,6 +5,7 @@
 //! through the same [`crate::Trainer`].
 
 pub mod classify;
+pub mod lm;
 
 use crate::checkpoint::copy_into;
 use crate::metrics::Metrics;
@@ -93,6 +94,7 @@ impl<O: Objective> TrainStep for Supervised<O> {
 
     fn load_state(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
         copy_into(&named_variables(&self.vs, "model."), tensors, path)?;
-        self.optimizer.load_state_tensors("optimizer.", tensors, path)
+        self.optimizer
+            .load_state_tensors("optimizer.", tensors, path)
     }
 }

@@ -1,0 +1,75 @@
+//! `cargo xtask train`: one command from a fresh clone to a trained model.
+//!
+//! Sets up libtorch, fetches the data the preset reads (its `data.dataset`), then runs
+//! `cargo run --release -p gen-cli -- train [ARGS]`.
+
+use crate::util::{cargo, prepend_library_path, project_root, run_checked};
+use crate::{fetch, setup};
+use anyhow::{Context, Result};
+
+/// The preset `gen train` runs when none is named (gen-cli's `DEFAULT_PRESET`).
+const DEFAULT_PRESET: &str = "imdb-gru";
+
+/// Runs setup, fetch-data and `gen train` with `args`.
+pub fn run(args: &[String]) -> Result<()> {
+    let libtorch = setup::run(&setup::SetupArgs::default())?;
+    let preset = args
+        .iter()
+        .find(|a| !a.starts_with('-') && preset_path(a).is_file())
+        .map_or(DEFAULT_PRESET, String::as_str);
+    let datasets = preset_datasets(preset)?;
+    if !datasets.is_empty() {
+        fetch::run(&fetch::FetchArgs {
+            names: datasets,
+            ..Default::default()
+        })?;
+    }
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "gen-cli",
+        "--",
+        "train",
+    ])
+    .args(args);
+    prepend_library_path(&mut cmd, &libtorch.lib_dir());
+    run_checked(&mut cmd)
+}
+
+fn preset_path(name: &str) -> std::path::PathBuf {
+    project_root()
+        .join("crates/gen-cli/src/presets")
+        .join(format!("{name}.toml"))
+}
+
+/// The datasets a preset reads: its `data.dataset`.
+fn preset_datasets(name: &str) -> Result<Vec<String>> {
+    let path = preset_path(name);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read preset {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    Ok(table
+        .get("data")
+        .and_then(|d| d.get("dataset"))
+        .and_then(|d| d.as_str())
+        .map(|d| vec![d.to_string()])
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_preset_exists_and_names_a_manifest_dataset() {
+        let datasets = preset_datasets(DEFAULT_PRESET).unwrap();
+        assert_eq!(datasets, ["imdb"]);
+        let manifest =
+            std::fs::read_to_string(project_root().join("datasets/datasets.toml")).unwrap();
+        assert!(manifest.contains("name = \"imdb\""));
+    }
+}
