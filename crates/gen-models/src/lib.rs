@@ -20,7 +20,10 @@
 //! ```
 
 pub mod classifier;
+pub mod conv;
 pub mod error;
+pub mod evaluator;
+pub mod gan;
 pub mod layers;
 pub mod lm;
 pub mod module;
@@ -28,6 +31,7 @@ pub mod sampling;
 
 pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};
 pub use error::{Error, Result};
+pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribution};
 pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
 pub use sampling::{generate, sampler_rng, SamplerRng, SamplingConfig};

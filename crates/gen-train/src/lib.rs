@@ -7,6 +7,7 @@
 pub mod callbacks;
 pub mod checkpoint;
 pub mod error;
+pub mod eval;
 pub mod learner;
 pub mod metrics;
 pub mod optim;

@@ -5,6 +5,8 @@
 //! through the same [`crate::Trainer`].
 
 pub mod classify;
+pub mod gan;
+pub mod image_classify;
 pub mod lm;
 
 use crate::checkpoint::copy_into;
