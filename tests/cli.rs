@@ -162,7 +162,14 @@ fn bad_input_gets_one_clear_message() {
         &gen(
             data.path(),
             w,
-            &["train", "--set", "model.hiden_size=3", "--out", "a"],
+            &[
+                "train",
+                "imdb-gru",
+                "--set",
+                "model.hiden_size=3",
+                "--out",
+                "a",
+            ],
         ),
         &["hiden_size", "hidden_size"],
     );
@@ -181,8 +188,12 @@ fn bad_input_gets_one_clear_message() {
     // A missing dataset names the fetch command.
     let empty = tempfile::tempdir().unwrap();
     fails_with(
-        &gen(empty.path(), w, &["train", "--out", "d", "-q"]),
+        &gen(empty.path(), w, &["train", "imdb-gru", "--out", "d", "-q"]),
         &["cargo xtask fetch-data imdb"],
+    );
+    fails_with(
+        &gen(empty.path(), w, &["train", "--out", "d2", "-q"]),
+        &["cargo xtask fetch-data mnist"],
     );
     // A folder that is not a run.
     fails_with(
@@ -211,7 +222,22 @@ fn presets_and_help_work() {
     let data = fixture();
     let out = gen(data.path(), data.path(), &["presets"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("imdb-gru"));
-    for cmd in ["train", "resume", "evaluate", "presets", "data"] {
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    for preset in [
+        "imdb-gru",
+        "imdb-lm",
+        "text-char",
+        "mnist-gan",
+        "mnist-dcgan",
+        "fashion-dcgan",
+        "fashion-cgan",
+    ] {
+        assert!(list.contains(preset), "{preset} missing from:\n{list}");
+    }
+    for cmd in [
+        "train", "resume", "generate", "sample", "evaluate", "cv", "tune", "rate", "presets",
+        "data",
+    ] {
         let out = gen(data.path(), data.path(), &[cmd, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
@@ -219,4 +245,400 @@ fn presets_and_help_work() {
             "{cmd}: {help}"
         );
     }
+}
+
+/// A tiny Canterbury corpus: the four file names `text-char` reads, a few repeated lines each.
+fn text_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("canterbury");
+    std::fs::create_dir_all(&c).unwrap();
+    let lines = [
+        "Alice was beginning to get very tired of sitting by her sister.\n",
+        "All the world's a stage, and all the men and women merely players.\n",
+        "Of Man's first disobedience, and the fruit of that forbidden tree.\n",
+        "The library holds the records of the nation and its people.\n",
+    ];
+    for (i, name) in ["alice29.txt", "asyoulik.txt", "lcet10.txt", "plrabn12.txt"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(c.join(name), lines[i].repeat(12)).unwrap();
+    }
+    dir
+}
+
+const TINY_LM: &[&str] = &[
+    "--set",
+    "model.embedding_dim=8",
+    "--set",
+    "model.hidden_size=16",
+    "--set",
+    "data.seq_len=16",
+    "--set",
+    "data.valid_fraction=0.2",
+    "--set",
+    "data.test_fraction=0.2",
+    "--set",
+    "trainer.batch_size=8",
+    "--epochs",
+    "1",
+    "-q",
+];
+
+fn train_lm(data: &Path, cwd: &Path, out: &str, seed: &str) -> Output {
+    let mut args = vec!["train", "text-char", "--out", out, "--seed", seed];
+    args.extend_from_slice(TINY_LM);
+    gen(data, cwd, &args)
+}
+
+#[test]
+fn language_model_trains_generates_and_evaluates() {
+    let data = text_fixture();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let out = train_lm(data.path(), w, "lm", "0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in ["vocab.json", "eval.json", "samples/samples.txt"] {
+        assert!(w.join("lm").join(f).exists(), "{f} missing");
+    }
+    let generate = |seed: &str| {
+        let out = gen(
+            data.path(),
+            w,
+            &[
+                "generate",
+                "--run",
+                "lm",
+                "--prompt",
+                "Alice",
+                "--max-tokens",
+                "40",
+                "--seed",
+                seed,
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let a = generate("3");
+    assert!(a.starts_with("Alice"), "{a}");
+    // 40 characters after the prompt (none of them is a stop token for char models).
+    assert_eq!(
+        a.trim_end_matches('\n').chars().count(),
+        "Alice".len() + 40,
+        "{a:?}"
+    );
+    assert_eq!(a, generate("3"), "the same seed gives the same text");
+
+    let eval = gen(data.path(), w, &["evaluate", "--run", "lm", "--json"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let bits = v["test_bits_per_token"].as_f64().unwrap();
+    let ppl = v["test_perplexity"].as_f64().unwrap();
+    // Perplexity and bits per token measure the same NLL: ppl = 2^bits.
+    assert!((ppl - bits.exp2()).abs() < 1e-9 * ppl, "{v}");
+    assert!(v["test_unigram_bits_per_token"].as_f64().unwrap() > 0.0);
+
+    // Commands of another kind say what they need.
+    fails_with(
+        &gen(data.path(), w, &["sample", "--run", "lm"]),
+        &["language-model run", "image-GAN"],
+    );
+}
+
+/// A tiny MNIST-like dataset (`mnist/`), 8x8 bars in 28x28 images: the class is the bar's row.
+fn image_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["mnist", "fashion-mnist"] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for (split, n) in [("train", 64), ("t10k", 40)] {
+            let mut images = ndarray::Array3::<u8>::zeros((n, 28, 28));
+            let mut labels = ndarray::Array1::<u8>::zeros(n);
+            for i in 0..n {
+                let class = i % 10;
+                labels[i] = class as u8;
+                for c in 4..24 {
+                    images[[i, 2 + 2 * class, c]] = 255;
+                    images[[i, 3 + 2 * class, c]] = 200;
+                }
+            }
+            gen_data::idx::write_idx_images(d.join(format!("{split}-images-idx3-ubyte")), &images)
+                .unwrap();
+            gen_data::idx::write_idx_labels(d.join(format!("{split}-labels-idx1-ubyte")), &labels)
+                .unwrap();
+        }
+    }
+    dir
+}
+
+const TINY_GAN: &[&str] = &[
+    "--set",
+    "model.dcgan.ngf=4",
+    "--set",
+    "model.dcgan.ndf=4",
+    "--set",
+    "trainer.batch_size=16",
+    "--set",
+    "data.valid=16",
+    "--set",
+    "eval.n=20",
+    "--set",
+    "eval.evaluator.min_steps=2",
+    "--set",
+    "eval.evaluator.epochs=1",
+    "--set",
+    "eval.evaluator.batch_size=16",
+    "--epochs",
+    "1",
+    "-q",
+];
+
+#[test]
+fn gan_trains_samples_and_evaluates() {
+    let data = image_fixture();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let mut args = vec!["train", "mnist-dcgan", "--out", "gan"];
+    args.extend_from_slice(TINY_GAN);
+    let out = gen(data.path(), w, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in [
+        "samples/epoch_001.png",
+        "samples/interp_001.png",
+        "samples/real.png",
+    ] {
+        assert!(w.join("gan").join(f).exists(), "{f} missing");
+    }
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("gan/eval.json")).unwrap()).unwrap();
+    for key in [
+        "fd",
+        "fd_untrained",
+        "fd_real_vs_real",
+        "coverage",
+        "inception_score",
+    ] {
+        assert!(eval[key].as_f64().unwrap().is_finite(), "{key}: {eval}");
+    }
+    // The inception score lies in [1, classes] and coverage in [0, classes].
+    let is = eval["inception_score"].as_f64().unwrap();
+    assert!((1.0 - 1e-9..=10.0).contains(&is), "{eval}");
+
+    let sample = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sample", "--run", "gan", "--num", "6", "--seed", "5", "--out", out,
+        ];
+        args.extend_from_slice(extra);
+        gen(data.path(), w, &args)
+    };
+    let first = sample("a.png", &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(sample("b.png", &[]).status.success());
+    let a = std::fs::read(w.join("a.png")).unwrap();
+    assert_eq!(
+        a,
+        std::fs::read(w.join("b.png")).unwrap(),
+        "same seed, same grid"
+    );
+    // 6 images: a 3x3 grid of 28-pixel tiles with 2-pixel borders.
+    let png = image::load_from_memory(&a).unwrap();
+    assert_eq!((png.width(), png.height()), (3 * 30 + 2, 2 * 30 + 2));
+    fails_with(&sample("c.png", &["--class", "3"]), &["not conditional"]);
+    fails_with(
+        &gen(data.path(), w, &["generate", "--run", "gan"]),
+        &["image-gan run", "language-model"],
+    );
+
+    // The conditional model draws the class asked for, and rejects classes it does not have.
+    let mut args = vec!["train", "fashion-cgan", "--out", "cgan"];
+    args.extend_from_slice(TINY_GAN);
+    let out = gen(data.path(), w, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ok = gen(
+        data.path(),
+        w,
+        &["sample", "--run", "cgan", "--class", "3", "--num", "4"],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(w.join("cgan/samples/sample-seed0-class3.png").exists());
+    fails_with(
+        &gen(
+            data.path(),
+            w,
+            &["sample", "--run", "cgan", "--class", "12"],
+        ),
+        &["--class 12", "0..9"],
+    );
+}
+
+#[test]
+fn cross_validation_and_tuning_run_in_subfolders() {
+    let data = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let mut args = vec![
+        "cv", "imdb-gru", "--folds", "3", "--epochs", "1", "--out", "cv",
+    ];
+    args.extend_from_slice(TINY);
+    let out = gen(data.path(), w, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("val_acc") && table.contains("mean"),
+        "{table}"
+    );
+    let cv: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("cv/cv.json")).unwrap()).unwrap();
+    let folds = cv["per_fold"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    // The mean is the mean of the folds.
+    let mean: f64 = folds
+        .iter()
+        .map(|f| f["val_accuracy"].as_f64().unwrap())
+        .sum::<f64>()
+        / 3.0;
+    assert!((cv["mean"]["val_accuracy"].as_f64().unwrap() - mean).abs() < 1e-12);
+    for k in 1..=3 {
+        assert!(w.join(format!("cv/fold-{k}/metrics.jsonl")).exists());
+    }
+
+    let mut args = vec![
+        "tune",
+        "imdb-gru",
+        "--search",
+        "optimizer.lr=0.01,0.001",
+        "--search",
+        "model.hidden_size=4,8",
+        "--trials",
+        "3",
+        "--metric",
+        "val_accuracy",
+        "--epochs",
+        "1",
+        "--out",
+        "tune",
+    ];
+    args.extend_from_slice(TINY);
+    let out = gen(data.path(), w, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.contains("optimizer.lr="))
+            .count(),
+        3,
+        "{table}"
+    );
+    assert!(w.join("tune/trial-003/config.toml").exists());
+    assert!(!w.join("tune/trial-004").exists());
+    // The best config trains as it is.
+    let out = gen(
+        data.path(),
+        w,
+        &["train", "--config", "tune/best.toml", "--out", "best", "-q"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A bad key fails before any trial trains.
+    fails_with(
+        &gen(
+            data.path(),
+            w,
+            &[
+                "tune",
+                "imdb-gru",
+                "--search",
+                "model.hiden=1,2",
+                "--out",
+                "t2",
+            ],
+        ),
+        &["hiden", "hidden_size"],
+    );
+    assert!(!w.join("t2").exists());
+    fails_with(
+        &gen(
+            data.path(),
+            w,
+            &["cv", "mnist-dcgan", "--folds", "2", "--out", "t3"],
+        ),
+        &["cross-validation"],
+    );
+}
+
+#[test]
+fn blind_rating_records_choices_and_summarises() {
+    use std::io::Write as _;
+    let data = text_fixture();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    for (name, seed) in [("a", "1"), ("b", "2")] {
+        let out = train_lm(data.path(), w, name, seed);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let rate = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gen"))
+            .args(args)
+            .current_dir(w)
+            .env("GEN_DATA_DIR", data.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // "x" is not an answer: asked again. Three rounds: 1, 2, tie.
+    let out = rate(
+        &["rate", "--runs", "a", "b", "--num", "3", "--seed", "9"],
+        "x\n1\n2\n=\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        shown.contains("please answer") && shown.contains("--- 2:"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("a/") && !shown.contains("run a"),
+        "runs are unlabelled"
+    );
+    let mut reader = csv::Reader::from_path(w.join("ratings.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    // Columns: time, run_a, run_b, round, seed, first, preference, score_a, score_b.
+    let other = |x: &str| if x == "a" { "b" } else { "a" };
+    assert_eq!(
+        &rows[0][6], &rows[0][5],
+        "answer 1 prefers the run shown first"
+    );
+    assert_eq!(
+        &rows[1][6],
+        other(&rows[1][5]),
+        "answer 2 prefers the other"
+    );
+    assert_eq!(&rows[2][6], "tie");
+
+    // Score mode, stopped early with q: the answered round is kept.
+    let out = rate(
+        &["rate", "--runs", "a", "b", "--num", "2", "--score"],
+        "4\n2\nq\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = gen(data.path(), w, &["rate", "--summary"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(summary.contains("of 2 decided rounds"), "{summary}");
+    assert!(summary.contains("scores:"), "{summary}");
+    fails_with(
+        &gen(data.path(), w, &["rate", "--summary", "--out", "none.csv"]),
+        &["none.csv"],
+    );
 }

@@ -8,7 +8,7 @@ use crate::{fetch, setup};
 use anyhow::{Context, Result};
 
 /// The preset `gen train` runs when none is named (gen-cli's `DEFAULT_PRESET`).
-const DEFAULT_PRESET: &str = "imdb-gru";
+const DEFAULT_PRESET: &str = "mnist-dcgan";
 
 /// Runs setup, fetch-data and `gen train` with `args`.
 pub fn run(args: &[String]) -> Result<()> {

@@ -3,7 +3,10 @@
 use anyhow::{bail, Context, Result};
 use gen_core::DeviceChoice;
 use gen_data::sequence::{Padding, Truncating};
-use gen_models::GruClassifierConfig;
+use gen_models::gan::GanConfig;
+use gen_models::{GruClassifierConfig, GruLanguageModelConfig, SamplingConfig};
+use gen_train::eval::EvaluatorTrainingConfig;
+use gen_train::tasks::gan::GanTaskConfig;
 use gen_train::{GradClip, OptimizerConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -16,21 +19,58 @@ pub struct Preset {
 }
 
 /// The presets, in the order `gen presets` lists them. The first is the default.
-pub const PRESETS: &[Preset] = &[Preset {
-    name: "imdb-gru",
-    about: "the source text's GRU sentiment classifier on IMDB (Keras-exact data pipeline)",
-    toml: include_str!("presets/imdb-gru.toml"),
-}];
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "mnist-dcgan",
+        about: "DCGAN on MNIST digits: sample grids every epoch, FD-scored (a few minutes)",
+        toml: include_str!("presets/mnist-dcgan.toml"),
+    },
+    Preset {
+        name: "imdb-gru",
+        about: "the source text's GRU sentiment classifier on IMDB (Keras-exact data pipeline)",
+        toml: include_str!("presets/imdb-gru.toml"),
+    },
+    Preset {
+        name: "imdb-lm",
+        about: "word-level GRU language model that writes IMDB reviews",
+        toml: include_str!("presets/imdb-lm.toml"),
+    },
+    Preset {
+        name: "text-char",
+        about: "character-level GRU language model on the Canterbury corpus texts",
+        toml: include_str!("presets/text-char.toml"),
+    },
+    Preset {
+        name: "mnist-gan",
+        about: "the original fully connected GAN with the source's minimax value function",
+        toml: include_str!("presets/mnist-gan.toml"),
+    },
+    Preset {
+        name: "fashion-dcgan",
+        about: "DCGAN on the full Fashion-MNIST (60k clothes images)",
+        toml: include_str!("presets/fashion-dcgan.toml"),
+    },
+    Preset {
+        name: "fashion-cgan",
+        about: "class-conditional DCGAN on Fashion-MNIST: `gen sample --class K`",
+        toml: include_str!("presets/fashion-cgan.toml"),
+    },
+];
 
 /// The preset `gen train` runs when none is named.
-pub const DEFAULT_PRESET: &str = "imdb-gru";
+pub const DEFAULT_PRESET: &str = "mnist-dcgan";
 
 /// A whole run: what to train and how. Saved as `config.toml` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[allow(clippy::large_enum_variant)] // One config per process; boxing would only add noise.
 pub enum RunConfig {
     /// A sequence classifier (the source text's IMDB model).
     TextClassifier(TextClassifierRun),
+    /// A language model over words or characters.
+    LanguageModel(LanguageModelRun),
+    /// A GAN on images.
+    ImageGan(ImageGanRun),
 }
 
 /// Settings shared by every kind of run.
@@ -103,11 +143,186 @@ impl Default for TextDataConfig {
     }
 }
 
+/// A language-model run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageModelRun {
+    /// The corpus and how it is cut.
+    pub data: LmDataSpec,
+    /// The model; `vocab_size` is set from the data (the `num_words` of word models, the
+    /// number of distinct characters of char models).
+    #[serde(default)]
+    pub model: GruLanguageModelConfig,
+    /// The optimiser. Default: Adam with PyTorch's settings.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// Gradient clipping. Default: none.
+    #[serde(default)]
+    pub grad_clip: GradClip,
+    /// The training loop.
+    #[serde(default)]
+    pub trainer: TrainerConfig,
+    /// Sampling for the samples written after training and for `gen generate`'s defaults.
+    #[serde(default)]
+    pub sample: SampleSpec,
+    /// Device and threads.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+/// The token level of a language model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenLevel {
+    /// Words (IMDB's word ids, with Keras's start and OOV ids).
+    Word,
+    /// Characters.
+    Char,
+}
+
+/// A language model's corpus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LmDataSpec {
+    /// `imdb` (words), `canterbury` or `fortunes` (characters). Default: `canterbury`.
+    pub dataset: String,
+    /// `word` (imdb only) or `char`. Default: `char`.
+    pub level: TokenLevel,
+    /// Word models: keep the `num_words` most frequent words (Keras's `num_words`). Default:
+    /// 10000.
+    pub num_words: usize,
+    /// Tokens per training window. Default: 128.
+    pub seq_len: usize,
+    /// Fractions of each text (char) or of the training reviews (word) held out for validation
+    /// and test; IMDB word models test on IMDB's test reviews. Default: 0.05 each.
+    pub valid_fraction: f64,
+    /// See `valid_fraction`. Default: 0.05.
+    pub test_fraction: f64,
+    /// Word models: use only the first `max_reviews` training reviews. Default: all.
+    pub max_reviews: Option<usize>,
+}
+
+impl Default for LmDataSpec {
+    fn default() -> Self {
+        LmDataSpec {
+            dataset: "canterbury".into(),
+            level: TokenLevel::Char,
+            num_words: 10000,
+            seq_len: 128,
+            valid_fraction: 0.05,
+            test_fraction: 0.05,
+            max_reviews: None,
+        }
+    }
+}
+
+/// Samples written after training.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleSpec {
+    /// The prompt. Default: `The ` (a char model) or `this movie` (a word model).
+    pub prompt: Option<String>,
+    /// How many samples. Default: 3.
+    pub num: usize,
+    /// Sampling settings (`[sample.sampling]`: `max_tokens`, `temperature`, `top_k`, `top_p`,
+    /// `greedy`, `seed`). Default: 300 tokens at temperature 0.8.
+    pub sampling: SamplingConfig,
+}
+
+impl Default for SampleSpec {
+    fn default() -> Self {
+        SampleSpec {
+            prompt: None,
+            num: 3,
+            sampling: SamplingConfig {
+                max_tokens: 300,
+                temperature: 0.8,
+                ..SamplingConfig::default()
+            },
+        }
+    }
+}
+
+/// A GAN run on MNIST-like images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageGanRun {
+    /// The images.
+    pub data: ImageDataSpec,
+    /// The GAN. Default: DCGAN, widths 32.
+    #[serde(default)]
+    pub model: GanConfig,
+    /// Loss, optimisers, stabilisers and sample grids. Default: non-saturating loss, DCGAN's
+    /// Adam (2e-4, betas 0.5/0.999).
+    #[serde(default)]
+    pub gan: GanTaskConfig,
+    /// The training loop.
+    #[serde(default)]
+    pub trainer: TrainerConfig,
+    /// The quality report (`gen evaluate`).
+    #[serde(default)]
+    pub eval: GanEvalSpec,
+    /// Device and threads.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+/// Which images a GAN learns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageDataSpec {
+    /// `mnist` or `fashion-mnist`. Default: `fashion-mnist`.
+    pub dataset: String,
+    /// Train on the first `limit` training images only. Default: all.
+    pub limit: Option<usize>,
+    /// Test images scored by D each epoch (`val_*` metrics). Default: 1000.
+    pub valid: usize,
+}
+
+impl Default for ImageDataSpec {
+    fn default() -> Self {
+        ImageDataSpec {
+            dataset: "fashion-mnist".into(),
+            limit: None,
+            valid: 1000,
+        }
+    }
+}
+
+/// The GAN quality report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GanEvalSpec {
+    /// Generated and real images compared (capped by the test split). Default: 10000.
+    pub n: usize,
+    /// Seed of the generated images. Default: 0.
+    pub seed: u64,
+    /// Also score an untrained generator (the FD ceiling). Default: true.
+    pub untrained: bool,
+    /// How the dataset's evaluator classifier is trained (it is cached per dataset and these
+    /// settings in `<data folder>/.evaluators`). Default: see `EvaluatorTrainingConfig`
+    /// (about 0.98 test accuracy on MNIST, 0.89 on Fashion-MNIST).
+    pub evaluator: EvaluatorTrainingConfig,
+}
+
+impl Default for GanEvalSpec {
+    fn default() -> Self {
+        GanEvalSpec {
+            n: 10_000,
+            seed: 0,
+            untrained: true,
+            evaluator: EvaluatorTrainingConfig::default(),
+        }
+    }
+}
+
 impl RunConfig {
     /// The training-loop settings.
     pub fn trainer(&self) -> &TrainerConfig {
         match self {
             RunConfig::TextClassifier(r) => &r.trainer,
+            RunConfig::LanguageModel(r) => &r.trainer,
+            RunConfig::ImageGan(r) => &r.trainer,
         }
     }
 
@@ -115,6 +330,17 @@ impl RunConfig {
     pub fn runtime(&self) -> &RuntimeConfig {
         match self {
             RunConfig::TextClassifier(r) => &r.runtime,
+            RunConfig::LanguageModel(r) => &r.runtime,
+            RunConfig::ImageGan(r) => &r.runtime,
+        }
+    }
+
+    /// The kind's name, as in `config.toml`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunConfig::TextClassifier(_) => "text-classifier",
+            RunConfig::LanguageModel(_) => "language-model",
+            RunConfig::ImageGan(_) => "image-gan",
         }
     }
 }

@@ -1,14 +1,20 @@
-//! `gen`: train, resume and evaluate gen's models from TOML presets.
+//! `gen`: train, resume, generate, sample and evaluate gen's models from TOML presets.
 //!
 //! ```text
-//! gen train                      # the default preset (imdb-gru)
+//! gen train                      # the default preset (mnist-dcgan)
 //! gen train imdb-gru --set trainer.epochs=2 --set model.hidden_size=64
 //! gen resume runs/imdb-gru-20261129T101500Z
 //! gen evaluate --run runs/imdb-gru-20261129T101500Z --json
+//! gen generate --run runs/text-char-20261129T101500Z --prompt "Alice was"
+//! gen sample --run runs/fashion-cgan-20261129T101500Z --class 7 --out sevens.png
 //! ```
 
 mod config;
+mod gan;
+mod lm;
+mod rate;
 mod runs;
+mod study;
 mod text;
 
 use anyhow::{Context, Result};
@@ -48,7 +54,16 @@ enum Command {
         /// The run folder.
         dir: PathBuf,
     },
-    /// Print a run's metrics on the test split (from its best checkpoint).
+    /// Stream text from a language-model run.
+    ///
+    /// Example: `gen generate --run runs/text-char-20261129T101500Z --prompt "Alice was" --temperature 0.7`
+    Generate(GenerateArgs),
+    /// Write a PNG grid of images from a GAN run.
+    ///
+    /// Example: `gen sample --run runs/fashion-cgan-20261129T101500Z --num 16 --class 7 --out sevens.png`
+    Sample(SampleArgs),
+    /// Print a run's metrics on the test split: accuracy (classifiers), perplexity and bits
+    /// per token (language models), FD-score, inception score and coverage (GANs).
     ///
     /// Example: `gen evaluate --run runs/imdb-gru-20261129T101500Z --json`
     Evaluate {
@@ -62,6 +77,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// k-fold cross-validation: fold i trains on the other folds and validates on fold i.
+    ///
+    /// Example: `gen cv imdb-gru --folds 5 --set trainer.epochs=3`
+    Cv(CvArgs),
+    /// Search settings: a grid over every `--search`, or `--trials N` random combinations.
+    ///
+    /// Example: `gen tune imdb-gru --search optimizer.lr=0.001,0.003 --search model.hidden_size=64,128 --max-steps 300`
+    Tune(TuneArgs),
+    /// Human rating: a blind A/B test of two runs' samples, or the summary of the ratings.
+    ///
+    /// Example: `gen rate --runs runs/text-char-A runs/text-char-B --num 10`, then `gen rate --summary`
+    Rate(RateArgs),
     /// List the presets.
     ///
     /// Example: `gen presets`
@@ -70,6 +97,127 @@ enum Command {
     ///
     /// Example: `gen data`
     Data,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// The run folder (a language-model run).
+    #[arg(long)]
+    run: PathBuf,
+    /// The text to continue. Default: the run's `sample.prompt`.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Tokens to write per sample. Default: the run's `sample.sampling.max_tokens` (300).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Softmax temperature; 0 is greedy. Default: the run's (0.8).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Keep only the K most likely tokens. Default: off.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Keep the smallest set of tokens whose probability reaches P. Default: off.
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// Samples, drawn as one batch; the first streams. Default: 1.
+    #[arg(long, default_value_t = 1)]
+    num: usize,
+    /// Seed: the same seed gives the same text. Default: the run's (0).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// The run folder (an image-GAN run).
+    #[arg(long)]
+    run: PathBuf,
+    /// Images in the grid.
+    #[arg(long, default_value_t = 64)]
+    num: usize,
+    /// Generate this class (conditional runs). Default: classes drawn uniformly.
+    #[arg(long)]
+    class: Option<i64>,
+    /// Seed of the latents.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The PNG to write. Default: <run>/samples/sample-seed<S>[-class<K>].png
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// A preset or config file with overrides, shared by `cv` and `tune`.
+#[derive(Args)]
+struct Source {
+    /// A preset name (see `gen presets`).
+    preset: Option<String>,
+    /// A config file instead of a preset.
+    #[arg(long, conflicts_with = "preset")]
+    config: Option<PathBuf>,
+    /// Override a setting: `key.path=value` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Shorthand for `--set trainer.epochs=N`.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Shorthand for `--set trainer.max_steps=N`.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Shorthand for `--set trainer.seed=S`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The folder of the study. Default: runs/<cv|tune>-<preset>-<UTC time>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Overwrite an existing folder.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct CvArgs {
+    #[command(flatten)]
+    source: Source,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+}
+
+#[derive(Args)]
+struct TuneArgs {
+    #[command(flatten)]
+    source: Source,
+    /// `key.path=v1,v2,...` (repeatable): the values to try for one setting.
+    #[arg(long = "search", value_name = "KEY=V1,V2,...", required = true)]
+    search: Vec<String>,
+    /// Random search: try this many combinations of the grid. Default: the whole grid.
+    #[arg(long)]
+    trials: Option<usize>,
+    /// The metric of the final epoch to rank by; lower is better unless it names an accuracy.
+    #[arg(long, default_value = "val_loss")]
+    metric: String,
+}
+
+#[derive(Args)]
+struct RateArgs {
+    /// The two runs to compare (same kind: language-model or image-gan).
+    #[arg(long, num_args = 2, value_names = ["A", "B"], required_unless_present = "summary")]
+    runs: Vec<PathBuf>,
+    /// Rounds.
+    #[arg(long, default_value_t = 10)]
+    num: usize,
+    /// Seed of the samples and of the blind order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Ask for a 1-5 score of each sample instead of a preference.
+    #[arg(long)]
+    score: bool,
+    /// The ratings file.
+    #[arg(long, default_value = "ratings.csv")]
+    out: PathBuf,
+    /// Print the preference rate with its 95% confidence interval, and mean scores.
+    #[arg(long)]
+    summary: bool,
 }
 
 #[derive(Args)]
@@ -106,6 +254,11 @@ struct TrainArgs {
 }
 
 fn main() -> ExitCode {
+    // Spinning OpenMP workers made steps about 5x slower when other processes share the cores;
+    // sleeping workers cost little on an idle machine. Set before libtorch starts its pool.
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -138,9 +291,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let config = runs::read_config(&run)?;
             let device = setup_runtime(&config)?;
-            let metrics = match &config {
-                RunConfig::TextClassifier(r) => text::evaluate(r, &run, device)?,
-            };
+            let metrics = evaluate(&config, &run, device)?;
             if json {
                 println!("{}", serde_json::to_string(&metrics)?);
             } else {
@@ -148,6 +299,118 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("{k}: {v:.4}");
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate(args) => {
+            init_logging(level, None)?;
+            let config = runs::read_config(&args.run)?;
+            let RunConfig::LanguageModel(r) = &config else {
+                anyhow::bail!(
+                    "{} is a {} run; `gen generate` needs a language-model run (imdb-lm, text-char)",
+                    args.run.display(),
+                    config.kind()
+                );
+            };
+            let device = setup_runtime(&config)?;
+            let opts = lm::GenerateOptions {
+                prompt: args.prompt,
+                max_tokens: args.max_tokens,
+                temperature: args.temperature,
+                top_k: args.top_k,
+                top_p: args.top_p,
+                num: Some(args.num),
+                seed: args.seed,
+            };
+            lm::generate_text(r, &args.run, device, &opts, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sample(args) => {
+            init_logging(level, None)?;
+            let config = runs::read_config(&args.run)?;
+            let RunConfig::ImageGan(r) = &config else {
+                anyhow::bail!(
+                    "{} is a {} run; `gen sample` needs an image-GAN run (mnist-dcgan, fashion-cgan, ...)",
+                    args.run.display(),
+                    config.kind()
+                );
+            };
+            let device = setup_runtime(&config)?;
+            let out = args.out.unwrap_or_else(|| {
+                let class = args.class.map(|k| format!("-class{k}")).unwrap_or_default();
+                args.run
+                    .join("samples")
+                    .join(format!("sample-seed{}{class}.png", args.seed))
+            });
+            let opts = gan::SampleOptions {
+                num: args.num,
+                class: args.class,
+                seed: args.seed,
+                out: out.clone(),
+            };
+            gan::sample(r, &args.run, device, &opts)?;
+            println!("{}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cv(args) => {
+            init_logging(level, None)?;
+            let (table, origin, name) = source_table(&args.source)?;
+            let out = args
+                .source
+                .out
+                .clone()
+                .unwrap_or_else(|| runs::default_dir(&format!("cv-{name}")));
+            study::cross_validate(
+                &table,
+                &origin,
+                args.folds,
+                &out,
+                args.source.force,
+                cli.quiet,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tune(args) => {
+            init_logging(level, None)?;
+            let (table, origin, name) = source_table(&args.source)?;
+            let axes = args
+                .search
+                .iter()
+                .map(|s| study::SearchAxis::parse(s))
+                .collect::<Result<Vec<_>>>()?;
+            let out = args
+                .source
+                .out
+                .clone()
+                .unwrap_or_else(|| runs::default_dir(&format!("tune-{name}")));
+            study::tune(
+                &table,
+                &origin,
+                &axes,
+                args.trials,
+                &args.metric,
+                &out,
+                args.source.force,
+                cli.quiet,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rate(args) => {
+            init_logging(if args.summary { "error" } else { level }, None)?;
+            let mut stdout = std::io::stdout().lock();
+            if args.summary {
+                rate::print_summary(&args.out, &mut stdout)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let [a, b] = <[PathBuf; 2]>::try_from(args.runs)
+                .map_err(|_| anyhow::anyhow!("--runs takes two run folders"))?;
+            let session = rate::Session {
+                runs: [a, b],
+                num: args.num,
+                seed: args.seed,
+                score: args.score,
+                out: args.out,
+            };
+            rate::run(&session, &mut std::io::stdin().lock(), &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Presets => {
@@ -184,9 +447,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
-    let (mut table, origin, name) = match (&args.config, &args.preset) {
-        (Some(path), _) => {
+/// Reads a preset or config file into a table; returns it with its origin and run name.
+fn base_table(
+    config: Option<&Path>,
+    preset: Option<&str>,
+) -> Result<(toml::Table, String, String)> {
+    Ok(match config {
+        Some(path) => {
             let stem = path
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -194,34 +461,65 @@ fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
                 .to_string();
             (config::read_file(path)?, path.display().to_string(), stem)
         }
-        (None, preset) => {
-            let p = config::preset(preset.as_deref().unwrap_or(config::DEFAULT_PRESET))?;
+        None => {
+            let p = config::preset(preset.unwrap_or(config::DEFAULT_PRESET))?;
             (
                 config::parse_preset(p)?,
                 format!("preset {}", p.name),
                 p.name.to_string(),
             )
         }
-    };
-    let mut sets = args.set.clone();
-    let shorthands = [
-        args.epochs.map(|v| format!("trainer.epochs={v}")),
-        args.max_steps.map(|v| format!("trainer.max_steps={v}")),
-        args.seed.map(|v| format!("trainer.seed={v}")),
-        args.device
-            .as_ref()
-            .map(|v| format!("runtime.device=\"{v}\"")),
-        args.threads.map(|v| format!("runtime.threads={v}")),
-    ];
-    sets.extend(shorthands.into_iter().flatten());
-    for s in &sets {
-        config::apply_set(&mut table, s)?;
+    })
+}
+
+/// Applies `--set` assignments; returns the origin with them appended.
+fn apply_sets(table: &mut toml::Table, origin: String, sets: &[String]) -> Result<String> {
+    for s in sets {
+        config::apply_set(table, s)?;
     }
-    let origin = if sets.is_empty() {
+    Ok(if sets.is_empty() {
         origin
     } else {
         format!("{origin} with --set {}", sets.join(" "))
-    };
+    })
+}
+
+fn trainer_shorthands(
+    epochs: Option<usize>,
+    max_steps: Option<u64>,
+    seed: Option<u64>,
+) -> Vec<String> {
+    [
+        epochs.map(|v| format!("trainer.epochs={v}")),
+        max_steps.map(|v| format!("trainer.max_steps={v}")),
+        seed.map(|v| format!("trainer.seed={v}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The table of a `cv` or `tune` source; checks that it resolves.
+fn source_table(src: &Source) -> Result<(toml::Table, String, String)> {
+    let (mut table, origin, name) = base_table(src.config.as_deref(), src.preset.as_deref())?;
+    let mut sets = src.set.clone();
+    sets.extend(trainer_shorthands(src.epochs, src.max_steps, src.seed));
+    let origin = apply_sets(&mut table, origin, &sets)?;
+    config::resolve(&table, &origin)?;
+    Ok((table, origin, name))
+}
+
+fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
+    let (mut table, origin, name) = base_table(args.config.as_deref(), args.preset.as_deref())?;
+    let mut sets = args.set.clone();
+    sets.extend(trainer_shorthands(args.epochs, args.max_steps, args.seed));
+    sets.extend(
+        args.device
+            .as_ref()
+            .map(|v| format!("runtime.device=\"{v}\"")),
+    );
+    sets.extend(args.threads.map(|v| format!("runtime.threads={v}")));
+    let origin = apply_sets(&mut table, origin, &sets)?;
     let config = config::resolve(&table, &origin)?;
     let dir = args.out.unwrap_or_else(|| runs::default_dir(&name));
     runs::create(&dir, args.force)?;
@@ -238,21 +536,60 @@ fn setup_runtime(config: &RunConfig) -> Result<tch::Device> {
     Ok(rt.device.resolve()?)
 }
 
-fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<ExitCode> {
-    let device = setup_runtime(config)?;
+/// The kind's test metrics from the run's checkpoint.
+fn evaluate(
+    config: &RunConfig,
+    dir: &Path,
+    device: tch::Device,
+) -> Result<std::collections::BTreeMap<String, f64>> {
+    match config {
+        RunConfig::TextClassifier(r) => text::evaluate(r, dir, device),
+        RunConfig::LanguageModel(r) => lm::evaluate(r, dir, device),
+        RunConfig::ImageGan(r) => gan::evaluate(r, dir, device),
+    }
+}
+
+/// Trains the kind of `config` in `ctx.dir`.
+fn train_kind(
+    config: &RunConfig,
+    ctx: &runs::FitContext,
+) -> Result<(Outcome, gen_train::TrainerState)> {
+    match config {
+        RunConfig::TextClassifier(r) => text::train(r, ctx),
+        RunConfig::LanguageModel(r) => lm::train(r, ctx),
+        RunConfig::ImageGan(r) => gan::train(r, ctx),
+    }
+}
+
+/// Installs the Ctrl-C / SIGTERM handler once; returns the flag it raises.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    if let Some(flag) = FLAG.get() {
+        return Ok(flag.clone());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
-    let verbosity = if quiet {
-        Verbosity::Silent
-    } else {
-        Verbosity::Normal
+    Ok(FLAG.get_or_init(|| stop).clone())
+}
+
+fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<ExitCode> {
+    let device = setup_runtime(config)?;
+    let ctx = runs::FitContext {
+        dir: dir.to_path_buf(),
+        resume,
+        stop: stop_flag()?,
+        verbosity: if quiet {
+            Verbosity::Silent
+        } else {
+            Verbosity::Normal
+        },
+        device,
+        fold: None,
     };
     let start = std::time::Instant::now();
-    let outcome = match config {
-        RunConfig::TextClassifier(r) => text::train(r, dir, resume, stop, verbosity, device)?,
-    };
+    let (outcome, _) = train_kind(config, &ctx)?;
     if outcome == Outcome::Interrupted {
         eprintln!(
             "interrupted: checkpoint written; continue with `gen resume {}`",
@@ -260,16 +597,26 @@ fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<Exit
         );
         return Ok(ExitCode::from(130));
     }
-    let metrics = match config {
-        RunConfig::TextClassifier(r) => text::evaluate(r, dir, device)?,
-    };
+    let train_seconds = start.elapsed().as_secs_f64();
+    tracing::info!(seconds = train_seconds, "training finished ({outcome:?})");
+    let mut metrics = evaluate(config, dir, device)?;
+    metrics.insert("train_seconds".into(), train_seconds);
     let summary = serde_json::to_string_pretty(&metrics)?;
     std::fs::write(dir.join("eval.json"), &summary)
         .with_context(|| format!("cannot write {}", dir.join("eval.json").display()))?;
-    tracing::info!(
-        seconds = start.elapsed().as_secs_f64(),
-        "training finished ({outcome:?})"
-    );
+    if let RunConfig::LanguageModel(r) = config {
+        let mut buffer = Vec::new();
+        let out: &mut dyn std::io::Write = if quiet {
+            &mut buffer
+        } else {
+            eprintln!("samples:");
+            &mut std::io::stderr()
+        };
+        let texts = lm::generate_text(r, dir, device, &lm::GenerateOptions::default(), out)?;
+        let path = dir.join("samples").join("samples.txt");
+        std::fs::write(&path, texts.join("\n---\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if !quiet {
         for (k, v) in &metrics {
             eprintln!("{k}: {v:.4}");
@@ -278,6 +625,13 @@ fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<Exit
             "run folder: {} (config.toml, metrics.jsonl, checkpoints/, eval.json)",
             dir.display()
         );
+        let samples = dir.join("samples");
+        let has_samples = std::fs::read_dir(&samples)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if has_samples {
+            eprintln!("samples: {}", samples.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

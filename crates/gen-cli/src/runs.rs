@@ -3,8 +3,48 @@
 
 use crate::config::{self, RunConfig};
 use anyhow::{bail, Context, Result};
+use gen_train::learner::Verbosity;
 use gen_train::TrainStep;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// What every kind's `train` needs besides its config.
+pub struct FitContext {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// Continue from the run's `last` checkpoint.
+    pub resume: bool,
+    /// Raised by Ctrl-C / SIGTERM: the trainer checkpoints and stops.
+    pub stop: Arc<AtomicBool>,
+    /// Progress output.
+    pub verbosity: Verbosity,
+    /// Where tensors live.
+    pub device: tch::Device,
+    /// Cross-validation: train on the other folds, validate on this one.
+    pub fold: Option<Fold>,
+}
+
+/// One fold of k-fold cross-validation.
+#[derive(Debug, Clone, Copy)]
+pub struct Fold {
+    /// 0-based fold index.
+    pub index: usize,
+    /// The number of folds.
+    pub folds: usize,
+    /// The shuffle seed of `gen_data::batch::k_fold`.
+    pub seed: u64,
+}
+
+impl Fold {
+    /// `(train, validation)` indices of this fold among `n` samples.
+    pub fn split(&self, n: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+        gen_data::batch::k_fold(n, self.folds, self.seed)?
+            .into_iter()
+            .nth(self.index)
+            .with_context(|| format!("fold {} of {}", self.index, self.folds))
+    }
+}
 
 /// The resolved config inside a run folder.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -57,11 +97,13 @@ pub fn read_config(dir: &Path) -> Result<RunConfig> {
     config::resolve(&table, &path.display().to_string())
 }
 
-/// Loads the `best` checkpoint of a run into `task`, else `last`.
-pub fn load_checkpoint<T: TrainStep>(task: &mut T, dir: &Path) -> Result<()> {
+/// Loads the first of the checkpoints `names` (e.g. `["best", "last"]`) that the run has
+/// into `task`.
+pub fn load_checkpoint<T: TrainStep>(task: &mut T, dir: &Path, names: &[&str]) -> Result<()> {
     let ckpt = dir.join(gen_train::learner::files::CHECKPOINTS);
-    let name = ["best", "last"]
-        .into_iter()
+    let name = names
+        .iter()
+        .copied()
         .find(|n| gen_train::checkpoint::exists(&ckpt, n))
         .with_context(|| format!("{} has no checkpoint yet", dir.display()))?;
     let (tensors, _): (_, gen_train::TrainerState) = gen_train::checkpoint::load(&ckpt, name)?;

@@ -1,18 +1,16 @@
 //! Text-classifier runs: IMDB through Keras's pipeline into the GRU classifier.
 
 use crate::config::TextClassifierRun;
+use crate::runs::FitContext;
 use anyhow::{bail, Context, Result};
 use gen_data::imdb::{self, ImdbSource, LoadOptions};
 use gen_data::sequence::PadOptions;
 use gen_models::{GruClassifier, Module};
-use gen_train::learner::Verbosity;
 use gen_train::tasks::classify::TextClassificationData;
 use gen_train::tasks::Supervised;
-use gen_train::{Dataset, Metrics, Outcome, TrainStep, Trainer};
+use gen_train::{Dataset, Metrics, Outcome, Subset, TrainStep, Trainer, TrainerState};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use tch::nn::VarStore;
 
 /// Train and test sets, padded.
@@ -81,22 +79,23 @@ pub fn task(run: &TextClassifierRun, device: tch::Device) -> Result<Supervised<G
     )?)
 }
 
-/// Trains (or resumes) in `dir`; returns how training ended.
-pub fn train(
-    run: &TextClassifierRun,
-    dir: &Path,
-    resume: bool,
-    stop: Arc<AtomicBool>,
-    verbosity: Verbosity,
-    device: tch::Device,
-) -> Result<Outcome> {
-    let data = load(run, device)?;
-    let mut task = task(run, device)?;
-    let trainer = Trainer::new(run.trainer.clone(), dir)
-        .verbosity(verbosity)
-        .stop_flag(stop);
-    let (outcome, _) = trainer.fit(&mut task, &data.train, None, resume)?;
-    Ok(outcome)
+/// Trains (or resumes) in `ctx.dir`; with a fold, trains on the other folds of the training
+/// reviews and validates on this one.
+pub fn train(run: &TextClassifierRun, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+    let data = load(run, ctx.device)?;
+    let mut task = task(run, ctx.device)?;
+    let trainer = Trainer::new(run.trainer.clone(), &ctx.dir)
+        .verbosity(ctx.verbosity)
+        .stop_flag(ctx.stop.clone());
+    Ok(match ctx.fold {
+        None => trainer.fit(&mut task, &data.train, None, ctx.resume)?,
+        Some(fold) => {
+            let (train, valid) = fold.split(data.train.len())?;
+            let train = Subset::new(&data.train, train)?;
+            let valid = Subset::new(&data.train, valid)?;
+            trainer.fit(&mut task, &train, Some(&valid), ctx.resume)?
+        }
+    })
 }
 
 /// Evaluates the run's `best` checkpoint (else `last`) on the test split.
@@ -107,7 +106,7 @@ pub fn evaluate(
 ) -> Result<BTreeMap<String, f64>> {
     let data = load(run, device)?;
     let mut task = task(run, device)?;
-    crate::runs::load_checkpoint(&mut task, dir)?;
+    crate::runs::load_checkpoint(&mut task, dir, &["best", "last"])?;
     let test = &data.test;
     let indices: Vec<usize> = (0..test.len()).collect();
     let mut metrics = Metrics::new();

@@ -15,6 +15,6 @@ pub mod schedule;
 pub mod tasks;
 
 pub use error::{Error, Result};
-pub use learner::{Dataset, Outcome, TrainStep, Trainer, TrainerConfig, TrainerState};
+pub use learner::{Dataset, Outcome, Subset, TrainStep, Trainer, TrainerConfig, TrainerState};
 pub use metrics::Metrics;
 pub use optim::{GradClip, Optimizer, OptimizerConfig};

@@ -327,3 +327,22 @@ fn max_steps_and_bad_configs() {
         .unwrap_err();
     assert!(err.to_string().contains("validation_split"), "{err}");
 }
+
+#[test]
+fn subset_maps_indices_and_lengths_and_rejects_out_of_range() {
+    let full = data(10, 3);
+    let subset = gen_train::Subset::new(&full, vec![7, 2, 9]).unwrap();
+    assert_eq!(subset.len(), 3);
+    let lengths = full.lengths().unwrap();
+    assert_eq!(
+        subset.lengths().unwrap(),
+        vec![lengths[7], lengths[2], lengths[9]]
+    );
+    // Sample 1 of the subset is sample 2 of the whole set, sample 2 is sample 9.
+    let a: TextBatch = subset.batch(&[1, 2]).unwrap();
+    let b: TextBatch = full.batch(&[2, 9]).unwrap();
+    assert!(a.tokens.equal(&b.tokens));
+    assert!(a.labels.equal(&b.labels));
+    assert!(subset.batch(&[3]).is_err());
+    assert!(gen_train::Subset::new(&full, vec![10]).is_err());
+}

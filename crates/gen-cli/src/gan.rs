@@ -1,0 +1,209 @@
+//! GAN runs on MNIST-like images: training with sample grids, the classifier-based quality
+//! report (FD-score, inception score, coverage), and `gen sample`.
+
+use crate::config::ImageGanRun;
+use crate::runs::FitContext;
+use anyhow::{bail, Context, Result};
+use gen_data::idx::{load_mnist_like, ImageDataset};
+use gen_models::gan::Gan;
+use gen_train::eval::{
+    generator_report, train_or_load_evaluator_with, Evaluator, GanReport, RealReference,
+};
+use gen_train::tasks::gan::{grid_png, GanTask, ImageData};
+use gen_train::{Outcome, Trainer, TrainerState};
+use ndarray::s;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+use tch::Kind;
+
+/// Generated images per forward pass when scoring.
+const SAMPLE_BATCH: usize = 500;
+
+/// Reads the run's dataset.
+pub fn load(run: &ImageGanRun) -> Result<ImageDataset> {
+    let name = run.data.dataset.as_str();
+    if !matches!(name, "mnist" | "fashion-mnist") {
+        bail!("data.dataset = `{name}`: image GANs read `mnist` or `fashion-mnist`");
+    }
+    let dir = gen_data::paths::dataset_dir(name)?;
+    load_mnist_like(&dir).with_context(|| format!("loading {}", dir.display()))
+}
+
+/// A fresh GAN task, initialised from libtorch's generator.
+fn task(run: &ImageGanRun, device: tch::Device) -> Result<GanTask> {
+    let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
+    let gan = Gan::new(&g_vs.root(), &d_vs.root(), &run.model)?;
+    Ok(GanTask::new(gan, g_vs, d_vs, run.gan.clone())?)
+}
+
+/// Trains (or resumes) in `ctx.dir`, writing sample grids to `samples/` each epoch.
+pub fn train(run: &ImageGanRun, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+    if ctx.fold.is_some() {
+        bail!("cross-validation needs held-out labels; it runs text-classifier and language-model presets");
+    }
+    let data = load(run)?;
+    let n = run
+        .data
+        .limit
+        .unwrap_or(usize::MAX)
+        .min(data.train_labels.len());
+    let v = run.data.valid.min(data.test_labels.len());
+    let train = ImageData::from_u8(
+        &data.train_images.slice(s![..n, .., ..]).to_owned(),
+        &data.train_labels.slice(s![..n]).to_owned(),
+        ctx.device,
+    )?;
+    let valid = ImageData::from_u8(
+        &data.test_images.slice(s![..v, .., ..]).to_owned(),
+        &data.test_labels.slice(s![..v]).to_owned(),
+        ctx.device,
+    )?;
+    tracing::info!(train = n, valid = v, "images of {}", run.data.dataset);
+    let mut task = task(run, ctx.device)?;
+    let trainer = Trainer::new(run.trainer.clone(), &ctx.dir)
+        .verbosity(ctx.verbosity)
+        .stop_flag(ctx.stop.clone());
+    let valid = (v > 0).then_some(&valid);
+    Ok(trainer.fit(&mut task, &train, valid, ctx.resume)?)
+}
+
+/// The run's GAN from its `last` checkpoint (GAN losses say nothing about quality, so "best"
+/// is not used).
+fn trained(run: &ImageGanRun, dir: &Path, device: tch::Device) -> Result<GanTask> {
+    let mut task = task(run, device)?;
+    crate::runs::load_checkpoint(&mut task, dir, &["last"])?;
+    Ok(task)
+}
+
+/// Where the evaluators are cached: `<data folder>/.evaluators`.
+fn evaluator_cache() -> PathBuf {
+    gen_data::paths::data_dir().join(".evaluators")
+}
+
+fn report(
+    evaluator: &Evaluator,
+    reference: &RealReference,
+    gan: &Gan,
+    n: usize,
+    seed: u64,
+    device: tch::Device,
+) -> Result<GanReport> {
+    tch::manual_seed(seed as i64);
+    Ok(generator_report(
+        evaluator,
+        reference,
+        n,
+        SAMPLE_BATCH,
+        |k| Ok(gan.sample(k as i64, None, device)?),
+    )?)
+}
+
+/// The quality report: FD-score of `eval.n` generated images against as many real test
+/// images, the real-vs-real floor, an untrained generator's FD (the ceiling), the
+/// classifier's inception score and class coverage; for conditional models also how often the
+/// evaluator recognises the requested class.
+pub fn evaluate(
+    run: &ImageGanRun,
+    dir: &Path,
+    device: tch::Device,
+) -> Result<BTreeMap<String, f64>> {
+    let data = load(run)?;
+    let evaluator = train_or_load_evaluator_with(
+        &run.data.dataset,
+        &data,
+        &evaluator_cache(),
+        &run.eval.evaluator,
+        tch::Device::Cpu,
+    )?;
+    let n = run.eval.n.min(data.test_labels.len());
+    let reference = RealReference::new(&evaluator, &data, Some(n))?;
+    let trained_task = trained(run, dir, device)?;
+    let gan = &trained_task.gan;
+    let r = report(&evaluator, &reference, gan, n, run.eval.seed, device)?;
+    let mut out = BTreeMap::new();
+    out.insert("fd".to_string(), r.fd);
+    out.insert("fd_real_vs_real".into(), r.real_vs_real_fd);
+    out.insert("inception_score".into(), r.inception_score);
+    out.insert("coverage".into(), r.coverage as f64);
+    out.insert("n".into(), r.n as f64);
+    out.insert("evaluator_accuracy".into(), evaluator.info().test_accuracy);
+    if run.eval.untrained {
+        tch::manual_seed(run.trainer.seed as i64);
+        // The same seed as the run's start gives the generator it started from.
+        let fresh = task(run, device)?;
+        let u = report(&evaluator, &reference, &fresh.gan, n, run.eval.seed, device)?;
+        out.insert("fd_untrained".into(), u.fd);
+        out.insert("fd_ratio".into(), r.fd / u.fd);
+    }
+    if let Some(classes) = gan.generator.num_classes() {
+        let per_class = (n / classes as usize).max(1);
+        let mut accs = Vec::new();
+        tch::manual_seed(run.eval.seed as i64);
+        for k in 0..classes {
+            let images = gan.sample(per_class as i64, Some(k), device)?;
+            let (_, probs) = evaluator.features_and_probabilities(&images)?;
+            let hits = probs
+                .f_argmax(1, false)?
+                .f_eq(k)?
+                .f_to_kind(Kind::Double)?
+                .f_mean(Kind::Double)?
+                .f_double_value(&[])?;
+            out.insert(format!("class_{k}_accuracy"), hits);
+            accs.push(hits);
+        }
+        let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
+        out.insert("class_accuracy_mean".into(), mean);
+        out.insert(
+            "class_accuracy_min".into(),
+            accs.iter().copied().fold(f64::INFINITY, f64::min),
+        );
+    }
+    Ok(out)
+}
+
+/// Options of `gen sample`.
+#[derive(Debug, Clone)]
+pub struct SampleOptions {
+    /// Images in the grid.
+    pub num: usize,
+    /// The class (conditional models).
+    pub class: Option<i64>,
+    /// Seed of the latents.
+    pub seed: u64,
+    /// The PNG to write.
+    pub out: PathBuf,
+}
+
+/// Writes a grid of `num` generated images.
+pub fn sample(
+    run: &ImageGanRun,
+    dir: &Path,
+    device: tch::Device,
+    opts: &SampleOptions,
+) -> Result<()> {
+    if opts.num == 0 {
+        bail!("--num must be at least 1");
+    }
+    let task = trained(run, dir, device)?;
+    if let (Some(k), Some(classes)) = (opts.class, task.gan.generator.num_classes()) {
+        if !(0..classes).contains(&k) {
+            bail!("--class {k}: the model has classes 0..{}", classes - 1);
+        }
+    }
+    if opts.class.is_some() && task.gan.generator.num_classes().is_none() {
+        bail!(
+            "--class: the run in {} is not conditional (try a fashion-cgan run)",
+            dir.display()
+        );
+    }
+    tch::manual_seed(opts.seed as i64);
+    let images = task.gan.sample(opts.num as i64, opts.class, device)?;
+    let columns = (opts.num as f64).sqrt().ceil() as usize;
+    if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    grid_png(&images, columns.max(1), &opts.out)?;
+    Ok(())
+}

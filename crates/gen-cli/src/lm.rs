@@ -1,0 +1,393 @@
+//! Language-model runs: a corpus cut into windows, the GRU language model, held-out
+//! perplexity against a unigram baseline, and streamed generation.
+
+use crate::config::{LanguageModelRun, TokenLevel};
+use crate::runs::FitContext;
+use anyhow::{bail, Context, Result};
+use gen_data::imdb::{self, ImdbSource, LoadOptions, WordDecoder};
+use gen_data::text::{self, CharVocab};
+use gen_models::{generate, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig};
+use gen_train::tasks::lm::{evaluate_lm, unigram_bits_per_token, LmData, LmDataConfig};
+use gen_train::tasks::Supervised;
+use gen_train::{Dataset, Outcome, Subset, Trainer, TrainerState};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+use tch::nn::VarStore;
+
+/// The run's vocabulary, saved as `vocab.json` so that `gen generate` needs no data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "level", rename_all = "snake_case")]
+pub enum Vocab {
+    /// Characters, sorted; the id is the position.
+    Char {
+        /// The characters.
+        vocab: CharVocab,
+    },
+    /// Words: `words[id]` (ids 0, 1 and 2 are Keras's padding, start and OOV markers).
+    Word {
+        /// The words by id.
+        words: Vec<String>,
+    },
+}
+
+/// Keras's IMDB markers.
+const START_ID: i64 = 1;
+const OOV_ID: i64 = 2;
+
+impl Vocab {
+    /// The number of ids.
+    pub fn len(&self) -> usize {
+        match self {
+            Vocab::Char { vocab } => vocab.len(),
+            Vocab::Word { words } => words.len(),
+        }
+    }
+
+    /// The ids of a prompt; unknown characters or words become the OOV id with a warning.
+    pub fn encode(&self, prompt: &str) -> Result<Vec<i64>> {
+        match self {
+            Vocab::Char { vocab } => Ok(gen_train::tasks::lm::encode_prompt(vocab, prompt)?),
+            Vocab::Word { words } => {
+                let index: HashMap<&str, i64> = words
+                    .iter()
+                    .enumerate()
+                    .skip(3)
+                    .map(|(i, w)| (w.as_str(), i as i64))
+                    .collect();
+                // A review starts with the start marker, as in training.
+                let mut ids = vec![START_ID];
+                for word in prompt.split_whitespace() {
+                    let word = word.to_lowercase();
+                    ids.push(index.get(word.as_str()).copied().unwrap_or_else(|| {
+                        tracing::warn!(word, "prompt word not in the vocabulary; using the OOV id");
+                        OOV_ID
+                    }));
+                }
+                Ok(ids)
+            }
+        }
+    }
+
+    /// The text of one token (words get a leading space).
+    pub fn piece(&self, id: i64) -> String {
+        match self {
+            Vocab::Char { vocab } => usize::try_from(id)
+                .ok()
+                .and_then(|i| vocab.char_of(i))
+                .map(String::from)
+                .unwrap_or_default(),
+            Vocab::Word { words } => match id {
+                START_ID => "\n".into(),
+                OOV_ID => " <unk>".into(),
+                _ => usize::try_from(id)
+                    .ok()
+                    .and_then(|i| words.get(i))
+                    .map(|w| format!(" {w}"))
+                    .unwrap_or_default(),
+            },
+        }
+    }
+
+    /// The token that ends a sample: the start marker of the next review (word models).
+    pub fn stop_token(&self) -> Option<i64> {
+        match self {
+            Vocab::Char { .. } => None,
+            Vocab::Word { .. } => Some(START_ID),
+        }
+    }
+
+    /// The default prompt.
+    pub fn default_prompt(&self) -> &'static str {
+        match self {
+            Vocab::Char { .. } => "The ",
+            Vocab::Word { .. } => "this movie",
+        }
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(VOCAB_FILE);
+        let tmp = dir.join(format!("{VOCAB_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(self)?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Reads a run's `vocab.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(VOCAB_FILE);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid vocabulary", path.display()))
+    }
+}
+
+/// The vocabulary file in a run folder.
+pub const VOCAB_FILE: &str = "vocab.json";
+
+/// A corpus as token streams.
+pub struct Corpus {
+    /// Its vocabulary.
+    pub vocab: Vocab,
+    /// Training tokens.
+    pub train: Vec<i64>,
+    /// Validation tokens.
+    pub valid: Vec<i64>,
+    /// Test tokens.
+    pub test: Vec<i64>,
+}
+
+/// Reads and tokenises the run's corpus.
+pub fn load(run: &LanguageModelRun) -> Result<Corpus> {
+    let d = &run.data;
+    let (valid_f, test_f) = (d.valid_fraction, d.test_fraction);
+    let fractions = [1.0 - valid_f - test_f, valid_f, test_f];
+    match (d.level, d.dataset.as_str()) {
+        (TokenLevel::Word, "imdb") => load_imdb_words(run),
+        (TokenLevel::Word, other) => {
+            bail!("data.dataset = `{other}`: word-level models read `imdb` only")
+        }
+        (TokenLevel::Char, name @ ("canterbury" | "fortunes" | "imdb")) => {
+            let texts: Vec<String> = match name {
+                "canterbury" => text::load_canterbury()?
+                    .into_iter()
+                    .map(|f| f.text)
+                    .collect(),
+                "fortunes" => vec![text::load_fortunes()?.join("\n%\n")],
+                _ => bail!("data.dataset = `imdb`: use data.level = \"word\" for IMDB"),
+            };
+            let vocab = CharVocab::from_texts(texts.iter().map(String::as_str));
+            let mut corpus = Corpus {
+                vocab: Vocab::Char {
+                    vocab: vocab.clone(),
+                },
+                train: Vec::new(),
+                valid: Vec::new(),
+                test: Vec::new(),
+            };
+            for t in &texts {
+                let ids: Vec<i64> = vocab.encode(t)?.into_iter().map(|i| i as i64).collect();
+                let (a, b, c) = text::split_train_valid_test(&ids, fractions)?;
+                corpus.train.extend_from_slice(a);
+                corpus.valid.extend_from_slice(b);
+                corpus.test.extend_from_slice(c);
+            }
+            Ok(corpus)
+        }
+        (_, other) => bail!(
+            "data.dataset = `{other}`: language models read imdb (word), canterbury or fortunes \
+             (char)"
+        ),
+    }
+}
+
+/// IMDB reviews as one word stream, each review opened by Keras's start id.
+fn load_imdb_words(run: &LanguageModelRun) -> Result<Corpus> {
+    let d = &run.data;
+    let dir = gen_data::paths::dataset_dir("imdb")?;
+    let source = ImdbSource::find(&dir)?;
+    let opts = LoadOptions {
+        num_words: Some(d.num_words),
+        ..LoadOptions::default()
+    };
+    let data =
+        imdb::load_data(&source, &opts).with_context(|| format!("loading {}", dir.display()))?;
+    let word_index = data
+        .word_index
+        .as_ref()
+        .with_context(|| format!("{} has no word index", dir.display()))?;
+    let decoder = WordDecoder::new(word_index, opts.index_from);
+    let words: Vec<String> = (0..d.num_words as i64)
+        .map(|id| match id {
+            0 => "<pad>".to_string(),
+            START_ID => "<start>".to_string(),
+            OOV_ID => "<unk>".to_string(),
+            _ => decoder.decode(&[id]),
+        })
+        .collect();
+    let reviews = match d.max_reviews {
+        Some(n) => &data.x_train[..n.min(data.x_train.len())],
+        None => &data.x_train[..],
+    };
+    let n = reviews.len();
+    let cut = ((n as f64) * (1.0 - d.valid_fraction)).floor() as usize;
+    let (train, valid) = reviews.split_at(cut.min(n));
+    let test_n = ((data.x_test.len() as f64) * d.test_fraction.max(0.0)).ceil() as usize;
+    let flat = |r: &[Vec<i64>]| r.iter().flatten().copied().collect::<Vec<i64>>();
+    Ok(Corpus {
+        vocab: Vocab::Word { words },
+        train: flat(train),
+        valid: flat(valid),
+        test: flat(&data.x_test[..test_n.min(data.x_test.len())]),
+    })
+}
+
+fn model_config(run: &LanguageModelRun, vocab: &Vocab) -> GruLanguageModelConfig {
+    GruLanguageModelConfig {
+        vocab_size: vocab.len() as i64,
+        ..run.model.clone()
+    }
+}
+
+fn task(
+    run: &LanguageModelRun,
+    vocab: &Vocab,
+    device: tch::Device,
+) -> Result<Supervised<GruLanguageModel>> {
+    let vs = VarStore::new(device);
+    let model = GruLanguageModel::init(&vs.root(), &model_config(run, vocab))?;
+    Ok(Supervised::new(
+        model,
+        vs,
+        run.optimizer.clone(),
+        run.grad_clip,
+    )?)
+}
+
+fn windows(run: &LanguageModelRun, ids: Vec<i64>, device: tch::Device) -> Result<LmData> {
+    let config = LmDataConfig {
+        seq_len: run.data.seq_len,
+    };
+    Ok(LmData::new(ids, &config, device)?)
+}
+
+/// Trains (or resumes) in `ctx.dir`; with a fold, over the windows of the training stream.
+pub fn train(run: &LanguageModelRun, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+    let corpus = load(run)?;
+    tracing::info!(
+        vocabulary = corpus.vocab.len(),
+        train = corpus.train.len(),
+        valid = corpus.valid.len(),
+        test = corpus.test.len(),
+        "tokens of {}",
+        run.data.dataset
+    );
+    corpus.vocab.save(&ctx.dir)?;
+    let train = windows(run, corpus.train, ctx.device)?;
+    let mut task = task(run, &corpus.vocab, ctx.device)?;
+    let trainer = Trainer::new(run.trainer.clone(), &ctx.dir)
+        .verbosity(ctx.verbosity)
+        .stop_flag(ctx.stop.clone());
+    Ok(match ctx.fold {
+        None => {
+            let valid = windows(run, corpus.valid, ctx.device)?;
+            trainer.fit(&mut task, &train, Some(&valid), ctx.resume)?
+        }
+        Some(fold) => {
+            let (a, b) = fold.split(train.len())?;
+            let (a, b) = (Subset::new(&train, a)?, Subset::new(&train, b)?);
+            trainer.fit(&mut task, &a, Some(&b), ctx.resume)?
+        }
+    })
+}
+
+/// Loads the run's model from its `best` checkpoint, else `last`.
+fn trained(
+    run: &LanguageModelRun,
+    dir: &Path,
+    device: tch::Device,
+) -> Result<(Supervised<GruLanguageModel>, Vocab)> {
+    let vocab = Vocab::load(dir)?;
+    let mut task = task(run, &vocab, device)?;
+    crate::runs::load_checkpoint(&mut task, dir, &["best", "last"])?;
+    Ok((task, vocab))
+}
+
+/// Test perplexity and bits per token, with the add-one unigram baseline.
+pub fn evaluate(
+    run: &LanguageModelRun,
+    dir: &Path,
+    device: tch::Device,
+) -> Result<BTreeMap<String, f64>> {
+    let corpus = load(run)?;
+    let (task, _) = trained(run, dir, device)?;
+    let baseline = unigram_bits_per_token(&corpus.train, &corpus.test, corpus.vocab.len())?;
+    let test = windows(run, corpus.test, device)?;
+    let nll = evaluate_lm(&task.model, &test, run.trainer.batch_size.max(1))?;
+    let mut out = BTreeMap::new();
+    let empty = || format!("{}: the test split has no tokens", run.data.dataset);
+    out.insert(
+        "test_perplexity".into(),
+        nll.perplexity().with_context(empty)?,
+    );
+    out.insert(
+        "test_bits_per_token".into(),
+        nll.bits_per_token().with_context(empty)?,
+    );
+    out.insert("test_unigram_bits_per_token".into(), baseline);
+    out.insert("test_tokens".into(), nll.count as f64);
+    Ok(out)
+}
+
+/// Options of `gen generate`; `None` keeps the run's `[sample]` settings.
+#[derive(Debug, Default, Clone)]
+pub struct GenerateOptions {
+    /// The prompt.
+    pub prompt: Option<String>,
+    /// Tokens per sample.
+    pub max_tokens: Option<usize>,
+    /// Sampling temperature (0 = greedy).
+    pub temperature: Option<f64>,
+    /// Top-k filter.
+    pub top_k: Option<usize>,
+    /// Nucleus filter.
+    pub top_p: Option<f64>,
+    /// Samples.
+    pub num: Option<usize>,
+    /// Seed.
+    pub seed: Option<u64>,
+}
+
+/// Generates samples from the run's model. The first sample streams to `out` token by token;
+/// the others follow when all are done. Returns the samples' texts (prompt included).
+pub fn generate_text(
+    run: &LanguageModelRun,
+    dir: &Path,
+    device: tch::Device,
+    opts: &GenerateOptions,
+    out: &mut dyn Write,
+) -> Result<Vec<String>> {
+    let (task, vocab) = trained(run, dir, device)?;
+    let spec = &run.sample;
+    let prompt = opts
+        .prompt
+        .clone()
+        .or_else(|| spec.prompt.clone())
+        .unwrap_or_else(|| vocab.default_prompt().to_string());
+    let sampling = SamplingConfig {
+        max_tokens: opts.max_tokens.unwrap_or(spec.sampling.max_tokens),
+        temperature: opts.temperature.unwrap_or(spec.sampling.temperature),
+        top_k: opts.top_k.or(spec.sampling.top_k),
+        top_p: opts.top_p.or(spec.sampling.top_p),
+        seed: opts.seed.unwrap_or(spec.sampling.seed),
+        stop_token: spec.sampling.stop_token.or(vocab.stop_token()),
+        ..spec.sampling.clone()
+    };
+    let num = opts.num.unwrap_or(spec.num).max(1);
+    let ids = vocab.encode(&prompt)?;
+    let mut texts = vec![prompt.clone(); num];
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    let mut write_error = None;
+    generate(&task.model, &ids, num, &sampling, |sample, token| {
+        let piece = vocab.piece(token);
+        if sample == 0 && write_error.is_none() {
+            if let Err(e) = write!(out, "{piece}").and_then(|()| out.flush()) {
+                write_error = Some(e);
+            }
+        }
+        if let Some(t) = texts.get_mut(sample) {
+            t.push_str(&piece);
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(e).context("cannot write the sample");
+    }
+    writeln!(out)?;
+    for (i, t) in texts.iter().enumerate().skip(1) {
+        writeln!(out, "--- sample {}\n{t}", i + 1)?;
+    }
+    Ok(texts)
+}
