@@ -305,11 +305,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             init_logging(level, None)?;
             let config = runs::read_config(&args.run)?;
             let RunConfig::LanguageModel(r) = &config else {
-                anyhow::bail!(
-                    "{} is a {} run; `gen generate` needs a language-model run (imdb-lm, text-char)",
-                    args.run.display(),
-                    config.kind()
-                );
+                return Err(wrong_kind(
+                    &args.run,
+                    &config,
+                    "generate",
+                    "a language-model run (imdb-lm, text-char)",
+                ));
             };
             let device = setup_runtime(&config)?;
             let opts = lm::GenerateOptions {
@@ -328,11 +329,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             init_logging(level, None)?;
             let config = runs::read_config(&args.run)?;
             let RunConfig::ImageGan(r) = &config else {
-                anyhow::bail!(
-                    "{} is a {} run; `gen sample` needs an image-GAN run (mnist-dcgan, fashion-cgan, ...)",
-                    args.run.display(),
-                    config.kind()
-                );
+                return Err(wrong_kind(
+                    &args.run,
+                    &config,
+                    "sample",
+                    "an image-GAN run (mnist-dcgan, fashion-cgan, ...)",
+                ));
             };
             let device = setup_runtime(&config)?;
             let out = args.out.unwrap_or_else(|| {
@@ -436,15 +438,72 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "lasa",
             ] {
                 let state = if root.join(name).is_dir() {
-                    "fetched"
+                    dataset_counts(name, &root.join(name))
+                        .unwrap_or_else(|e| format!("present but unreadable: {e:#}"))
                 } else {
-                    "missing: cargo xtask fetch-data NAME"
+                    format!("missing: cargo xtask fetch-data {name}")
                 };
-                println!("{name:<14} {}", state.replace("NAME", name));
+                println!("{name:<14} {state}");
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The error of a command given a run of another kind.
+fn wrong_kind(run: &Path, config: &RunConfig, command: &str, needs: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is a {} run; `gen {command}` needs {needs}",
+        run.display(),
+        config.kind()
+    )
+}
+
+/// A one-line description of a fetched dataset's size.
+fn dataset_counts(name: &str, dir: &Path) -> Result<String> {
+    use gen_data::idx::read_idx_labels;
+    let idx_labels = |split: &str| -> Result<usize> {
+        let plain = dir.join(format!("{split}-labels-idx1-ubyte"));
+        let path = if plain.is_file() {
+            plain
+        } else {
+            dir.join(format!("{split}-labels-idx1-ubyte.gz"))
+        };
+        Ok(read_idx_labels(&path)?.len())
+    };
+    Ok(match name {
+        "imdb" => match gen_data::imdb::ImdbSource::find(dir)? {
+            gen_data::imdb::ImdbSource::Csv { train, test } => {
+                let count = |p: &Path| -> Result<usize> {
+                    let mut r = csv::Reader::from_path(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    Ok(r.records().count())
+                };
+                format!("{} train, {} test reviews", count(&train)?, count(&test)?)
+            }
+            other => format!("{other:?}"),
+        },
+        "fashion-mnist" | "mnist" => format!(
+            "{} train, {} test images",
+            idx_labels("train")?,
+            idx_labels("t10k")?
+        ),
+        "canterbury" => {
+            let files = gen_data::text::load_canterbury_from(dir)?;
+            let chars: usize = files.iter().map(|f| f.text.chars().count()).sum();
+            format!("{} texts, {chars} characters", files.len())
+        }
+        "fortunes" => format!(
+            "{} fortunes",
+            gen_data::text::load_fortunes_from(dir)?.len()
+        ),
+        _ => {
+            let n = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot read {}", dir.display()))?
+                .count();
+            format!("{n} entries")
+        }
+    })
 }
 
 /// Reads a preset or config file into a table; returns it with its origin and run name.
@@ -643,6 +702,7 @@ fn init_logging(level: &str, run_dir: Option<&Path>) -> Result<()> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter());
     let file = match run_dir {
