@@ -74,13 +74,26 @@ pub enum RunConfig {
 }
 
 /// Settings shared by every kind of run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// `cpu`, `cuda`, `cuda:N` or `auto`. Default: `cpu`.
     pub device: DeviceChoice,
     /// libtorch intra-op threads. Default: libtorch's choice.
     pub threads: Option<usize>,
+    /// Treat denormal floats as zero on the CPU, as TensorFlow does (`torch.set_flush_denormal`):
+    /// GRU gradients decay into the denormal range, where x86 arithmetic crawls. Default: true.
+    pub flush_denormals: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            device: DeviceChoice::default(),
+            threads: None,
+            flush_denormals: true,
+        }
+    }
 }
 
 /// A text-classifier run.

@@ -590,6 +590,8 @@ fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
 /// Applies the device, threads and seed of `config`; returns the device.
 fn setup_runtime(config: &RunConfig) -> Result<tch::Device> {
     let rt = config.runtime();
+    // Before the first tensor operation, so that libtorch's worker threads inherit it.
+    gen_core::set_flush_denormal(rt.flush_denormals);
     gen_core::set_threads(rt.threads)?;
     gen_core::seed_everything(config.trainer().seed);
     Ok(rt.device.resolve()?)

@@ -49,7 +49,10 @@ pub use convert::{
     array_to_tensor, tensor_to_array, tensor_to_array1, tensor_to_array2, tensor_to_array3,
     tensor_to_array4, tensor_to_arrayd,
 };
-pub use device::{seed_everything, set_interop_threads, set_threads, DeviceChoice, Threads};
+pub use device::{
+    flush_denormal, seed_everything, set_flush_denormal, set_interop_threads, set_threads,
+    DeviceChoice, Threads,
+};
 pub use error::{Error, Result};
 pub use loss::{
     bce, bce_with_logits, cross_entropy, cross_entropy_sum, discriminator_loss, gan_value,
