@@ -95,8 +95,8 @@ pub const WORKLOADS: &[Workload] = &[
         what: "one train step (fwd, bwd, Adam) of Embedding 10000x128 -> GRU 128 -> Dense 2, batch 128 x 256 tokens",
         gen: GenProgram::Train,
         peers: &[Peer::Torch, Peer::Keras],
-        quick: Some(plan(2, 3, 3)),
-        full: plan(3, 5, 5),
+        quick: Some(plan(1, 3, 1)),
+        full: plan(2, 5, 2),
     },
     Workload {
         name: "seed-epoch",
@@ -113,8 +113,8 @@ pub const WORKLOADS: &[Workload] = &[
         what: "one D and one G update of a DCGAN (ngf = ndf = 64), batch 64 of 28x28",
         gen: GenProgram::Train,
         peers: &[Peer::Torch],
-        quick: Some(plan(2, 3, 3)),
-        full: plan(3, 5, 5),
+        quick: Some(plan(1, 3, 2)),
+        full: plan(2, 5, 3),
     },
     Workload {
         name: "lm-generate-b1",
@@ -140,8 +140,8 @@ pub const WORKLOADS: &[Workload] = &[
         what: "pad_sequences of the 25,000 IMDB reviews at maxlen 256 (post, int32)",
         gen: GenProgram::Data,
         peers: &[Peer::Keras],
-        quick: Some(plan(1, 3, 1)),
-        full: plan(1, 5, 3),
+        quick: Some(plan(1, 3, 3)),
+        full: plan(1, 5, 5),
     },
 ];
 
