@@ -462,10 +462,26 @@ mod tests {
     }
 
     #[test]
-    fn every_peer_script_exists() {
+    fn every_worker_serves_its_workloads() {
+        let read = |path: PathBuf| {
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let root = project_root();
         for w in WORKLOADS {
+            let gen = match w.gen {
+                GenProgram::Train => root.join("crates/gen-train/examples/bench.rs"),
+                GenProgram::Data => root.join("crates/gen-data/examples/bench_pad.rs"),
+            };
+            let quoted = format!("\"{}\"", w.name);
+            assert!(read(gen).contains(&quoted), "gen does not serve {}", w.name);
             for p in w.peers {
-                assert!(p.script().is_file(), "{}", p.script().display());
+                let script = read(p.script());
+                assert!(
+                    script.contains(&quoted),
+                    "{} does not serve {}",
+                    p.name(),
+                    w.name
+                );
             }
         }
     }
