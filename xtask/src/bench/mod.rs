@@ -14,8 +14,8 @@ mod report;
 mod stats;
 mod worker;
 
-use crate::setup;
 use crate::util::{cargo, prepend_library_path, project_root, run_checked};
+use crate::{fetch, setup};
 use anyhow::{bail, Context, Result};
 use peers::Peer;
 use std::path::PathBuf;
@@ -75,6 +75,8 @@ pub struct Workload {
     pub what: &'static str,
     gen: GenProgram,
     peers: &'static [Peer],
+    /// The dataset it reads (fetched first with `cargo xtask fetch-data`), if any.
+    dataset: Option<&'static str>,
     quick: Option<Plan>,
     full: Plan,
 }
@@ -95,6 +97,7 @@ pub const WORKLOADS: &[Workload] = &[
         what: "one train step (fwd, bwd, Adam) of Embedding 10000x128 -> GRU 128 -> Dense 2, batch 128 x 256 tokens",
         gen: GenProgram::Train,
         peers: &[Peer::Torch, Peer::Keras],
+        dataset: None,
         quick: Some(plan(1, 3, 1)),
         full: plan(2, 5, 2),
     },
@@ -104,6 +107,7 @@ pub const WORKLOADS: &[Workload] = &[
         what: "one epoch of the seed config on IMDB (16,000 train / 4,000 validation reviews), wall time",
         gen: GenProgram::Train,
         peers: &[Peer::Keras],
+        dataset: Some("imdb"),
         quick: None,
         full: plan(0, 2, 1),
     },
@@ -113,6 +117,7 @@ pub const WORKLOADS: &[Workload] = &[
         what: "one D and one G update of a DCGAN (ngf = ndf = 64), batch 64 of 28x28",
         gen: GenProgram::Train,
         peers: &[Peer::Torch],
+        dataset: None,
         quick: Some(plan(1, 3, 2)),
         full: plan(2, 5, 3),
     },
@@ -122,6 +127,7 @@ pub const WORKLOADS: &[Workload] = &[
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 1",
         gen: GenProgram::Train,
         peers: &[Peer::Torch],
+        dataset: None,
         quick: Some(plan(1, 3, 1)),
         full: plan(1, 5, 2),
     },
@@ -131,6 +137,7 @@ pub const WORKLOADS: &[Workload] = &[
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 32",
         gen: GenProgram::Train,
         peers: &[Peer::Torch],
+        dataset: None,
         quick: Some(plan(1, 3, 1)),
         full: plan(1, 5, 2),
     },
@@ -140,6 +147,7 @@ pub const WORKLOADS: &[Workload] = &[
         what: "pad_sequences of the 25,000 IMDB reviews at maxlen 256 (post, int32)",
         gen: GenProgram::Data,
         peers: &[Peer::Keras],
+        dataset: Some("imdb"),
         quick: Some(plan(1, 3, 3)),
         full: plan(1, 5, 5),
     },
@@ -243,6 +251,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("nothing to run (seed-epoch runs without --quick, or with --only seed-epoch)");
     }
     let libtorch = setup::run(&setup::SetupArgs::default())?;
+    let mut datasets: Vec<String> = chosen
+        .iter()
+        .filter_map(|(w, _)| w.dataset.map(String::from))
+        .collect();
+    datasets.dedup();
+    if !datasets.is_empty() {
+        fetch::run(&fetch::FetchArgs {
+            names: datasets,
+            ..Default::default()
+        })?;
+    }
     let python = peers::python()?;
     eprintln!("bench: building gen's bench programs (release) ...");
     let mut build = cargo();
