@@ -16,6 +16,8 @@ Workloads, with the shapes of gen's side (crates/gen-train/examples/bench.rs):
   `torch.multinomial(softmax(logits / 1.0))` for 1 or 32 samples at once, carrying the state.
 """
 
+import time
+
 from protocol import parse_args, serve, take_stdout
 
 OUT = take_stdout()
@@ -145,8 +147,6 @@ def lm_generate(batch):
     model = LanguageModel().eval()
 
     def iteration():
-        import time
-
         start = time.perf_counter()
         with torch.no_grad():
             logits, h = model(torch.ones(1, 1, dtype=torch.long))
