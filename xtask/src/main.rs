@@ -3,6 +3,7 @@
 //! One module per command. The xtask is lean: it depends on no gen crate and no tch, and it
 //! fetches through the ordinary registry clients (pip, apt-get, npm).
 
+mod bench;
 mod fetch;
 mod setup;
 mod train;
@@ -48,6 +49,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Time gen against PyTorch and Keras/TensorFlow, interleaved, on the same workloads,
+    /// shapes and thread count; print a table and write JSON. Installs the peers into
+    /// `bench/.peers` on first use.
+    ///
+    /// Example: `cargo xtask bench --quick`, `cargo xtask bench --only seed-step,pad`
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +72,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Setup(args) => setup::run(&args).map(|_| ()),
         Command::FetchData(args) => fetch::run(&args),
         Command::Train { args } => train::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Test { args } => {
             let libtorch = setup::run(&setup::SetupArgs::default())?;
             let mut cmd = util::cargo();

@@ -1,0 +1,58 @@
+"""The worker protocol of `cargo xtask bench`, shared by the peer scripts.
+
+A worker is started as `python3 SCRIPT WORKLOAD [--threads N] [--warmup N] [--dir DIR]`.
+After its set-up and `--warmup` untimed iterations it prints one JSON line
+`{"ready": true, "side": ..., "version": ..., "threads": N, "shape": {...}}`; then each
+stdin line `run N` runs N timed iterations and prints
+`{"times_ms": [...], "metrics": {name: [...]}}`; `quit` (or end of input) ends it.
+Only these lines go to stdout: `take_stdout` points file descriptor 1 at stderr first, so
+that libraries printing progress cannot corrupt the protocol.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def take_stdout():
+    """Returns a private handle on the real stdout and sends everything else to stderr."""
+    fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(fd, "w", buffering=1)
+
+
+def parse_args(workloads):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workload", choices=sorted(workloads))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--dir", default="target/bench/work")
+    return parser.parse_args()
+
+
+def serve(out, side, version, threads, shape, iteration, warmup):
+    """Warms up, says ready, then answers `run N` until `quit` or end of input.
+
+    `iteration()` runs one iteration and returns a dict of metrics (possibly empty).
+    """
+    for _ in range(warmup):
+        iteration()
+    ready = {"ready": True, "side": side, "version": version, "threads": threads, "shape": shape}
+    out.write(json.dumps(ready) + "\n")
+    for line in sys.stdin:
+        words = line.split()
+        if words == ["quit"]:
+            break
+        if len(words) != 2 or words[0] != "run":
+            raise SystemExit(f"bad command {line!r}")
+        times, metrics = [], {}
+        for _ in range(int(words[1])):
+            start = time.perf_counter()
+            m = iteration()
+            times.append((time.perf_counter() - start) * 1e3)
+            for k, v in m.items():
+                metrics.setdefault(k, []).append(float(v))
+        out.write(json.dumps({"times_ms": times, "metrics": metrics}) + "\n")

@@ -1,0 +1,180 @@
+"""The PyTorch peer of `cargo xtask bench` (protocol: protocol.py).
+
+Workloads, with the shapes of gen's side (crates/gen-train/examples/bench.rs):
+- seed-step: Embedding(10000, 128, padding_idx=0) -> nn.GRU(128, 128, batch_first=True) ->
+  Linear(128, 2) on the last state; one step of cross-entropy, backward and Adam on a batch
+  of 128 random reviews of 256 tokens.
+- dcgan-step: one D and one G update, batch 64, 28x28 grey images, written as PyTorch's
+  examples/dcgan/main.py trains (Sigmoid + BCELoss, the same `fake` for D and G, the `.item()`
+  calls it logs), with the layers of gen's 28x28 DCGAN at ngf = ndf = 64:
+  G: ConvT(100, 256, 7) -> BN -> ReLU -> ConvT(256, 128, 4, 2, 1) -> BN -> ReLU ->
+  ConvT(128, 1, 4, 2, 1) -> Tanh; D: Conv(1, 64, 4, 2, 1) -> LeakyReLU(0.2) ->
+  Conv(64, 128, 4, 2, 1) -> BN -> LeakyReLU(0.2) -> Conv(128, 1, 7) -> Sigmoid.
+  Biases as gen's: none before a batch norm. Adam lr 2e-4, betas (0.5, 0.999).
+- lm-generate-b1 / -b32: Embedding(256, 128) -> nn.GRU(128, 256, 2 layers) -> Linear(256, 256),
+  in eval mode under no_grad; reads a one-token prompt, then samples 512 tokens with
+  `torch.multinomial(softmax(logits / 1.0))` for 1 or 32 samples at once, carrying the state.
+"""
+
+import time
+
+from protocol import parse_args, serve, take_stdout
+
+OUT = take_stdout()
+ARGS = parse_args(["seed-step", "dcgan-step", "lm-generate-b1", "lm-generate-b32"])
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+torch.set_num_threads(ARGS.threads)
+torch.set_num_interop_threads(ARGS.threads)
+torch.manual_seed(0)
+
+
+class SeedModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(10000, 128, padding_idx=0)
+        self.gru = nn.GRU(128, 128, batch_first=True)
+        self.head = nn.Linear(128, 2)
+
+    def forward(self, x):
+        _, h = self.gru(self.embedding(x))
+        return self.head(h[-1])
+
+
+def seed_step():
+    model = SeedModel()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randint(1, 10000, (128, 256))
+    y = torch.randint(0, 2, (128,))
+
+    def iteration():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return {}
+
+    shape = {"vocab": 10000, "embedding": 128, "gru": 128, "classes": 2, "batch": 128, "seq": 256}
+    return shape, iteration
+
+
+def weights_init(m):
+    # As examples/dcgan/main.py: conv weights N(0, 0.02), batch-norm weights N(1, 0.02).
+    name = m.__class__.__name__
+    if name.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif name.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def dcgan_step():
+    nz, ngf, ndf, batch = 100, 64, 64, 64
+    net_g = nn.Sequential(
+        nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False),
+        nn.BatchNorm2d(4 * ngf),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(2 * ngf),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(2 * ngf, 1, 4, 2, 1),
+        nn.Tanh(),
+    )
+    net_d = nn.Sequential(
+        nn.Conv2d(1, ndf, 4, 2, 1),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(2 * ndf),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(2 * ndf, 1, 7, 1, 0),
+        nn.Sigmoid(),
+    )
+    net_g.apply(weights_init)
+    net_d.apply(weights_init)
+    criterion = nn.BCELoss()
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real = torch.rand(batch, 1, 28, 28) * 2 - 1
+    ones = torch.full((batch,), 1.0)
+    zeros = torch.full((batch,), 0.0)
+
+    def iteration():
+        net_d.zero_grad()
+        output = net_d(real).view(-1)
+        err_d_real = criterion(output, ones)
+        err_d_real.backward()
+        d_x = output.mean().item()
+        noise = torch.randn(batch, nz, 1, 1)
+        fake = net_g(noise)
+        output = net_d(fake.detach()).view(-1)
+        err_d_fake = criterion(output, zeros)
+        err_d_fake.backward()
+        d_g_z1 = output.mean().item()
+        err_d = err_d_real + err_d_fake
+        opt_d.step()
+        net_g.zero_grad()
+        output = net_d(fake).view(-1)
+        err_g = criterion(output, ones)
+        err_g.backward()
+        d_g_z2 = output.mean().item()
+        opt_g.step()
+        _ = (err_d.item(), err_g.item(), d_x, d_g_z1, d_g_z2)
+        return {}
+
+    shape = {"batch": batch, "image": 28, "channels": 1, "ngf": ngf, "ndf": ndf, "latent": nz}
+    return shape, iteration
+
+
+class LanguageModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(256, 128)
+        self.gru = nn.GRU(128, 256, num_layers=2, dropout=0.2, batch_first=True)
+        self.head = nn.Linear(256, 256)
+
+    def forward(self, ids, h=None):
+        out, h = self.gru(self.embedding(ids), h)
+        return self.head(out), h
+
+
+def lm_generate(batch):
+    tokens_out, temperature = 512, 1.0
+    model = LanguageModel().eval()
+
+    def iteration():
+        start = time.perf_counter()
+        with torch.no_grad():
+            logits, h = model(torch.ones(1, 1, dtype=torch.long))
+            logits = logits[:, -1].expand(batch, -1)
+            h = h.repeat(1, batch, 1)
+            written = []
+            for step in range(tokens_out):
+                probs = torch.softmax(logits / temperature, dim=-1)
+                token = torch.multinomial(probs, 1)
+                written.append(token)
+                if step + 1 == tokens_out:
+                    break
+                logits, h = model(token, h)
+                logits = logits[:, -1]
+            text = torch.cat(written, 1)
+        seconds = time.perf_counter() - start
+        return {"tokens_per_s": text.numel() / seconds}
+
+    shape = {"vocab": 256, "embedding": 128, "hidden": 256, "layers": 2, "batch": batch, "tokens": tokens_out}
+    return shape, iteration
+
+
+WORKLOADS = {
+    "seed-step": seed_step,
+    "dcgan-step": dcgan_step,
+    "lm-generate-b1": lambda: lm_generate(1),
+    "lm-generate-b32": lambda: lm_generate(32),
+}
+
+shape, iteration = WORKLOADS[ARGS.workload]()
+serve(OUT, "torch", f"torch {torch.__version__}", ARGS.threads, shape, iteration, ARGS.warmup)

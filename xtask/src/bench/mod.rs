@@ -1,0 +1,507 @@
+//! `cargo xtask bench`: gen side by side with PyTorch and Keras/TensorFlow.
+//!
+//! Each workload runs as one long-lived worker process per side: gen's is a release example
+//! (`crates/gen-train/examples/bench.rs`, `crates/gen-data/examples/bench_pad.rs`), the
+//! peers' are `bench/peers/*.py` in the environment of [`peers`]. Every worker sets up its
+//! model and data, runs its warm-up and says it is ready (gen first: it writes the data files
+//! the peers read); their shapes must agree. Then the sides take turns, A B A B ..., each
+//! running a few timed iterations per round, on the same thread count. The report gives
+//! each side's median over all its iterations, gen/peer ratios of the medians (below 1: gen
+//! is faster) and each side's peak resident memory (`VmHWM`).
+
+mod peers;
+mod report;
+mod stats;
+mod worker;
+
+use crate::util::{cargo, prepend_library_path, project_root, run_checked};
+use crate::{fetch, setup};
+use anyhow::{bail, Context, Result};
+use peers::Peer;
+use std::path::PathBuf;
+use std::process::Command;
+use worker::{Round, Worker};
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args, Debug, Default, PartialEq)]
+pub struct BenchArgs {
+    /// Fewer rounds and iterations, and no `seed-epoch` unless `--only` names it: the rest
+    /// runs in under 3 minutes. Default: off.
+    #[arg(long)]
+    pub quick: bool,
+    /// Run only these workloads, or groups of them (`lm-generate`); repeat the option or
+    /// separate names by commas. Default: all.
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Where to write the JSON report. Default: `bench/latest.json` in the repository.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Threads of every side (intra-op and inter-op). Default: the number of CPUs.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Rounds per workload, instead of each workload's own. Default: theirs.
+    #[arg(long)]
+    pub rounds: Option<usize>,
+}
+
+/// How much of a workload to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Untimed iterations at set-up.
+    pub warmup: usize,
+    /// Turns of each side.
+    pub rounds: usize,
+    /// Timed iterations per turn.
+    pub iters: usize,
+}
+
+/// Which gen program serves a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GenProgram {
+    /// `gen-train`'s `bench` example (needs libtorch).
+    Train,
+    /// `gen-data`'s `bench_pad` example (no libtorch).
+    Data,
+}
+
+/// A workload and its peers.
+#[derive(Debug)]
+pub struct Workload {
+    /// Its name, as the workers and the report know it.
+    pub name: &'static str,
+    /// The group `--only` also accepts.
+    pub group: &'static str,
+    /// What one iteration is.
+    pub what: &'static str,
+    gen: GenProgram,
+    peers: &'static [Peer],
+    /// The dataset it reads (fetched first with `cargo xtask fetch-data`), if any.
+    dataset: Option<&'static str>,
+    quick: Option<Plan>,
+    full: Plan,
+}
+
+const fn plan(warmup: usize, rounds: usize, iters: usize) -> Plan {
+    Plan {
+        warmup,
+        rounds,
+        iters,
+    }
+}
+
+/// Every workload, in the order they run.
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "seed-step",
+        group: "seed-step",
+        what: "one train step (fwd, bwd, Adam) of Embedding 10000x128 -> GRU 128 -> Dense 2, batch 128 x 256 tokens",
+        gen: GenProgram::Train,
+        peers: &[Peer::Torch, Peer::Keras],
+        dataset: None,
+        quick: Some(plan(1, 3, 1)),
+        full: plan(2, 5, 2),
+    },
+    Workload {
+        name: "seed-epoch",
+        group: "seed-epoch",
+        what: "one epoch of the seed config on IMDB (16,000 train / 4,000 validation reviews), wall time",
+        gen: GenProgram::Train,
+        peers: &[Peer::Keras],
+        dataset: Some("imdb"),
+        quick: None,
+        full: plan(0, 2, 1),
+    },
+    Workload {
+        name: "dcgan-step",
+        group: "dcgan-step",
+        what: "one D and one G update of a DCGAN (ngf = ndf = 64), batch 64 of 28x28",
+        gen: GenProgram::Train,
+        peers: &[Peer::Torch],
+        dataset: None,
+        quick: Some(plan(1, 3, 2)),
+        full: plan(2, 5, 3),
+    },
+    Workload {
+        name: "lm-generate-b1",
+        group: "lm-generate",
+        what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 1",
+        gen: GenProgram::Train,
+        peers: &[Peer::Torch],
+        dataset: None,
+        quick: Some(plan(1, 3, 1)),
+        full: plan(1, 5, 2),
+    },
+    Workload {
+        name: "lm-generate-b32",
+        group: "lm-generate",
+        what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 32",
+        gen: GenProgram::Train,
+        peers: &[Peer::Torch],
+        dataset: None,
+        quick: Some(plan(1, 3, 1)),
+        full: plan(1, 5, 2),
+    },
+    Workload {
+        name: "pad",
+        group: "pad",
+        what: "pad_sequences of the 25,000 IMDB reviews at maxlen 256 (post, int32)",
+        gen: GenProgram::Data,
+        peers: &[Peer::Keras],
+        dataset: Some("imdb"),
+        quick: Some(plan(1, 3, 3)),
+        full: plan(1, 5, 5),
+    },
+];
+
+impl Workload {
+    /// The plan for a `quick` or full run; `named` means `--only` asked for it by name.
+    pub fn plan(&self, quick: bool, named: bool) -> Option<Plan> {
+        match (quick, self.quick) {
+            (false, _) => Some(self.full),
+            (true, Some(p)) => Some(p),
+            (true, None) if named => Some(Plan {
+                rounds: 1,
+                ..self.full
+            }),
+            (true, None) => None,
+        }
+    }
+}
+
+/// The workloads to run, each with its plan, in [`WORKLOADS`] order.
+pub fn select(args: &BenchArgs) -> Result<Vec<(&'static Workload, Plan)>> {
+    for name in &args.only {
+        if !WORKLOADS.iter().any(|w| w.name == name || w.group == name) {
+            let names: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+            bail!(
+                "--only {name}: no such workload; the workloads are {} (and the group lm-generate)",
+                names.join(", ")
+            );
+        }
+    }
+    let mut chosen = Vec::new();
+    for w in WORKLOADS {
+        let named = args.only.iter().any(|n| n == w.name || n == w.group);
+        if !args.only.is_empty() && !named {
+            continue;
+        }
+        if let Some(mut p) = w.plan(args.quick, named) {
+            if let Some(r) = args.rounds {
+                p.rounds = r.max(1);
+            }
+            chosen.push((w, p));
+        }
+    }
+    Ok(chosen)
+}
+
+/// One side's results on one workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideResult {
+    /// `gen`, `torch` or `keras`.
+    pub side: String,
+    /// Framework and version.
+    pub version: String,
+    /// Every timed iteration, in milliseconds, in the order run.
+    pub samples: Vec<f64>,
+    /// Other per-iteration figures.
+    pub metrics: std::collections::BTreeMap<String, Vec<f64>>,
+    /// Peak resident memory, KiB.
+    pub peak_rss_kib: Option<u64>,
+}
+
+impl SideResult {
+    fn add(&mut self, round: Round) {
+        self.samples.extend(round.times_ms);
+        for (k, v) in round.metrics {
+            self.metrics.entry(k).or_default().extend(v);
+        }
+    }
+}
+
+/// One workload's results: gen first, then its peers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadResult {
+    /// The workload's name.
+    pub name: String,
+    /// What one iteration is.
+    pub what: String,
+    /// The shapes all sides agreed on.
+    pub shape: serde_json::Value,
+    /// The plan it ran.
+    pub plan: Plan,
+    /// gen, then the peers.
+    pub sides: Vec<SideResult>,
+}
+
+/// Everything a run needs to start workers.
+struct Env {
+    threads: usize,
+    python: PathBuf,
+    work: PathBuf,
+    logs: PathBuf,
+    libtorch_lib: PathBuf,
+    bin_dir: PathBuf,
+}
+
+/// Runs `cargo xtask bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let chosen = select(args)?;
+    if chosen.is_empty() {
+        bail!("nothing to run (seed-epoch runs without --quick, or with --only seed-epoch)");
+    }
+    let libtorch = setup::run(&setup::SetupArgs::default())?;
+    let mut datasets: Vec<String> = chosen
+        .iter()
+        .filter_map(|(w, _)| w.dataset.map(String::from))
+        .collect();
+    datasets.dedup();
+    if !datasets.is_empty() {
+        fetch::run(&fetch::FetchArgs {
+            names: datasets,
+            ..Default::default()
+        })?;
+    }
+    let python = peers::python()?;
+    eprintln!("bench: building gen's bench programs (release) ...");
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "gen-train",
+        "--example",
+        "bench",
+        "-p",
+        "gen-data",
+        "--example",
+        "bench_pad",
+    ]);
+    run_checked(&mut build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    let bench_dir = target.join("bench");
+    let ctx = Env {
+        threads: args.threads.unwrap_or_else(report::cpus).max(1),
+        python,
+        work: bench_dir.join("work"),
+        logs: bench_dir.join("logs"),
+        libtorch_lib: libtorch.lib_dir(),
+        bin_dir: target.join("release").join("examples"),
+    };
+    for dir in [&ctx.work, &ctx.logs] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+
+    let meta_start = report::Meta::now(ctx.threads, args.quick);
+    let mut results = Vec::new();
+    for (w, plan) in chosen {
+        results.push(run_workload(w, plan, &ctx)?);
+    }
+    let meta = meta_start.finish();
+    println!("{}", report::table(&meta, &results));
+    let json_path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| project_root().join("bench").join("latest.json"));
+    let text = serde_json::to_string_pretty(&report::json(&meta, &results))?;
+    std::fs::write(&json_path, text + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    eprintln!("bench: wrote {}", json_path.display());
+    Ok(())
+}
+
+/// The command of `side` for workload `w`.
+fn command(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Command {
+    let mut cmd = match side {
+        None => {
+            let program = match w.gen {
+                GenProgram::Train => "bench",
+                GenProgram::Data => "bench_pad",
+            };
+            let mut c = Command::new(ctx.bin_dir.join(program));
+            prepend_library_path(&mut c, &ctx.libtorch_lib);
+            c
+        }
+        Some(peer) => {
+            let mut c = Command::new(&ctx.python);
+            c.arg(peer.script());
+            c
+        }
+    };
+    cmd.arg(w.name)
+        .arg("--threads")
+        .arg(ctx.threads.to_string())
+        .arg("--warmup")
+        .arg(plan.warmup.to_string())
+        .arg("--dir")
+        .arg(&ctx.work)
+        .current_dir(project_root());
+    // The same OpenMP behaviour for every side: threads that sleep rather than spin while
+    // waiting, which gen sets for itself (spinning was 5x slower on shared cores).
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        cmd.env("OMP_WAIT_POLICY", "PASSIVE");
+    }
+    cmd
+}
+
+fn start(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Result<Worker> {
+    let name = side.map_or("gen", Peer::name);
+    eprintln!("bench: {}: starting {name} ...", w.name);
+    let log = ctx.logs.join(format!("{}-{name}.log", w.name));
+    Worker::start(command(w, side, plan, ctx), &log)
+        .with_context(|| format!("{}: the {name} worker", w.name))
+}
+
+/// Runs one workload: starts gen, then each peer; checks that the shapes agree; takes turns.
+fn run_workload(w: &Workload, plan: Plan, ctx: &Env) -> Result<WorkloadResult> {
+    let mut workers = vec![start(w, None, plan, ctx)?];
+    for &peer in w.peers {
+        workers.push(start(w, Some(peer), plan, ctx)?);
+    }
+    let shape = workers
+        .first()
+        .map(|g| g.ready.shape.clone())
+        .unwrap_or_default();
+    for worker in &workers {
+        if worker.ready.shape != shape {
+            bail!(
+                "{}: the sides disagree on the workload: gen has {shape}, {} has {}",
+                w.name,
+                worker.ready.side,
+                worker.ready.shape
+            );
+        }
+    }
+    let mut sides: Vec<SideResult> = workers
+        .iter()
+        .map(|wk| SideResult {
+            side: wk.ready.side.clone(),
+            version: wk.ready.version.clone(),
+            samples: Vec::new(),
+            metrics: Default::default(),
+            peak_rss_kib: None,
+        })
+        .collect();
+    for round in 0..plan.rounds {
+        let mut line = format!("bench: {}: round {}/{}", w.name, round + 1, plan.rounds);
+        for (worker, side) in workers.iter_mut().zip(sides.iter_mut()) {
+            let r = worker.run(plan.iters)?;
+            let m = stats::median(&r.times_ms).unwrap_or(f64::NAN);
+            line.push_str(&format!("  {} {}", side.side, report::fmt_ms(m)));
+            side.add(r);
+        }
+        eprintln!("{line} ms");
+    }
+    for (worker, side) in workers.into_iter().zip(sides.iter_mut()) {
+        side.peak_rss_kib = worker.finish()?;
+    }
+    Ok(WorkloadResult {
+        name: w.name.to_string(),
+        what: w.what.to_string(),
+        shape,
+        plan,
+        sides,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn parse(argv: &[&str]) -> BenchArgs {
+        Cli::try_parse_from(std::iter::once("bench").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn parses_the_options() {
+        assert_eq!(parse(&[]), BenchArgs::default());
+        let a = parse(&[
+            "--quick",
+            "--only",
+            "pad,seed-step",
+            "--only",
+            "lm-generate",
+            "--json",
+            "out.json",
+            "--threads",
+            "2",
+            "--rounds",
+            "4",
+        ]);
+        assert!(a.quick);
+        assert_eq!(a.only, ["pad", "seed-step", "lm-generate"]);
+        assert_eq!(a.json, Some(PathBuf::from("out.json")));
+        assert_eq!((a.threads, a.rounds), (Some(2), Some(4)));
+        assert!(Cli::try_parse_from(["bench", "--threads", "two"]).is_err());
+        assert!(Cli::try_parse_from(["bench", "--fast"]).is_err());
+    }
+
+    fn names(args: &BenchArgs) -> Vec<&'static str> {
+        select(args).unwrap().iter().map(|(w, _)| w.name).collect()
+    }
+
+    #[test]
+    fn full_runs_everything_and_quick_skips_the_epoch() {
+        assert_eq!(names(&BenchArgs::default()).len(), WORKLOADS.len());
+        let quick = names(&parse(&["--quick"]));
+        assert!(!quick.contains(&"seed-epoch"));
+        assert_eq!(quick.len(), WORKLOADS.len() - 1);
+    }
+
+    #[test]
+    fn only_selects_names_and_groups_in_order() {
+        assert_eq!(
+            names(&parse(&["--only", "pad,lm-generate"])),
+            ["lm-generate-b1", "lm-generate-b32", "pad"]
+        );
+        // Named explicitly, the epoch runs even with --quick, in one round.
+        let chosen = select(&parse(&["--quick", "--only", "seed-epoch"])).unwrap();
+        assert_eq!(chosen.len(), 1);
+        assert_eq!(chosen[0].1.rounds, 1);
+        let err = select(&parse(&["--only", "seed"])).unwrap_err().to_string();
+        assert!(err.contains("no such workload"), "{err}");
+    }
+
+    #[test]
+    fn rounds_override_the_plans() {
+        let chosen = select(&parse(&["--rounds", "7"])).unwrap();
+        assert!(chosen.iter().all(|(_, p)| p.rounds == 7));
+    }
+
+    #[test]
+    fn every_worker_serves_its_workloads() {
+        let read = |path: PathBuf| {
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let root = project_root();
+        for w in WORKLOADS {
+            let gen = match w.gen {
+                GenProgram::Train => root.join("crates/gen-train/examples/bench.rs"),
+                GenProgram::Data => root.join("crates/gen-data/examples/bench_pad.rs"),
+            };
+            let quoted = format!("\"{}\"", w.name);
+            assert!(read(gen).contains(&quoted), "gen does not serve {}", w.name);
+            for p in w.peers {
+                let script = read(p.script());
+                assert!(
+                    script.contains(&quoted),
+                    "{} does not serve {}",
+                    p.name(),
+                    w.name
+                );
+            }
+        }
+    }
+}
