@@ -65,11 +65,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_preset_exists_and_names_a_manifest_dataset() {
-        let datasets = preset_datasets(DEFAULT_PRESET).unwrap();
-        assert_eq!(datasets, ["imdb"]);
+    fn default_preset_matches_gen_cli_and_every_preset_names_a_manifest_dataset() {
+        let cli =
+            std::fs::read_to_string(project_root().join("crates/gen-cli/src/config.rs")).unwrap();
+        let line = format!("pub const DEFAULT_PRESET: &str = \"{DEFAULT_PRESET}\";");
+        assert!(
+            cli.contains(&line),
+            "gen-cli's DEFAULT_PRESET is not {DEFAULT_PRESET}"
+        );
+        assert_eq!(preset_datasets(DEFAULT_PRESET).unwrap(), ["mnist"]);
         let manifest =
             std::fs::read_to_string(project_root().join("datasets/datasets.toml")).unwrap();
-        assert!(manifest.contains("name = \"imdb\""));
+        let presets = project_root().join("crates/gen-cli/src/presets");
+        for entry in std::fs::read_dir(presets).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            for d in preset_datasets(&name).unwrap() {
+                assert!(
+                    manifest.contains(&format!("name = \"{d}\"")),
+                    "{name}: {d} is not in datasets.toml"
+                );
+            }
+        }
     }
 }

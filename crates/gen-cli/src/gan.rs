@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use gen_data::idx::{load_mnist_like, ImageDataset};
 use gen_models::gan::Gan;
 use gen_train::eval::{
-    generator_report, train_or_load_evaluator_with, Evaluator, GanReport, RealReference,
+    generator_report, images_to_tensor, train_or_load_evaluator_with, Evaluator, GanReport,
+    RealReference,
 };
 use gen_train::tasks::gan::{grid_png, GanTask, ImageData};
 use gen_train::{Outcome, Trainer, TrainerState};
@@ -15,7 +16,7 @@ use ndarray::s;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
-use tch::Kind;
+use tch::{Kind, Tensor};
 
 /// Generated images per forward pass when scoring.
 const SAMPLE_BATCH: usize = 500;
@@ -137,6 +138,31 @@ pub fn evaluate(
         out.insert("fd_ratio".into(), r.fd / u.fd);
     }
     if let Some(classes) = gan.generator.num_classes() {
+        // The evaluator's own per-class accuracy on real test images: the ceiling for how
+        // often it can recognise a generated class (Fashion-MNIST's shirts and coats are
+        // confused even when real).
+        let real = images_to_tensor(&data.test_images, n)?;
+        let (_, real_probs) = evaluator.features_and_probabilities(&real)?;
+        let real_pred = real_probs.f_argmax(1, false)?;
+        let labels: Vec<i64> = data
+            .test_labels
+            .iter()
+            .take(n)
+            .map(|&l| i64::from(l))
+            .collect();
+        let labels = Tensor::f_from_slice(&labels)?;
+        for k in 0..classes {
+            let of_k = labels.f_eq(k)?;
+            let total = of_k.f_sum(Kind::Double)?.f_double_value(&[])?;
+            let hits = real_pred
+                .f_eq_tensor(&labels)?
+                .f_logical_and(&of_k)?
+                .f_sum(Kind::Double)?
+                .f_double_value(&[])?;
+            if total > 0.0 {
+                out.insert(format!("real_class_{k}_accuracy"), hits / total);
+            }
+        }
         let per_class = (n / classes as usize).max(1);
         let mut accs = Vec::new();
         tch::manual_seed(run.eval.seed as i64);

@@ -110,6 +110,9 @@ fn main() -> Result<()> {
         std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
     }
     let options = parse_args()?;
+    // gen's CLI default (`runtime.flush_denormals`); GEN_FLUSH_DENORMAL=0 measures without.
+    let flush = std::env::var("GEN_FLUSH_DENORMAL").map_or(true, |v| v != "0");
+    gen_core::set_flush_denormal(flush);
     gen_core::set_threads(Some(options.threads))?;
     gen_core::set_interop_threads(Some(options.threads))?;
     gen_core::seed_everything(0);
