@@ -1,7 +1,8 @@
 //! # gen-models
 //!
 //! Models for gen on tch: the source text's GRU classifier and a GRU language model (text),
-//! and GANs (images). Every model implements [`Module`]: it is built from a serde config
+//! GANs (images), and a GRU mixture-density trajectory generator (behaviour). Every model
+//! implements [`Module`]: it is built from a serde config
 //! whose `Default` holds the documented defaults, and runs through a fallible `forward_t`.
 //!
 //! ```
@@ -28,6 +29,7 @@ pub mod layers;
 pub mod lm;
 pub mod module;
 pub mod sampling;
+pub mod trajectory;
 
 pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};
 pub use error::{Error, Result};
@@ -35,3 +37,4 @@ pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribut
 pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
 pub use sampling::{generate, sampler_rng, SamplerRng, SamplingConfig};
+pub use trajectory::{TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};

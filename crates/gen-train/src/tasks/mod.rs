@@ -8,6 +8,7 @@ pub mod classify;
 pub mod gan;
 pub mod image_classify;
 pub mod lm;
+pub mod trajectory;
 
 use crate::checkpoint::copy_into;
 use crate::metrics::Metrics;

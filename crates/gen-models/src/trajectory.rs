@@ -1,0 +1,660 @@
+//! `TrajectoryMdn`: a GRU mixture-density network that writes 2-D motion trajectories of a
+//! requested shape, one displacement at a time (Graves 2013, "Generating Sequences With
+//! Recurrent Neural Networks", section 4, without the pen state).
+//!
+//! # Model
+//!
+//! A trajectory is `T` points `p_0 .. p_{T-1}` (in data units, e.g. millimetres). The model
+//! factors its density as `p(p_0 | shape) * prod_t p(d_{t+1} | p_0..p_t, shape)` with the
+//! displacements `d_{t+1} = p_{t+1} - p_t`:
+//!
+//! - **start**: a linear head on the shape embedding gives a mixture of `K` bivariate
+//!   Gaussians over `p_0 / position_scale`;
+//! - **steps**: at step `t` a stacked GRU reads `[p_t / position_scale, d_t / step_scale,
+//!   t / (T - 1), embedding(shape)]` (`d_0 = 0`) and a linear head on its output gives a
+//!   mixture of `K` bivariate Gaussians over `d_{t+1} / step_scale`.
+//!
+//! Each mixture has `6 K` raw outputs, in this order: `K` weight logits, `K` means of x, `K`
+//! means of y, `K` log standard deviations of x and of y, and `K` pre-`tanh` correlations
+//! (see [`mixture_nll`]). Feeding the absolute position makes the network a learned,
+//! time-indexed dynamical system: it sees where it is and can steer back toward the demos and
+//! the target, instead of integrating blind velocity guesses.
+//!
+//! # Why a mixture-density GRU and not a recurrent GAN
+//!
+//! LASA has 7 demonstrations per shape. A GAN discriminator separates 7 real trajectories
+//! from generated ones almost at once, and the generator then collapses onto one demo or
+//! oscillates; its loss says nothing about quality, so stopping and tuning are guesswork. The
+//! mixture density network is trained by maximum likelihood with teacher forcing: the loss is
+//! exact, falls steadily, needs no second network, and its mixture captures the spread
+//! between demos at each step (the variance is learned, so samples differ from each other
+//! without a noise input). Sampling with a bias (Graves 2013, section 5.3) trades diversity
+//! for smoothness at generation time.
+//!
+//! ```
+//! use gen_models::trajectory::{TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};
+//! use gen_models::Module;
+//! use tch::{nn, Device, Kind, Tensor};
+//!
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let config = TrajectoryMdnConfig { num_shapes: 3, hidden_size: 16, length: 20, ..Default::default() };
+//! let model = TrajectoryMdn::init(&vs.root(), &config)?;
+//! let shapes = Tensor::from_slice(&[0i64, 2]);
+//! let points = Tensor::zeros([2, 20, 2], (Kind::Float, Device::Cpu));
+//! let steps = model.forward_t((&shapes, &points), false)?;
+//! assert_eq!(steps.size(), [2, 19, 6 * config.num_components]);
+//! let nll = model.nll(&shapes, &points, false)?; // per point, averaged over the batch
+//! assert_eq!(nll.size(), Vec::<i64>::new());
+//!
+//! let sampling = TrajectorySampling { seed: 7, start: Some([10.0, -3.0]), ..Default::default() };
+//! let samples = model.sample(1, 4, &sampling)?; // [4, 20, 2], f64, data units
+//! assert_eq!(samples.size(), [4, 20, 2]);
+//! assert_eq!(samples.double_value(&[3, 0, 0]), 10.0);
+//! # Ok::<(), gen_models::Error>(())
+//! ```
+
+use crate::error::ensure_config;
+use crate::layers::{Embedding, Gru, GruConfig, Linear};
+use crate::sampling::{sampler_rng, SamplerRng};
+use crate::{Error, Module, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+/// Input features per step: position (2), previous displacement (2), time fraction (1).
+const STEP_FEATURES: i64 = 5;
+/// Log standard deviations are clamped to `[LOG_STD_MIN, LOG_STD_MAX]`.
+pub const LOG_STD_MIN: f64 = -7.0;
+/// See [`LOG_STD_MIN`].
+pub const LOG_STD_MAX: f64 = 5.0;
+/// Correlations are `tanh` of the raw output, clamped to `±RHO_MAX`.
+pub const RHO_MAX: f64 = 0.999;
+
+/// Configuration of a [`TrajectoryMdn`].
+///
+/// `position_scale` and `step_scale` are properties of the data, not of the network: the
+/// training task sets them from the training trajectories, and they are saved with the rest
+/// of the config so that a saved model samples in data units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrajectoryMdnConfig {
+    /// Number of shapes (conditioning classes). Default: 30 (LASA).
+    pub num_shapes: i64,
+    /// Size of the shape embedding. Default: 16.
+    pub embedding_dim: i64,
+    /// GRU state size. Default: 128.
+    pub hidden_size: i64,
+    /// GRU layers and dropout between them (`bidirectional` must stay false). Default: 2
+    /// layers, no dropout.
+    pub gru: GruConfig,
+    /// Gaussians per mixture (`K`). Default: 8.
+    pub num_components: i64,
+    /// Points per trajectory (`T >= 2`); training data is resampled to it. Default: 100.
+    pub length: i64,
+    /// Positions are divided by it before entering the network. Default: 1.0.
+    pub position_scale: f64,
+    /// Displacements are divided by it before entering the network and predicted in those
+    /// units. Default: 1.0.
+    pub step_scale: f64,
+    /// Training augmentation (only when `train` is true): every trajectory is shifted by a
+    /// random offset `c ~ N(0, (offset_noise * position_scale)^2)` per coordinate that fades
+    /// linearly to zero at the last point, `p'_t = p_t + (1 - t / (T - 1)) c`. The shifted
+    /// trajectory starts elsewhere, still ends at the demo's end, and its steps remove the
+    /// offset a little at a time: it shows the network how to come back from positions no
+    /// demo visits and still reach the target. Draws from libtorch's generator (seeded per
+    /// step by the trainer). 0 turns it off. Default: 0.2.
+    pub offset_noise: f64,
+    /// Feed the time fraction `t / (T - 1)` to the GRU. Default: true.
+    pub time_input: bool,
+}
+
+impl Default for TrajectoryMdnConfig {
+    fn default() -> Self {
+        TrajectoryMdnConfig {
+            num_shapes: 30,
+            embedding_dim: 16,
+            hidden_size: 128,
+            gru: GruConfig {
+                num_layers: 2,
+                dropout: 0.0,
+                bidirectional: false,
+            },
+            num_components: 8,
+            length: 100,
+            position_scale: 1.0,
+            step_scale: 1.0,
+            offset_noise: 0.2,
+            time_input: true,
+        }
+    }
+}
+
+/// How [`TrajectoryMdn::sample`] draws trajectories.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrajectorySampling {
+    /// Seed of the draws; sample `i` uses its own stream [`sampler_rng`]`(seed, i)`, so it
+    /// does not depend on how many samples are drawn. Default: 0.
+    pub seed: u64,
+    /// Graves' sampling bias `b >= 0`: standard deviations are multiplied by `exp(-b)` and
+    /// mixture weights raised to the power `1 + b` (renormalised). 0 samples the model's
+    /// density as learned; larger values give smoother, less varied trajectories.
+    /// Default: 0.0.
+    pub bias: f64,
+    /// The first point, in data units; `None` draws it from the model's start mixture.
+    /// Default: none.
+    pub start: Option<[f64; 2]>,
+    /// Points per trajectory; `None` uses the model's `length`. Default: none.
+    pub length: Option<usize>,
+}
+
+impl Default for TrajectorySampling {
+    fn default() -> Self {
+        TrajectorySampling {
+            seed: 0,
+            bias: 0.0,
+            start: None,
+            length: None,
+        }
+    }
+}
+
+/// A conditional GRU mixture-density trajectory generator; see the [module docs](self).
+///
+/// Variables (under the model's path): `embedding.weight [num_shapes, emb]`, `gru.*`,
+/// `head.weight [6K, hidden]`, `head.bias [6K]`, `start.weight [6K, emb]`,
+/// `start.bias [6K]`. Initialisation follows PyTorch's modules.
+#[derive(Debug)]
+pub struct TrajectoryMdn {
+    embedding: Embedding,
+    gru: Gru,
+    head: Linear,
+    start: Linear,
+    config: TrajectoryMdnConfig,
+}
+
+/// The mixture parameters of one prediction, as plain numbers (for sampling and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mixture {
+    /// Normalised weights (sum 1).
+    pub weights: Vec<f64>,
+    /// Means `(x, y)`.
+    pub means: Vec<[f64; 2]>,
+    /// Standard deviations `(x, y)`.
+    pub stds: Vec<[f64; 2]>,
+    /// Correlations in `[-RHO_MAX, RHO_MAX]`.
+    pub rhos: Vec<f64>,
+}
+
+impl Mixture {
+    /// Reads the `6 K` raw outputs `raw` (layout of the [module docs](self)) with sampling
+    /// bias `bias` (0 for the model's density). Errors when `raw.len()` is not `6 K`.
+    pub fn from_raw(raw: &[f64], k: usize, bias: f64) -> Result<Self> {
+        if k == 0 || raw.len() != 6 * k {
+            return Err(Error::Shape {
+                what: "mixture parameters",
+                expected: format!("6 x {k} values"),
+                got: vec![raw.len() as i64],
+            });
+        }
+        let part = |i: usize| raw.get(i * k..(i + 1) * k).unwrap_or_default();
+        let logits: Vec<f64> = part(0).iter().map(|l| l * (1.0 + bias)).collect();
+        let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let exps: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
+        let total: f64 = exps.iter().sum();
+        let std = |l: f64| (l.clamp(LOG_STD_MIN, LOG_STD_MAX) - bias).exp();
+        Ok(Mixture {
+            weights: exps.iter().map(|e| e / total).collect(),
+            means: part(1).iter().zip(part(2)).map(|(x, y)| [*x, *y]).collect(),
+            stds: part(3)
+                .iter()
+                .zip(part(4))
+                .map(|(x, y)| [std(*x), std(*y)])
+                .collect(),
+            rhos: part(5)
+                .iter()
+                .map(|r| r.tanh().clamp(-RHO_MAX, RHO_MAX))
+                .collect(),
+        })
+    }
+
+    /// Draws one point: a component by its weight, then a correlated Gaussian, using three
+    /// uniforms from `rng` (one for the component, two for Box-Muller).
+    pub fn draw(&self, rng: &mut SamplerRng) -> [f64; 2] {
+        let u: f64 = rng.gen();
+        let mut mass = 0.0;
+        let mut k = self.weights.len().saturating_sub(1);
+        for (i, w) in self.weights.iter().enumerate() {
+            mass += w;
+            if u < mass {
+                k = i;
+                break;
+            }
+        }
+        // Box-Muller: two independent standard normals from two uniforms in (0, 1].
+        let u1: f64 = 1.0 - rng.gen::<f64>();
+        let u2: f64 = rng.gen();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (z1, z2) = (
+            r * (std::f64::consts::TAU * u2).cos(),
+            r * (std::f64::consts::TAU * u2).sin(),
+        );
+        let mean = self.means.get(k).copied().unwrap_or([0.0, 0.0]);
+        let [s1, s2] = self.stds.get(k).copied().unwrap_or([1.0, 1.0]);
+        let rho = self.rhos.get(k).copied().unwrap_or(0.0);
+        [
+            mean[0] + s1 * z1,
+            mean[1] + s2 * (rho * z1 + (1.0 - rho * rho).sqrt() * z2),
+        ]
+    }
+}
+
+/// The negative log-density of `targets` `[..., 2]` under the mixtures `raw` `[..., 6K]`,
+/// per position `[...]`:
+///
+/// ```text
+/// pi = softmax(raw[0:K]),  mu = (raw[K:2K], raw[2K:3K]),
+/// sigma = exp(clamp(raw[3K:5K], LOG_STD_MIN, LOG_STD_MAX)),  rho = clamp(tanh(raw[5K:6K]), ±RHO_MAX)
+/// z_i = (x_i - mu_i) / sigma_i,  Z = z_1^2 + z_2^2 - 2 rho z_1 z_2
+/// log N = -ln(2 pi) - ln sigma_1 - ln sigma_2 - ln(1 - rho^2) / 2 - Z / (2 (1 - rho^2))
+/// NLL = -logsumexp_k(ln pi_k + log N_k)
+/// ```
+pub fn mixture_nll(raw: &Tensor, targets: &Tensor, k: i64) -> Result<Tensor> {
+    let size = raw.size();
+    let tsize = targets.size();
+    let fits = match (size.split_last(), tsize.split_last()) {
+        (Some((p, lead)), Some((2, tlead))) => *p == 6 * k && lead == tlead,
+        _ => false,
+    };
+    if k < 1 || !fits {
+        return Err(Error::Shape {
+            what: "mixture parameters and targets",
+            expected: format!(
+                "[..., {}] and [..., 2] with the same leading dimensions (targets {tsize:?})",
+                6 * k
+            ),
+            got: size,
+        });
+    }
+    let part = |i: i64| raw.f_narrow(-1, i * k, k);
+    let log_pi = part(0)?.f_log_softmax(-1, None::<Kind>)?;
+    let x1 = targets.f_narrow(-1, 0, 1)?;
+    let x2 = targets.f_narrow(-1, 1, 1)?;
+    let ls1 = part(3)?.f_clamp(LOG_STD_MIN, LOG_STD_MAX)?;
+    let ls2 = part(4)?.f_clamp(LOG_STD_MIN, LOG_STD_MAX)?;
+    let rho = part(5)?.f_tanh()?.f_clamp(-RHO_MAX, RHO_MAX)?;
+    let z1 = x1.f_sub(&part(1)?)?.f_mul(&ls1.f_neg()?.f_exp()?)?;
+    let z2 = x2.f_sub(&part(2)?)?.f_mul(&ls2.f_neg()?.f_exp()?)?;
+    let one_minus = rho.f_square()?.f_neg()?.f_add_scalar(1.0)?;
+    let zz = z1
+        .f_square()?
+        .f_add(&z2.f_square()?)?
+        .f_sub(&rho.f_mul(&z1)?.f_mul(&z2)?.f_mul_scalar(2.0)?)?;
+    let log_n = ls1
+        .f_add(&ls2)?
+        .f_add(&one_minus.f_log()?.f_mul_scalar(0.5)?)?
+        .f_add(&zz.f_div(&one_minus.f_mul_scalar(2.0)?)?)?
+        .f_add_scalar((2.0 * std::f64::consts::PI).ln())?
+        .f_neg()?;
+    Ok(log_pi.f_add(&log_n)?.f_logsumexp([-1], false)?.f_neg()?)
+}
+
+impl TrajectoryMdn {
+    /// The configuration the model was built with.
+    pub fn config(&self) -> &TrajectoryMdnConfig {
+        &self.config
+    }
+
+    /// The device the model's variables live on.
+    pub fn device(&self) -> Device {
+        self.embedding.weight.device()
+    }
+
+    /// Fails unless `shapes` is int64 `[B]` with ids in `0..num_shapes` and `points` is
+    /// float `[B, T, 2]` with `T >= 2`.
+    fn check(&self, shapes: &Tensor, points: &Tensor) -> Result<(i64, i64)> {
+        let size = points.size();
+        let (b, t) = match size.as_slice() {
+            [b, t, 2] if *t >= 2 && points.f_kind()? == Kind::Float => (*b, *t),
+            _ => {
+                return Err(Error::Shape {
+                    what: "trajectory points",
+                    expected: "float [batch, time >= 2, 2]".into(),
+                    got: size,
+                })
+            }
+        };
+        if shapes.size() != [b] || shapes.f_kind()? != Kind::Int64 {
+            return Err(Error::Shape {
+                what: "trajectory shape ids",
+                expected: format!("int64 [{b}]"),
+                got: shapes.size(),
+            });
+        }
+        if b > 0 {
+            let min = shapes.f_min()?.f_int64_value(&[])?;
+            let max = shapes.f_max()?.f_int64_value(&[])?;
+            if min < 0 || max >= self.config.num_shapes {
+                return Err(Error::Shape {
+                    what: "trajectory shape ids",
+                    expected: format!(
+                        "ids in 0..{} (num_shapes), found {}",
+                        self.config.num_shapes,
+                        if min < 0 { min } else { max }
+                    ),
+                    got: shapes.size(),
+                });
+            }
+        }
+        Ok((b, t))
+    }
+
+    /// The GRU inputs `[B, S, 5 + emb]` for the points `[B, S, 2]` (data units) whose
+    /// previous displacements are `prev` `[B, S, 2]`, at time indices `first..first + S`.
+    fn step_inputs(
+        &self,
+        emb: &Tensor,
+        points: &Tensor,
+        prev: &Tensor,
+        first: i64,
+        total: i64,
+    ) -> Result<Tensor> {
+        let (b, s) = match points.size().as_slice() {
+            [b, s, _] => (*b, *s),
+            _ => {
+                return Err(Error::Shape {
+                    what: "trajectory points",
+                    expected: "[batch, time, 2]".into(),
+                    got: points.size(),
+                })
+            }
+        };
+        let device = points.device();
+        let denom = (total - 1).max(1) as f64;
+        let tau = Tensor::f_arange_start(first, first + s, (Kind::Float, device))?
+            .f_div_scalar(denom)?
+            .f_view([1, s, 1])?
+            .f_expand([b, s, 1], false)?;
+        let emb = emb
+            .f_unsqueeze(1)?
+            .f_expand([b, s, self.config.embedding_dim], false)?;
+        let mut parts = vec![
+            points.f_div_scalar(self.config.position_scale)?,
+            prev.f_div_scalar(self.config.step_scale)?,
+        ];
+        if self.config.time_input {
+            parts.push(tau);
+        }
+        parts.push(emb);
+        Ok(Tensor::f_cat(&parts, 2)?)
+    }
+
+    /// The raw start mixtures `[B, 6K]` for the shape ids `shapes` `[B]` (over the first
+    /// point divided by `position_scale`).
+    pub fn start_params(&self, shapes: &Tensor) -> Result<Tensor> {
+        self.start.forward(&self.embedding.forward(shapes)?)
+    }
+
+    /// The mean negative log-likelihood per point of the trajectories `points` `[B, T, 2]`
+    /// (data units, float) of shapes `shapes` `[B]`: the start term plus the `T - 1` step
+    /// terms, divided by `T`, averaged over the batch. It is measured in the network's
+    /// normalised units (positions over `position_scale`, steps over `step_scale`).
+    ///
+    /// With `train` and a positive `offset_noise`, the step terms read the randomly shifted
+    /// trajectories of [`TrajectoryMdnConfig::offset_noise`]; the start term always reads the
+    /// given first points.
+    pub fn nll(&self, shapes: &Tensor, points: &Tensor, train: bool) -> Result<Tensor> {
+        let (b, t) = self.check(shapes, points)?;
+        let original = points;
+        let shifted;
+        let points = if train && self.config.offset_noise > 0.0 {
+            shifted = self.shift(points, b, t)?;
+            &shifted
+        } else {
+            points
+        };
+        let k = self.config.num_components;
+        let steps = self.forward_unchecked(shapes, points, train)?;
+        let targets = points
+            .f_narrow(1, 1, t - 1)?
+            .f_sub(&points.f_narrow(1, 0, t - 1)?)?
+            .f_div_scalar(self.config.step_scale)?;
+        let step_nll = mixture_nll(&steps, &targets, k)?.f_sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Float,
+        )?;
+        let first = original
+            .f_select(1, 0)?
+            .f_div_scalar(self.config.position_scale)?;
+        let start_nll = mixture_nll(&self.start_params(shapes)?, &first, k)?;
+        Ok(step_nll
+            .f_add(&start_nll)?
+            .f_div_scalar(t as f64)?
+            .f_mean(Kind::Float)?)
+    }
+
+    /// `points` plus a random offset per trajectory fading to zero (see
+    /// [`TrajectoryMdnConfig::offset_noise`]).
+    fn shift(&self, points: &Tensor, b: i64, t: i64) -> Result<Tensor> {
+        let device = points.device();
+        let offsets = Tensor::f_randn([b, 1, 2], (Kind::Float, device))?
+            .f_mul_scalar(self.config.offset_noise * self.config.position_scale)?;
+        let fade = Tensor::f_linspace(1.0, 0.0, t, (Kind::Float, device))?.f_view([1, t, 1])?;
+        Ok(points.f_add(&offsets.f_mul(&fade)?)?)
+    }
+
+    fn forward_unchecked(&self, shapes: &Tensor, points: &Tensor, train: bool) -> Result<Tensor> {
+        let (b, t) = match points.size().as_slice() {
+            [b, t, _] => (*b, *t),
+            _ => {
+                return Err(Error::Shape {
+                    what: "trajectory points",
+                    expected: "[batch, time, 2]".into(),
+                    got: points.size(),
+                })
+            }
+        };
+        let emb = self.embedding.forward(shapes)?;
+        let inputs = points.f_narrow(1, 0, t - 1)?;
+        // d_0 = 0, then d_t = p_t - p_{t-1}.
+        let prev = Tensor::f_cat(
+            &[
+                Tensor::f_zeros([b, 1, 2], (Kind::Float, points.device()))?,
+                points
+                    .f_narrow(1, 1, t - 2)?
+                    .f_sub(&points.f_narrow(1, 0, t - 2)?)?,
+            ],
+            1,
+        )?;
+        let xs = self.step_inputs(&emb, &inputs, &prev, 0, t)?;
+        let (out, _) = self.gru.forward(&xs, None, train)?;
+        self.head.forward(&out)
+    }
+
+    /// Draws `num_samples` trajectories of shape `shape`; returns them as a CPU `f64` tensor
+    /// `[num_samples, length, 2]` in data units.
+    ///
+    /// Runs without autograd in evaluation mode. All samples advance together (one batched
+    /// GRU step per point); each draws from its own ChaCha8 stream ([`sampler_rng`]`(seed,
+    /// i)`), so the same seed gives the same trajectories, and sample `i` is the same whatever
+    /// `num_samples` is. With `start`, every sample begins there; otherwise the first point
+    /// comes from the start mixture.
+    pub fn sample(
+        &self,
+        shape: i64,
+        num_samples: usize,
+        config: &TrajectorySampling,
+    ) -> Result<Tensor> {
+        if !(0..self.config.num_shapes).contains(&shape) {
+            return Err(Error::Config {
+                field: "sampling.shape",
+                reason: format!(
+                    "{shape} is outside 0..{} (num_shapes)",
+                    self.config.num_shapes
+                ),
+            });
+        }
+        if !(config.bias.is_finite() && config.bias >= 0.0) {
+            return Err(Error::Config {
+                field: "sampling.bias",
+                reason: format!("must be finite and >= 0, got {}", config.bias),
+            });
+        }
+        if let Some(s) = config.start.filter(|s| !s.iter().all(|v| v.is_finite())) {
+            return Err(Error::Config {
+                field: "sampling.start",
+                reason: format!("must be finite, got {s:?}"),
+            });
+        }
+        let length = config
+            .length
+            .unwrap_or(usize::try_from(self.config.length).unwrap_or(2));
+        if length < 2 {
+            return Err(Error::Config {
+                field: "sampling.length",
+                reason: format!("must be at least 2, got {length}"),
+            });
+        }
+        if num_samples == 0 {
+            return Err(Error::Config {
+                field: "num_samples",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let n = i64::try_from(num_samples).map_err(|_| Error::Config {
+            field: "num_samples",
+            reason: format!("{num_samples} is too large"),
+        })?;
+        let k = usize::try_from(self.config.num_components).unwrap_or(1);
+        let mut rngs: Vec<SamplerRng> = (0..num_samples as u64)
+            .map(|i| sampler_rng(config.seed, i))
+            .collect();
+        let device = self.device();
+        tch::no_grad(|| {
+            let shapes = Tensor::f_full([n], shape, (Kind::Int64, device))?;
+            let emb = self.embedding.forward(&shapes)?;
+            // Points, per sample, in data units.
+            let mut points: Vec<Vec<[f64; 2]>> = Vec::with_capacity(num_samples);
+            match config.start {
+                Some(start) => points.extend((0..num_samples).map(|_| vec![start])),
+                None => {
+                    let raw = to_rows(&self.start_params(&shapes)?)?;
+                    for (rng, row) in rngs.iter_mut().zip(raw.chunks(6 * k)) {
+                        let [x, y] = Mixture::from_raw(row, k, config.bias)?.draw(rng);
+                        let s = self.config.position_scale;
+                        points.push(vec![[x * s, y * s]]);
+                    }
+                }
+            }
+            let total = length as i64;
+            let mut state: Option<Tensor> = None;
+            let mut prev = vec![[0.0f64; 2]; num_samples];
+            for t in 0..total - 1 {
+                let current: Vec<f32> = points
+                    .iter()
+                    .flat_map(|p| p.last().copied().unwrap_or([0.0, 0.0]))
+                    .map(|v| v as f32)
+                    .collect();
+                let previous: Vec<f32> = prev.iter().flatten().map(|v| *v as f32).collect();
+                let current = Tensor::f_from_slice(&current)?
+                    .f_view([n, 1, 2])?
+                    .f_to_device(device)?;
+                let previous = Tensor::f_from_slice(&previous)?
+                    .f_view([n, 1, 2])?
+                    .f_to_device(device)?;
+                let xs = self.step_inputs(&emb, &current, &previous, t, total)?;
+                let (out, h) = self.gru.forward(&xs, state.as_ref(), false)?;
+                state = Some(h);
+                let raw = to_rows(&self.head.forward(&out)?)?;
+                for (i, row) in raw.chunks(6 * k).enumerate() {
+                    let (Some(rng), Some(path), Some(d)) =
+                        (rngs.get_mut(i), points.get_mut(i), prev.get_mut(i))
+                    else {
+                        continue;
+                    };
+                    let [dx, dy] = Mixture::from_raw(row, k, config.bias)?.draw(rng);
+                    let s = self.config.step_scale;
+                    *d = [dx * s, dy * s];
+                    let last = path.last().copied().unwrap_or([0.0, 0.0]);
+                    path.push([last[0] + d[0], last[1] + d[1]]);
+                }
+            }
+            let flat: Vec<f64> = points.iter().flatten().flatten().copied().collect();
+            Ok(Tensor::f_from_slice(&flat)?.f_view([n, total, 2])?)
+        })
+    }
+}
+
+/// The values of `t` as `f64` on the CPU, row-major.
+fn to_rows(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(Vec::<f64>::try_from(
+        t.f_to_device(Device::Cpu)?
+            .f_to_kind(Kind::Double)?
+            .f_contiguous()?
+            .f_view([-1])?,
+    )?)
+}
+
+impl Module for TrajectoryMdn {
+    type Config = TrajectoryMdnConfig;
+    /// Shape ids `[B]` (int64) and trajectories `[B, T, 2]` (float, data units). The output
+    /// is the raw step mixtures `[B, T - 1, 6K]`: row `t` is the density of
+    /// `(p_{t+1} - p_t) / step_scale` given the points up to `p_t`.
+    type Input<'a> = (&'a Tensor, &'a Tensor);
+
+    fn init(vs: &nn::Path<'_>, config: &Self::Config) -> Result<Self> {
+        ensure_config(config.num_shapes >= 1, "num_shapes", || {
+            format!("must be at least 1, got {}", config.num_shapes)
+        })?;
+        ensure_config(config.num_components >= 1, "num_components", || {
+            format!("must be at least 1, got {}", config.num_components)
+        })?;
+        ensure_config(config.length >= 2, "length", || {
+            format!("must be at least 2, got {}", config.length)
+        })?;
+        ensure_config(
+            config.offset_noise.is_finite() && config.offset_noise >= 0.0,
+            "offset_noise",
+            || format!("must be finite and >= 0, got {}", config.offset_noise),
+        )?;
+        for (field, v) in [
+            ("position_scale", config.position_scale),
+            ("step_scale", config.step_scale),
+        ] {
+            ensure_config(v.is_finite() && v > 0.0, field, || {
+                format!("must be finite and > 0, got {v}")
+            })?;
+        }
+        ensure_config(!config.gru.bidirectional, "gru.bidirectional", || {
+            "must be false: each step may only read the points before it".into()
+        })?;
+        let embedding = Embedding::new(
+            &(vs / "embedding"),
+            config.num_shapes,
+            config.embedding_dim,
+            None,
+        )?;
+        let gru = Gru::new(
+            &(vs / "gru"),
+            STEP_FEATURES - i64::from(!config.time_input) + config.embedding_dim,
+            config.hidden_size,
+            &config.gru,
+        )?;
+        let outputs = 6 * config.num_components;
+        let head = Linear::new(&(vs / "head"), config.hidden_size, outputs)?;
+        let start = Linear::new(&(vs / "start"), config.embedding_dim, outputs)?;
+        Ok(TrajectoryMdn {
+            embedding,
+            gru,
+            head,
+            start,
+            config: config.clone(),
+        })
+    }
+
+    fn forward_t(&self, (shapes, points): Self::Input<'_>, train: bool) -> Result<Tensor> {
+        self.check(shapes, points)?;
+        self.forward_unchecked(shapes, points, train)
+    }
+}
