@@ -231,6 +231,7 @@ fn presets_and_help_work() {
         "mnist-dcgan",
         "fashion-dcgan",
         "fashion-cgan",
+        "lasa-traj",
     ] {
         assert!(list.contains(preset), "{preset} missing from:\n{list}");
     }

@@ -4,9 +4,11 @@ use anyhow::{bail, Context, Result};
 use gen_core::DeviceChoice;
 use gen_data::sequence::{Padding, Truncating};
 use gen_models::gan::GanConfig;
+use gen_models::trajectory::TrajectoryMdnConfig;
 use gen_models::{GruClassifierConfig, GruLanguageModelConfig, SamplingConfig};
 use gen_train::eval::EvaluatorTrainingConfig;
 use gen_train::tasks::gan::GanTaskConfig;
+use gen_train::tasks::trajectory::{TrajectoryEvalConfig, TrajectoryTaskConfig};
 use gen_train::{GradClip, OptimizerConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -51,6 +53,11 @@ pub const PRESETS: &[Preset] = &[
         toml: include_str!("presets/fashion-dcgan.toml"),
     },
     Preset {
+        name: "lasa-traj",
+        about: "behaviour: robot-style handwriting trajectories of the 30 LASA shapes (GRU mixture density)",
+        toml: include_str!("presets/lasa-traj.toml"),
+    },
+    Preset {
         name: "fashion-cgan",
         about: "class-conditional DCGAN on Fashion-MNIST: `gen sample --class K`",
         toml: include_str!("presets/fashion-cgan.toml"),
@@ -71,6 +78,93 @@ pub enum RunConfig {
     LanguageModel(LanguageModelRun),
     /// A GAN on images.
     ImageGan(ImageGanRun),
+    /// A generator of motion trajectories (LASA handwriting).
+    Trajectory(TrajectoryRun),
+}
+
+/// A trajectory run: the fields of `gen_train::tasks::trajectory::TrajectoryTaskConfig`, with
+/// the data and runtime sections every run has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrajectoryRun {
+    /// The demonstrations.
+    #[serde(default)]
+    pub data: TrajectoryDataSpec,
+    /// Shapes to learn, by name (e.g. `["Angle", "Sshape"]`). Default: all 30.
+    #[serde(default)]
+    pub shapes: Vec<String>,
+    /// The demo of each shape held out for evaluation (0-based); none trains on all. Default: 0.
+    #[serde(default = "default_holdout")]
+    pub holdout: Option<usize>,
+    /// The model. Default: 100 points, 2x128 GRU, 8 Gaussians.
+    #[serde(default)]
+    pub model: TrajectoryMdnConfig,
+    /// The optimiser. Default: Adam, lr 3e-3.
+    #[serde(default = "default_trajectory_optimizer")]
+    pub optimizer: OptimizerConfig,
+    /// Gradient clipping. Default: global norm 1.
+    #[serde(default = "default_trajectory_clip")]
+    pub grad_clip: GradClip,
+    /// Each training demo appears this many times per epoch. Default: 4.
+    #[serde(default = "default_repeats")]
+    pub epoch_repeats: usize,
+    /// The training loop. Default: 400 epochs of 16, cosine decay.
+    #[serde(default = "default_trajectory_trainer")]
+    pub trainer: TrainerConfig,
+    /// Evaluation sampling. Default: 8 samples per shape and start, bias 0.5.
+    #[serde(default)]
+    pub eval: TrajectoryEvalConfig,
+    /// Device and threads.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+fn default_holdout() -> Option<usize> {
+    TrajectoryTaskConfig::default().holdout
+}
+fn default_trajectory_optimizer() -> OptimizerConfig {
+    TrajectoryTaskConfig::default().optimizer
+}
+fn default_trajectory_clip() -> GradClip {
+    TrajectoryTaskConfig::default().grad_clip
+}
+fn default_repeats() -> usize {
+    TrajectoryTaskConfig::default().epoch_repeats
+}
+fn default_trajectory_trainer() -> TrainerConfig {
+    TrajectoryTaskConfig::default().trainer
+}
+
+impl TrajectoryRun {
+    /// The task config these settings make.
+    pub fn task(&self) -> TrajectoryTaskConfig {
+        TrajectoryTaskConfig {
+            shapes: self.shapes.clone(),
+            holdout: self.holdout,
+            model: self.model.clone(),
+            optimizer: self.optimizer.clone(),
+            grad_clip: self.grad_clip,
+            epoch_repeats: self.epoch_repeats,
+            trainer: self.trainer.clone(),
+            eval: self.eval.clone(),
+        }
+    }
+}
+
+/// Which demonstrations a trajectory model learns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrajectoryDataSpec {
+    /// The dataset folder (`cargo xtask fetch-data lasa`). Default: `lasa`.
+    pub dataset: String,
+}
+
+impl Default for TrajectoryDataSpec {
+    fn default() -> Self {
+        TrajectoryDataSpec {
+            dataset: "lasa".into(),
+        }
+    }
 }
 
 /// Settings shared by every kind of run.
@@ -336,6 +430,7 @@ impl RunConfig {
             RunConfig::TextClassifier(r) => &r.trainer,
             RunConfig::LanguageModel(r) => &r.trainer,
             RunConfig::ImageGan(r) => &r.trainer,
+            RunConfig::Trajectory(r) => &r.trainer,
         }
     }
 
@@ -345,6 +440,7 @@ impl RunConfig {
             RunConfig::TextClassifier(r) => &r.runtime,
             RunConfig::LanguageModel(r) => &r.runtime,
             RunConfig::ImageGan(r) => &r.runtime,
+            RunConfig::Trajectory(r) => &r.runtime,
         }
     }
 
@@ -354,6 +450,7 @@ impl RunConfig {
             RunConfig::TextClassifier(_) => "text-classifier",
             RunConfig::LanguageModel(_) => "language-model",
             RunConfig::ImageGan(_) => "image-gan",
+            RunConfig::Trajectory(_) => "trajectory",
         }
     }
 }

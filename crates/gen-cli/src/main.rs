@@ -16,6 +16,7 @@ mod rate;
 mod runs;
 mod study;
 mod text;
+mod traj;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -58,7 +59,8 @@ enum Command {
     ///
     /// Example: `gen generate --run runs/text-char-20261129T101500Z --prompt "Alice was" --temperature 0.7`
     Generate(GenerateArgs),
-    /// Write a PNG grid of images from a GAN run.
+    /// Write a PNG grid of images from a GAN run, or trajectories over the real
+    /// demonstrations (PNG and CSV) from a trajectory run.
     ///
     /// Example: `gen sample --run runs/fashion-cgan-20261129T101500Z --num 16 --class 7 --out sevens.png`
     Sample(SampleArgs),
@@ -135,7 +137,8 @@ struct SampleArgs {
     /// Images in the grid.
     #[arg(long, default_value_t = 64)]
     num: usize,
-    /// Generate this class (conditional runs). Default: classes drawn uniformly.
+    /// Generate this class (conditional GANs) or this shape index (trajectory runs).
+    /// Default: classes drawn uniformly; every shape.
     #[arg(long)]
     class: Option<i64>,
     /// Seed of the latents.
@@ -328,14 +331,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sample(args) => {
             init_logging(level, None)?;
             let config = runs::read_config(&args.run)?;
-            let RunConfig::ImageGan(r) = &config else {
-                return Err(wrong_kind(
-                    &args.run,
-                    &config,
-                    "sample",
-                    "an image-GAN run (mnist-dcgan, fashion-cgan, ...)",
-                ));
-            };
             let device = setup_runtime(&config)?;
             let out = args.out.unwrap_or_else(|| {
                 let class = args.class.map(|k| format!("-class{k}")).unwrap_or_default();
@@ -343,14 +338,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .join("samples")
                     .join(format!("sample-seed{}{class}.png", args.seed))
             });
-            let opts = gan::SampleOptions {
-                num: args.num,
-                class: args.class,
-                seed: args.seed,
-                out: out.clone(),
-            };
-            gan::sample(r, &args.run, device, &opts)?;
-            println!("{}", out.display());
+            match &config {
+                RunConfig::ImageGan(r) => {
+                    let opts = gan::SampleOptions {
+                        num: args.num,
+                        class: args.class,
+                        seed: args.seed,
+                        out: out.clone(),
+                    };
+                    gan::sample(r, &args.run, device, &opts)?;
+                    println!("{}", out.display());
+                }
+                RunConfig::Trajectory(r) => {
+                    let opts = traj::SampleOptions {
+                        num: args.num.min(64),
+                        shape: args.class,
+                        seed: args.seed,
+                        out: out.clone(),
+                    };
+                    let csv = traj::sample(r, &args.run, device, &opts)?;
+                    println!("{}\n{}", out.display(), csv.display());
+                }
+                _ => {
+                    return Err(wrong_kind(
+                        &args.run,
+                        &config,
+                        "sample",
+                        "an image-GAN run (mnist-dcgan, fashion-cgan, ...) or a trajectory run (lasa-traj)",
+                    ))
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Cv(args) => {
@@ -607,6 +624,7 @@ fn evaluate(
         RunConfig::TextClassifier(r) => text::evaluate(r, dir, device),
         RunConfig::LanguageModel(r) => lm::evaluate(r, dir, device),
         RunConfig::ImageGan(r) => gan::evaluate(r, dir, device),
+        RunConfig::Trajectory(r) => traj::evaluate(r, dir, device),
     }
 }
 
@@ -619,6 +637,7 @@ fn train_kind(
         RunConfig::TextClassifier(r) => text::train(r, ctx),
         RunConfig::LanguageModel(r) => lm::train(r, ctx),
         RunConfig::ImageGan(r) => gan::train(r, ctx),
+        RunConfig::Trajectory(r) => traj::train(r, ctx),
     }
 }
 

@@ -79,6 +79,16 @@ fn draw(config: &RunConfig, dir: &Path, seed: u64, image_path: &Path) -> Result<
             gan::sample(r, dir, device, &opts)?;
             Ok(Shown::Image(image_path.to_path_buf()))
         }
+        RunConfig::Trajectory(r) => {
+            let opts = crate::traj::SampleOptions {
+                num: 4,
+                shape: None,
+                seed,
+                out: image_path.to_path_buf(),
+            };
+            crate::traj::sample(r, dir, device, &opts)?;
+            Ok(Shown::Image(image_path.to_path_buf()))
+        }
         RunConfig::TextClassifier(_) => bail!(
             "{} is a text-classifier run: it makes no samples to rate",
             dir.display()

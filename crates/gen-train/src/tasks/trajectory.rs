@@ -349,6 +349,19 @@ pub fn train_trajectories(
     verbosity: Verbosity,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<TrainedTrajectories> {
+    fit_trajectories(all, config, run_dir, verbosity, stop, false)
+}
+
+/// [`train_trajectories`], continuing from the run's `last` checkpoint when `resume` is set
+/// (what `gen resume` does after an interruption).
+pub fn fit_trajectories(
+    all: &[LasaShape],
+    config: &TrajectoryTaskConfig,
+    run_dir: &Path,
+    verbosity: Verbosity,
+    stop: Option<Arc<AtomicBool>>,
+    resume: bool,
+) -> Result<TrainedTrajectories> {
     let shapes = select_shapes(all, &config.shapes)?;
     let length = usize::try_from(config.model.length)
         .map_err(|_| Error::config("model.length", "must be at least 2"))?;
@@ -371,7 +384,7 @@ pub fn train_trajectories(
     if let Some(flag) = stop {
         trainer = trainer.stop_flag(flag);
     }
-    let (outcome, state) = trainer.fit(&mut task, &data, None, false)?;
+    let (outcome, state) = trainer.fit(&mut task, &data, None, resume)?;
     Ok(TrainedTrajectories {
         task,
         config: resolved,
