@@ -48,11 +48,11 @@ fn default_config_is_documented_and_strict() {
             c.num_components,
             c.length
         ),
-        (30, 16, 128, 8, 100)
+        (30, 16, 128, 8, 50)
     );
     assert_eq!(
-        (c.position_scale, c.step_scale, c.offset_noise),
-        (1.0, 1.0, 0.2)
+        (c.position_scale, c.step_scale, c.offset_noise, c.time_warp),
+        (1.0, 1.0, 0.4, 0.0)
     );
     assert!(c.time_input);
     assert_eq!(
@@ -199,7 +199,7 @@ fn mixture_nll_matches_numpy() {
                 -2.0,
                 -std::f64::consts::LN_2,
                 std::f64::consts::LN_2,
-                0.6931471805599453,
+                std::f64::consts::LN_2,
             ],
             [1.5, -1.0],
             1,
@@ -229,7 +229,7 @@ fn mixture_nll_matches_numpy() {
         assert!((got32 - want).abs() < 1e-5, "{got32}");
     }
     // arctanh(0.6) = ln 2 exactly: (1/2) ln((1 + .6) / (1 - .6)) = (1/2) ln 4.
-    assert_eq!(0.6f64.atanh(), 0.6931471805599453);
+    assert!((0.6f64.atanh() - std::f64::consts::LN_2).abs() < 1e-15);
     // Mismatched shapes are errors.
     let raw = Tensor::zeros([3, 12], (Kind::Double, Device::Cpu));
     assert!(mixture_nll(&raw, &Tensor::zeros([3, 2], (Kind::Double, Device::Cpu)), 1).is_err());
@@ -313,13 +313,18 @@ fn nll_is_start_plus_steps_over_length() {
 #[test]
 fn training_shifts_trajectories_by_a_fading_offset() {
     let _s = serial();
-    let config = small_config(); // offset_noise 0.2, position_scale 10
+    let config = TrajectoryMdnConfig {
+        offset_noise: 0.2,
+        time_warp: 0.0,
+        ..small_config()
+    }; // position_scale 10
     let (_vs, m) = model(4, &config);
     let shapes = Tensor::from_slice(&[2i64, 0]);
     let points = Tensor::randn([2, 12, 2], (Kind::Float, Device::Cpu)) * 5.0;
     tch::manual_seed(21);
     let got = m.nll(&shapes, &points, true).unwrap().double_value(&[]);
     tch::manual_seed(21);
+    let _warps = Tensor::rand([2, 1], (Kind::Float, Device::Cpu)); // drawn first, unused at 0
     let offsets = Tensor::randn([2, 1, 2], (Kind::Float, Device::Cpu)) * 2.0;
     let fade: Vec<f32> = (0..12).map(|t| 1.0 - t as f32 / 11.0).collect();
     let shifted = &points + offsets * Tensor::from_slice(&fade).view([1, 12, 1]);
@@ -348,13 +353,14 @@ fn training_shifts_trajectories_by_a_fading_offset() {
         .mean(Kind::Float)
         .double_value(&[]);
     assert!((got - want).abs() < 1e-5, "{got} vs {want}");
-    // Without training, or with offset_noise 0, nothing moves.
+    // Without training, or with both augmentations off, nothing moves.
     let plain = m.nll(&shapes, &points, false).unwrap().double_value(&[]);
     assert!((got - plain).abs() > 1e-3);
     let (_vs0, m0) = model(
         4,
         &TrajectoryMdnConfig {
             offset_noise: 0.0,
+            time_warp: 0.0,
             ..small_config()
         },
     );
@@ -362,6 +368,74 @@ fn training_shifts_trajectories_by_a_fading_offset() {
         m0.nll(&shapes, &points, true).unwrap().double_value(&[]),
         m0.nll(&shapes, &points, false).unwrap().double_value(&[])
     );
+}
+
+/// The re-timing augmentation on straight, uniformly timed trajectories, where it has a
+/// closed form: `p(tau) = (1 - tau) s` becomes `(1 - phi(tau)) s` with
+/// `phi(tau) = tau + 16 alpha tau^2 (1 - tau)^2`, `alpha = (2 u - 1) time_warp`, `u ~ rand`.
+#[test]
+fn training_retimes_trajectories() {
+    let _s = serial();
+    let config = TrajectoryMdnConfig {
+        offset_noise: 0.0,
+        time_warp: 0.3,
+        ..small_config()
+    };
+    let (_vs, m) = model(6, &config);
+    let shapes = Tensor::from_slice(&[1i64, 2]);
+    let starts = [[20.0f32, -8.0], [-5.0, 12.0]];
+    let line = |phi: &dyn Fn(f32) -> f32| -> Tensor {
+        let v: Vec<f32> = starts
+            .iter()
+            .flat_map(|s| {
+                (0..12).flat_map(move |t| {
+                    let f = 1.0 - phi(t as f32 / 11.0);
+                    [s[0] * f, s[1] * f]
+                })
+            })
+            .collect();
+        Tensor::from_slice(&v).view([2, 12, 2])
+    };
+    let points = line(&|tau| tau);
+    tch::manual_seed(8);
+    let got = m.nll(&shapes, &points, true).unwrap().double_value(&[]);
+    tch::manual_seed(8);
+    let u =
+        Vec::<f32>::try_from(Tensor::rand([2, 1], (Kind::Float, Device::Cpu)).view([-1])).unwrap();
+    let warped: Vec<Tensor> = (0..2)
+        .map(|i| {
+            let alpha = (2.0 * u[i] - 1.0) * 0.3;
+            line(&move |tau| tau + 16.0 * alpha * (tau * (1.0 - tau)).powi(2)).get(i as i64)
+        })
+        .collect();
+    let warped = Tensor::stack(&warped, 0);
+    // Ends stay put.
+    assert!(
+        (warped.select(1, 0) - points.select(1, 0))
+            .abs()
+            .max()
+            .double_value(&[])
+            < 1e-5
+    );
+    assert!(warped.select(1, 11).abs().max().double_value(&[]) < 1e-5);
+    // The start term reads the original points, which share their first points with `warped`.
+    let want = m.nll(&shapes, &warped, false).unwrap().double_value(&[]);
+    assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+    assert!((got - m.nll(&shapes, &points, false).unwrap().double_value(&[])).abs() > 1e-3);
+    let vs = nn::VarStore::new(Device::Cpu);
+    for bad in [0.31, -0.1] {
+        let c = TrajectoryMdnConfig {
+            time_warp: bad,
+            ..small_config()
+        };
+        assert!(matches!(
+            TrajectoryMdn::init(&vs.root(), &c),
+            Err(Error::Config {
+                field: "time_warp",
+                ..
+            })
+        ));
+    }
 }
 
 /// One-component draws have the component's mean, spread and correlation; the bias
@@ -382,7 +456,7 @@ fn mixture_draws_have_the_right_moments() {
         };
         let (s0, s1) = (cov(0, 0, m0, m0).sqrt(), cov(1, 1, m1, m1).sqrt());
         let rho = cov(0, 1, m0, m1) / (s0 * s1);
-        let shrink = (-bias as f64).exp();
+        let shrink = (-bias).exp();
         assert!(
             (m0 - 1.0).abs() < 0.02 && (m1 + 2.0).abs() < 0.05,
             "{m0} {m1}"

@@ -78,6 +78,8 @@ fn tiny_config(epochs: usize) -> TrajectoryTaskConfig {
             hidden_size: 32,
             num_components: 2,
             length: 16,
+            // Half the default: this model must overfit in a few hundred steps.
+            offset_noise: 0.2,
             gru: gen_models::layers::GruConfig {
                 num_layers: 1,
                 ..Default::default()
@@ -103,17 +105,17 @@ fn tiny_config(epochs: usize) -> TrajectoryTaskConfig {
 fn defaults_are_documented() {
     let c = TrajectoryTaskConfig::default();
     assert_eq!(c.holdout, Some(0));
-    assert_eq!((c.trainer.epochs, c.trainer.batch_size), (400, 16));
-    assert_eq!(c.optimizer.lr(), 3e-3);
+    assert_eq!((c.trainer.epochs, c.trainer.batch_size), (200, 60));
+    assert_eq!(c.optimizer.lr(), 5e-3);
     assert_eq!(c.grad_clip, gen_train::GradClip::Norm(1.0));
     assert_eq!(c.epoch_repeats, 4);
-    assert_eq!((c.eval.samples, c.eval.bias, c.eval.seed), (8, 0.5, 0));
+    assert_eq!((c.eval.samples, c.eval.bias, c.eval.seed), (8, 1.0, 0));
     assert!(c.shapes.is_empty());
     let parsed: TrajectoryTaskConfig =
         serde_json::from_str(r#"{"holdout": 3, "eval": {"samples": 4}}"#).unwrap();
     assert_eq!(
         (parsed.holdout, parsed.eval.samples, parsed.eval.bias),
-        (Some(3), 4, 0.5)
+        (Some(3), 4, 1.0)
     );
     assert!(serde_json::from_str::<TrajectoryTaskConfig>(r#"{"hold_out": 3}"#).is_err());
 }
@@ -263,6 +265,7 @@ fn training_and_evaluation_are_deterministic() {
             assert!(v.is_finite(), "{s:?}");
         }
         assert!(s.diversity > 0.0, "{s:?}");
+        assert!(s.dtw_best <= s.dtw && s.dtw_best.is_finite(), "{s:?}");
         assert!(s.baseline > 0.0, "{s:?}");
     }
     // The baseline by hand for the line: the mean of demos 0 and 1 starts at (-29.5, 9.75).
@@ -272,6 +275,27 @@ fn training_and_evaluation_are_deterministic() {
     assert_eq!(line.samples[0].row(0), line.heldout.row(0));
     let summary = ra.summary();
     assert_eq!(summary.shapes, 2);
+    let mean_dtw = (ra.shapes[0].dtw + ra.shapes[1].dtw) / 2.0;
+    assert!((summary.mean_dtw - mean_dtw).abs() < 1e-12);
+    assert_eq!(
+        summary.max_endpoint,
+        ra.shapes[0].endpoint.max(ra.shapes[1].endpoint)
+    );
+    assert!(summary.beat_baseline_best >= summary.beat_baseline);
+    // The samples' own DTWs, recomputed from the returned trajectories.
+    let arc = &ra.trajectories[0];
+    let dtws: Vec<f64> = arc
+        .samples
+        .iter()
+        .map(|s| gen_data::trajectory::dtw(s.view(), arc.heldout.view()).unwrap() / 16.0)
+        .collect();
+    assert!((ra.shapes[0].dtw - dtws.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    assert_eq!(
+        ra.shapes[0].dtw_best,
+        dtws.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+    let baseline = gen_data::trajectory::dtw(arc.mean.view(), arc.heldout.view()).unwrap() / 16.0;
+    assert_eq!(ra.shapes[0].baseline, baseline);
     assert!(ra.table().contains("Line") && ra.table().contains("baseline"));
     assert!(evaluate_trajectories(&a.task.model, &refs, 5, &a.config.eval).is_err());
 
