@@ -609,6 +609,9 @@ fn setup_runtime(config: &RunConfig) -> Result<tch::Device> {
     let rt = config.runtime();
     // Before the first tensor operation, so that libtorch's worker threads inherit it.
     gen_core::set_flush_denormal(rt.flush_denormals);
+    if rt.retain_memory {
+        gen_core::retain_freed_memory();
+    }
     gen_core::set_threads(rt.threads)?;
     gen_core::seed_everything(config.trainer().seed);
     Ok(rt.device.resolve()?)

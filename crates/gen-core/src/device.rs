@@ -317,6 +317,45 @@ pub fn flush_denormal() -> bool {
     }
 }
 
+/// Makes glibc's `malloc` keep freed memory for reuse instead of returning it to the kernel
+/// after each step: `M_TOP_PAD` 256 MiB, `M_TRIM_THRESHOLD` 1 GiB and `M_MMAP_THRESHOLD`
+/// 32 MiB (its maximum), so that tensors up to 32 MiB come from the heap. Returns whether
+/// every setting took (glibc on Linux only; elsewhere it does nothing and returns false).
+///
+/// Why: libtorch's CPU allocator is plain `malloc`. By default glibc gives large freed blocks
+/// back and takes them again on the next step, and every page of them faults in anew, zeroed
+/// by the kernel: a third of the seed model's train step was spent in page faults here, and
+/// the step took 1.5 times as long. Peak memory is unchanged; memory freed after the peak
+/// stays with the process.
+pub fn retain_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const MIB: i32 = 1 << 20;
+        [
+            (libc::M_TOP_PAD, 256 * MIB),
+            (libc::M_TRIM_THRESHOLD, 1024 * MIB),
+            (libc::M_MMAP_THRESHOLD, 32 * MIB),
+        ]
+        .into_iter()
+        .all(|(param, value)| malloc::set(param, value))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// The one place gen changes glibc's allocator settings.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+mod malloc {
+    pub(super) fn set(param: i32, value: i32) -> bool {
+        // SAFETY: `mallopt` only adjusts glibc's allocator tunables; it takes plain integers,
+        // is documented as callable at any time, and reports an invalid value by returning 0.
+        unsafe { libc::mallopt(param, value) == 1 }
+    }
+}
+
 /// The one place gen touches the SSE control register.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -345,6 +384,19 @@ mod mxcsr {
 mod denormal_tests {
     use super::*;
     use std::hint::black_box;
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn glibc_accepts_the_allocator_settings() {
+        // mallopt rejects values out of its range (M_MMAP_THRESHOLD above 32 MiB, say) by
+        // returning 0; every setting must take.
+        assert!(retain_freed_memory());
+        let t = tch::Tensor::ones([1 << 20], (tch::Kind::Float, tch::Device::Cpu));
+        assert_eq!(
+            t.sum(tch::Kind::Float).double_value(&[]),
+            f64::from(1u32 << 20)
+        );
+    }
 
     #[test]
     fn flushing_zeroes_denormals_in_rust_and_libtorch_and_turns_off() {

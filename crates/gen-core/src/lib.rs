@@ -50,8 +50,8 @@ pub use convert::{
     tensor_to_array4, tensor_to_arrayd,
 };
 pub use device::{
-    flush_denormal, seed_everything, set_flush_denormal, set_interop_threads, set_threads,
-    DeviceChoice, Threads,
+    flush_denormal, retain_freed_memory, seed_everything, set_flush_denormal, set_interop_threads,
+    set_threads, DeviceChoice, Threads,
 };
 pub use error::{Error, Result};
 pub use loss::{
