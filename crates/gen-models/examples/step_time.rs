@@ -1,24 +1,82 @@
-//! Times forward+backward of the seed classifier (batch 128, seq 256), packed vs dense GRU.
+//! Times forward + backward of the seed classifier's GRU (batch 128, seq 256, embedding
+//! 10000 x 128, hidden 128), interleaved, median of 7 each: libtorch's fused dense GRU,
+//! gen's masked recurrence over embedded tokens, gen's token-table path, and the token-table
+//! path with the hand-written backward pass.
+//!
+//! ```text
+//! THREADS=1 cargo run --release -p gen-models --example step_time
+//! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)] // Example code may panic.
-use gen_models::layers::{Gru, GruConfig};
+use gen_models::layers::{Embedding, Gru, GruConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 fn main() {
+    // As `gen` runs by default (`runtime.flush_denormals`): GRU gradients underflow, and
+    // denormal arithmetic is many times slower.
+    gen_core::set_flush_denormal(true);
+    // Also gen's default (`runtime.retain_memory`); RETAIN=0 measures without.
+    if std::env::var("RETAIN").map_or(true, |v| v != "0") {
+        gen_core::retain_freed_memory();
+    }
+    if let Some(n) = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()) {
+        tch::set_num_threads(n);
+    }
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
-    let gru = Gru::new(&vs.root(), 128, 128, &GruConfig::default()).unwrap();
-    let xs = Tensor::randn([128, 256, 128], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let emb = Embedding::new(&(vs.root() / "emb"), 10000, 128, Some(0)).unwrap();
+    let gru = Gru::new(&(vs.root() / "gru"), 128, 128, &GruConfig::default()).unwrap();
+    let tokens = Tensor::randint_low(1, 10000, [128, 256], (Kind::Int64, Device::Cpu));
     let lengths = Tensor::full([128], 256, (Kind::Int64, Device::Cpu));
-    for name in ["dense", "packed", "masked", "dense", "packed", "masked"] {
-        let t = std::time::Instant::now();
-        let (out, _) = match name {
-            "packed" => gru.forward_packed(&xs, &lengths, true).unwrap(),
-            "masked" => gru.forward_masked(&xs, &lengths, true).unwrap(),
-            _ => gru.forward(&xs, None, true).unwrap(),
-        };
-        let f = t.elapsed();
-        out.sum(Kind::Float).backward();
-        println!("{name}: forward {:?} total {:?}", f, t.elapsed());
+    let all = ["dense", "masked", "tokens", "taped"];
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let names: Vec<&str> = all
+        .into_iter()
+        .filter(|n| only.is_empty() || only == *n)
+        .collect();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut fwd: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for round in 0..8 {
+        for (i, name) in names.iter().enumerate() {
+            let t = std::time::Instant::now();
+            if *name == "taped" {
+                let (_, h, tape) = gru
+                    .forward_tokens_taped(&emb, &tokens, &lengths)
+                    .unwrap()
+                    .unwrap();
+                let forward = t.elapsed().as_secs_f64() * 1e3;
+                h.sum(Kind::Float).backward();
+                tape.backward().unwrap();
+                if round > 0 {
+                    times[i].push(t.elapsed().as_secs_f64() * 1e3);
+                    fwd[i].push(forward);
+                }
+                continue;
+            }
+            let (_, h) = match *name {
+                "dense" => gru
+                    .forward(&emb.forward(&tokens).unwrap(), None, true)
+                    .unwrap(),
+                "masked" => gru
+                    .forward_masked(&emb.forward(&tokens).unwrap(), &lengths, true)
+                    .unwrap(),
+                _ => gru.forward_tokens(&emb, &tokens, &lengths, true).unwrap(),
+            };
+            let forward = t.elapsed().as_secs_f64() * 1e3;
+            h.sum(Kind::Float).backward();
+            if round > 0 {
+                times[i].push(t.elapsed().as_secs_f64() * 1e3);
+                fwd[i].push(forward);
+            }
+        }
+    }
+    for ((name, mut t), mut f) in names.iter().zip(times).zip(fwd) {
+        t.sort_by(f64::total_cmp);
+        f.sort_by(f64::total_cmp);
+        println!(
+            "{name:>7}: forward+backward median {:.1} ms (forward {:.1} ms)",
+            t[t.len() / 2],
+            f[f.len() / 2]
+        );
     }
 }

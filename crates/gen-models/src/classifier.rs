@@ -7,7 +7,7 @@
 //! state at its last real token, so appended padding changes nothing.
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, Linear};
+use crate::layers::{Embedding, Gru, GruConfig, GruTape, Linear};
 use crate::{Module, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
@@ -123,8 +123,35 @@ impl Module for GruClassifier {
                 got: size,
             });
         }
-        let xs = self.embedding.forward(tokens)?;
-        let (out, h_n) = self.gru.forward_masked(&xs, lengths, train)?;
+        let (out, h_n) = self
+            .gru
+            .forward_tokens(&self.embedding, tokens, lengths, train)?;
+        self.head_of(&out, &h_n, lengths, train)
+    }
+}
+
+impl GruClassifier {
+    /// The training forward pass with the GRU's hand-written backward pass
+    /// ([`Gru::forward_tokens_taped`]): returns the logits and, for a one-layer,
+    /// one-direction GRU, a [`GruTape`] to run after the loss's `backward`. Other GRUs run
+    /// `forward_t(.., true)` and return no tape.
+    pub fn forward_taped(
+        &self,
+        tokens: &Tensor,
+        lengths: &Tensor,
+    ) -> Result<(Tensor, Option<GruTape>)> {
+        match self
+            .gru
+            .forward_tokens_taped(&self.embedding, tokens, lengths)?
+        {
+            Some((out, h_n, tape)) => Ok((self.head_of(&out, &h_n, lengths, true)?, Some(tape))),
+            None => Ok((self.forward_t((tokens, lengths), true)?, None)),
+        }
+    }
+
+    /// Pooling, dropout and the output layer over the GRU's outputs and final states.
+    fn head_of(&self, out: &Tensor, h_n: &Tensor, lengths: &Tensor, train: bool) -> Result<Tensor> {
+        let time = out.size().get(1).copied().unwrap_or(0);
         let pooled = match self.config.pooling {
             Pooling::Last => {
                 // h_n: [layers * dirs, batch, hidden]; take the last layer's directions.
@@ -136,13 +163,13 @@ impl Module for GruClassifier {
                     .f_reshape([-1, dirs * self.config.hidden_size])?
             }
             Pooling::Mean => {
-                let len = clamped_lengths(lengths, size[1], &out)?;
+                let len = clamped_lengths(lengths, time, out)?;
                 out.f_sum_dim_intlist(1, false, Kind::Float)?
                     .f_div(&len.f_unsqueeze(1)?)?
             }
             Pooling::Max => {
-                let len = clamped_lengths(lengths, size[1], &out)?;
-                let steps = Tensor::f_arange(size[1], (Kind::Int64, out.device()))?;
+                let len = clamped_lengths(lengths, time, out)?;
+                let steps = Tensor::f_arange(time, (Kind::Int64, out.device()))?;
                 let pad = steps.f_unsqueeze(0)?.f_ge_tensor(&len.f_unsqueeze(1)?)?;
                 out.f_masked_fill(&pad.f_unsqueeze(2)?, f64::NEG_INFINITY)?
                     .f_amax(1, false)?

@@ -4,6 +4,8 @@
 //! so checkpoints map one-to-one onto the PyTorch modules.
 
 use crate::error::ensure_config;
+use crate::tape;
+pub use crate::tape::GruTape;
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
@@ -65,6 +67,23 @@ impl Embedding {
             weight,
             padding_idx,
         })
+    }
+
+    /// The table as a lookup reads it: equal to `weight`, with no gradient reaching the
+    /// padding row.
+    pub fn lookup_weight(&self) -> Result<Tensor> {
+        match self.padding_idx {
+            None => Ok(self.weight.shallow_clone()),
+            Some(p) => {
+                let rows = self.weight.size().first().copied().unwrap_or(0);
+                let trained = Tensor::f_arange(rows, (Kind::Int64, self.weight.device()))?
+                    .f_ne(p)?
+                    .f_unsqueeze(1)?;
+                Ok(self
+                    .weight
+                    .f_where_self(&trained, &self.weight.f_detach()?)?)
+            }
+        }
     }
 
     /// Looks up `ids` (any shape, int64) and appends the embedding dimension.
@@ -270,12 +289,12 @@ impl Gru {
     /// Runs over the first `lengths[b]` steps of each sequence `b` of `xs` `[batch, time,
     /// input]`, with gen's own recurrence: the input projection of every step is ONE matrix
     /// product (`[batch * time, input] x [input, 3 * hidden]`), leaving only `h W_hh^T` in the
-    /// loop, and a sequence's state is frozen past its length. Reverse directions read each
-    /// sequence backwards from its own last real step.
+    /// loop. Reverse directions read each sequence backwards from its own last real step.
     ///
     /// Same results as [`Gru::forward_packed`] (tested within 1e-5), without libtorch's
-    /// packed-sequence kernels, whose CPU backward is several times slower. Lengths are
-    /// clamped to `[1, time]`.
+    /// packed-sequence kernels, whose CPU backward is several times slower. Returns the outputs
+    /// `[batch, time, output_size]` (zero past each length) and the state at each sequence's
+    /// last real step. Lengths are clamped to `[1, time]`.
     pub fn forward_masked(
         &self,
         xs: &Tensor,
@@ -283,16 +302,137 @@ impl Gru {
         train: bool,
     ) -> Result<(Tensor, Tensor)> {
         let size = xs.size();
-        let (batch, time) = match size.as_slice() {
-            [b, t, _] => (*b, *t),
-            _ => {
-                return Err(crate::Error::Shape {
-                    what: "gru input",
-                    expected: "[batch, time, features]".into(),
-                    got: size,
-                })
-            }
+        let [batch, time, _] = size.as_slice() else {
+            return Err(crate::Error::Shape {
+                what: "gru input",
+                expected: "[batch, time, features]".into(),
+                got: size,
+            });
         };
+        self.run_masked(FirstInput::Features(xs), *batch, *time, lengths, train)
+    }
+
+    /// [`Gru::forward_masked`] over `embedding.forward(tokens)`, computed without the
+    /// embedded sequence: the first layer's input projection of a token is a row of the table
+    /// `E W_ih^T + b_ih` (`[vocab, 3 * hidden]`), so one `[vocab, dim] x [dim, 3 * hidden]`
+    /// product and a row gather replace the `[batch * time, dim] x [dim, 3 * hidden]` product,
+    /// and the backward pass scatters into the table instead of running two more such
+    /// products. That pays when `vocab <= batch * time` (the seed model: 10,000 <= 32,768);
+    /// otherwise this embeds the tokens first. Either way the padding row gets no gradient, as
+    /// in [`Embedding::forward`].
+    pub fn forward_tokens(
+        &self,
+        embedding: &Embedding,
+        tokens: &Tensor,
+        lengths: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let size = tokens.size();
+        let [batch, time] = size.as_slice() else {
+            return Err(crate::Error::Shape {
+                what: "gru tokens",
+                expected: "[batch, time]".into(),
+                got: size,
+            });
+        };
+        let dim = embedding.weight.size().get(1).copied().unwrap_or(0);
+        let input = self.params.first().and_then(|w| w.size().get(1).copied());
+        if input != Some(dim) {
+            return Err(crate::Error::Shape {
+                what: "gru input (embedding size)",
+                expected: format!("{input:?}"),
+                got: embedding.weight.size(),
+            });
+        }
+        let vocab = embedding.weight.size().first().copied().unwrap_or(0);
+        if vocab > batch * time {
+            let xs = embedding.forward(tokens)?;
+            return self.run_masked(FirstInput::Features(&xs), *batch, *time, lengths, train);
+        }
+        let first = FirstInput::Tokens {
+            table: embedding.lookup_weight()?,
+            tokens,
+        };
+        self.run_masked(first, *batch, *time, lengths, train)
+    }
+
+    /// [`Gru::forward_tokens`] for training with a hand-written backward pass, for a
+    /// one-layer, one-direction GRU (`None` otherwise: use [`Gru::forward_tokens`]).
+    ///
+    /// The recurrence runs without autograd; the returned outputs and final state hang off
+    /// one recorded leaf. After back-propagating a loss computed from them, call
+    /// [`GruTape::backward`]: it runs backpropagation through time by hand (per step one
+    /// `[B, 3H] x [3H, H]` product and a few element-wise kernels, no autograd bookkeeping),
+    /// computes `W_hh`'s gradient as ONE `[3H, T*B] x [T*B, H]` product, and passes the
+    /// gradients into the variables. Same gradients as the autograd path (tested within 1e-5);
+    /// forgetting `backward` leaves the GRU's and the embedding's gradients unset.
+    pub fn forward_tokens_taped(
+        &self,
+        embedding: &Embedding,
+        tokens: &Tensor,
+        lengths: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor, GruTape)>> {
+        if self.config.num_layers != 1 || self.config.bidirectional {
+            return Ok(None);
+        }
+        let size = tokens.size();
+        let [batch, time] = size.as_slice() else {
+            return Err(crate::Error::Shape {
+                what: "gru tokens",
+                expected: "[batch, time]".into(),
+                got: size,
+            });
+        };
+        let (batch, time, hidden) = (*batch, *time, self.hidden);
+        let [w_ih, w_hh, b_ih, b_hh] = self.params.as_slice() else {
+            return Err(crate::Error::Config {
+                field: "gru",
+                reason: "parameter list is incomplete".into(),
+            });
+        };
+        let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
+        let bias = folded_bias(b_ih, b_hh, hidden)?;
+        // The input projections [T, B, 3H], and what the tape back-propagates into: the
+        // [vocab, 3H] table (scattering the gradient into its rows is cheaper than
+        // back-propagating a [T, B, 3H] gather), or the projections themselves.
+        let ids = tokens.f_transpose(0, 1)?.f_reshape([-1])?;
+        let vocab = embedding.weight.size().first().copied().unwrap_or(0);
+        let (gi, input) = if vocab <= batch * time {
+            let table = embedding.lookup_weight()?.f_linear(w_ih, Some(&bias))?;
+            let gi = tch::no_grad(|| table.f_index_select(0, &ids))?;
+            (gi, tape::Input::Table { table, ids })
+        } else {
+            let gi = embedding.forward(&ids)?.f_linear(w_ih, Some(&bias))?;
+            (gi.shallow_clone(), tape::Input::Projections(gi))
+        };
+        let gi = gi.f_reshape([time, batch, 3 * hidden])?;
+        let steps = tch::no_grad(|| tape::record(&gi, w_hh, b_hh, hidden))?;
+        // [B, T, H], a view of the recorded states h_1..h_T.
+        let leaf = steps
+            .h
+            .f_narrow(0, 1, time)?
+            .f_transpose(0, 1)?
+            .f_detach()?
+            .f_set_requires_grad(true)?;
+        let (out, h_n) = mask_and_last(&leaf, &lens, hidden)?;
+        let tape = GruTape {
+            leaf,
+            input,
+            w_hh: w_hh.shallow_clone(),
+            b_hh: b_hh.shallow_clone(),
+            steps,
+        };
+        Ok(Some((out, h_n.f_unsqueeze(0)?, tape)))
+    }
+
+    /// Lengths as int64 on `device`, checked against `[batch]` and clamped to `[1, time]`.
+    fn checked_lengths(
+        &self,
+        lengths: &Tensor,
+        batch: i64,
+        time: i64,
+        device: tch::Device,
+    ) -> Result<Tensor> {
         if lengths.size() != [batch] {
             return Err(crate::Error::Shape {
                 what: "gru lengths",
@@ -300,27 +440,41 @@ impl Gru {
                 got: lengths.size(),
             });
         }
-        let device = xs.device();
-        let lengths = lengths
+        Ok(lengths
             .f_to_kind(Kind::Int64)?
             .f_clamp(1, time.max(1))?
-            .f_to_device(device)?;
+            .f_to_device(device)?)
+    }
+
+    fn run_masked(
+        &self,
+        first: FirstInput<'_>,
+        batch: i64,
+        time: i64,
+        lengths: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let device = match &first {
+            FirstInput::Features(xs) => xs.device(),
+            FirstInput::Tokens { tokens, .. } => tokens.device(),
+        };
+        let lengths = self.checked_lengths(lengths, batch, time, device)?;
         let steps = Tensor::f_arange(time, (Kind::Int64, device))?.f_unsqueeze(0)?;
         let lens = lengths.f_unsqueeze(1)?;
         let valid = steps.f_lt_tensor(&lens)?; // [B, T]
         let all_full = lengths.f_min()?.f_int64_value(&[])? == time;
-        let mask = if all_full {
-            None
-        } else {
-            Some(valid.f_to_kind(xs.kind())?.f_unsqueeze(2)?)
-        };
         // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
         let rev = lens
             .f_sub_scalar(1)?
             .f_sub(&steps)?
             .f_where_self(&valid, &steps.f_expand([batch, time], false)?)?;
+        // Where each sequence's last real output sits: [B, 1, H].
+        let last = lens
+            .f_sub_scalar(1)?
+            .f_unsqueeze(2)?
+            .f_expand([batch, 1, self.hidden], false)?;
         let dirs = if self.config.bidirectional { 2 } else { 1 };
-        let mut input = xs.shallow_clone();
+        let mut input: Option<Tensor> = None;
         let mut finals = Vec::with_capacity((self.config.num_layers * dirs) as usize);
         let mut params = self.params.iter();
         for layer in 0..self.config.num_layers {
@@ -334,80 +488,136 @@ impl Gru {
                         reason: "parameter list is incomplete".into(),
                     });
                 };
-                let x = if dir == 1 {
-                    gather_time(&input, &rev)?
-                } else {
-                    input.shallow_clone()
+                let bias = folded_bias(b_ih, b_hh, self.hidden)?;
+                // Time-major projections [T, B, 3H], so that each step's slice is contiguous.
+                let gi = match (input.as_ref(), &first) {
+                    (Some(x), _) | (None, &FirstInput::Features(x)) => {
+                        let x = if dir == 1 {
+                            gather_time(x, &rev)?
+                        } else {
+                            x.shallow_clone()
+                        };
+                        x.f_transpose(0, 1)?.f_linear(w_ih, Some(&bias))?
+                    }
+                    (None, FirstInput::Tokens { table, tokens }) => {
+                        let ids = if dir == 1 {
+                            tokens.f_gather(1, &rev, false)?
+                        } else {
+                            tokens.shallow_clone()
+                        };
+                        let table = table.f_linear(w_ih, Some(&bias))?;
+                        table
+                            .f_index_select(0, &ids.f_transpose(0, 1)?.f_reshape([-1])?)?
+                            .f_reshape([time, batch, 3 * self.hidden])?
+                    }
                 };
-                let (out, h) = self.recur(&x, mask.as_ref(), w_ih, w_hh, b_ih, b_hh)?;
+                let out = self.recur(&gi, w_hh, b_hh)?; // [B, T, H]
+                finals.push(out.f_gather(1, &last, false)?.f_squeeze_dim(1)?);
                 outs.push(if dir == 1 {
                     gather_time(&out, &rev)?
                 } else {
                     out
                 });
-                finals.push(h);
             }
-            input = if dirs == 2 {
+            let mut layer_out = if dirs == 2 {
                 Tensor::f_cat(&outs, 2)?
             } else {
                 outs.swap_remove(0)
             };
             if layer + 1 < self.config.num_layers {
-                input = input.f_dropout(self.config.dropout, train)?;
+                layer_out = layer_out.f_dropout(self.config.dropout, train)?;
             }
+            input = Some(layer_out);
         }
-        Ok((input, Tensor::f_stack(&finals, 0)?))
+        let mut out = match input {
+            Some(out) => out,
+            None => {
+                return Err(crate::Error::Config {
+                    field: "gru.num_layers",
+                    reason: "must be at least 1".into(),
+                })
+            }
+        };
+        // Steps past a sequence's length ran on padding. They never feed its real steps (a
+        // forward direction only runs later; a reverse one starts at each real end), so only
+        // the returned outputs need zeroing.
+        if !all_full {
+            out = out.f_mul(&valid.f_to_kind(out.kind())?.f_unsqueeze(2)?)?;
+        }
+        Ok((out, Tensor::f_stack(&finals, 0)?))
     }
 
-    /// One direction of one layer; returns all outputs `[B, T, H]` and the final state.
-    fn recur(
-        &self,
-        xs: &Tensor,
-        mask: Option<&Tensor>,
-        w_ih: &Tensor,
-        w_hh: &Tensor,
-        b_ih: &Tensor,
-        b_hh: &Tensor,
-    ) -> Result<(Tensor, Tensor)> {
-        let size = xs.size();
-        let (batch, time) = (size[0], size[1]);
-        let h2 = 2 * self.hidden;
-        // [B, T, 3H]: one GEMM for every step. Unbinding once (rather than selecting per step)
-        // keeps the backward pass linear in T: select's backward would zero-fill all of gi.
-        let gis = xs.f_linear(w_ih, Some(b_ih))?.f_unbind(1)?;
-        let w_hh_t = w_hh.f_transpose(0, 1)?;
-        let mut h = Tensor::f_zeros([batch, self.hidden], (xs.kind(), xs.device()))?;
-        let mut outs = Vec::with_capacity(time as usize);
-        for (t, git) in gis.iter().enumerate() {
-            let t = t as i64;
-            let gh = b_hh.f_addmm(&h, &w_hh_t)?;
-            let rz = git
-                .f_narrow(1, 0, h2)?
-                .f_add(&gh.f_narrow(1, 0, h2)?)?
-                .f_sigmoid()?;
-            let r = rz.f_narrow(1, 0, self.hidden)?;
-            let z = rz.f_narrow(1, self.hidden, self.hidden)?;
+    /// One direction of one layer over time-major input projections `gi` `[T, B, 3H]` (with
+    /// `b_hh`'s reset and update parts already added); returns every output `[B, T, H]`.
+    /// Per step: `r, z = sigmoid(gi_rz + h W_hrz^T)`, `n = tanh(gi_n + r (h W_hn^T + b_hn))`,
+    /// `h' = n + z (h - n)`: two matrix products and four element-wise kernels.
+    fn recur(&self, gi: &Tensor, w_hh: &Tensor, b_hh: &Tensor) -> Result<Tensor> {
+        let (hidden, h2) = (self.hidden, 2 * self.hidden);
+        let batch = gi.size().get(1).copied().unwrap_or(0);
+        // Unbinding once (rather than selecting per step) keeps the backward pass linear in
+        // T: select's backward would zero-fill all of gi.
+        let gis = gi.f_unbind(0)?;
+        let w_rz = w_hh.f_narrow(0, 0, h2)?.f_transpose(0, 1)?;
+        let w_n = w_hh.f_narrow(0, h2, hidden)?.f_transpose(0, 1)?;
+        let b_n = b_hh.f_narrow(0, h2, hidden)?;
+        let mut h = Tensor::f_zeros([batch, hidden], (gi.kind(), gi.device()))?;
+        let mut outs = Vec::with_capacity(gis.len());
+        for git in &gis {
+            let rz = git.f_narrow(1, 0, h2)?.f_addmm(&h, &w_rz)?.f_sigmoid()?;
+            let r = rz.f_narrow(1, 0, hidden)?;
+            let z = rz.f_narrow(1, hidden, hidden)?;
             let n = git
-                .f_narrow(1, h2, self.hidden)?
-                .f_add(&r.f_mul(&gh.f_narrow(1, h2, self.hidden)?)?)?
+                .f_narrow(1, h2, hidden)?
+                .f_addcmul(&r, &b_n.f_addmm(&h, &w_n)?)?
                 .f_tanh()?;
-            // h' = (1 - z) n + z h = n + z (h - n)
-            let h_new = n.f_add(&z.f_mul(&h.f_sub(&n)?)?)?;
-            h = match mask {
-                None => h_new,
-                // Past its length a sequence keeps its state.
-                Some(m) => {
-                    let m = m.f_select(1, t)?;
-                    h.f_add(&m.f_mul(&h_new.f_sub(&h)?)?)?
-                }
-            };
-            outs.push(match mask {
-                None => h.shallow_clone(),
-                Some(m) => h.f_mul(&m.f_select(1, t)?)?,
-            });
+            h = n.f_lerp_tensor(&h, &z)?;
+            outs.push(h.shallow_clone());
         }
-        Ok((Tensor::f_stack(&outs, 1)?, h))
+        Ok(Tensor::f_stack(&outs, 1)?)
     }
+}
+
+/// `b_ih` plus `b_hh`'s reset and update parts: plain additions before the gates, so they
+/// fold into the input projection's bias.
+fn folded_bias(b_ih: &Tensor, b_hh: &Tensor, hidden: i64) -> Result<Tensor> {
+    Ok(b_ih.f_add(&Tensor::f_cat(
+        &[
+            b_hh.f_narrow(0, 0, 2 * hidden)?,
+            b_hh.f_narrow(0, 2 * hidden, hidden)?.f_zeros_like()?,
+        ],
+        0,
+    )?)?)
+}
+
+/// Outputs `[B, T, H]` zeroed past each length, and each sequence's output at its last real
+/// step `[B, H]`; `lens` are clamped lengths `[B]`.
+fn mask_and_last(out: &Tensor, lens: &Tensor, hidden: i64) -> Result<(Tensor, Tensor)> {
+    let size = out.size();
+    let (batch, time) = (
+        size.first().copied().unwrap_or(0),
+        size.get(1).copied().unwrap_or(0),
+    );
+    let last = lens
+        .f_sub_scalar(1)?
+        .f_view([batch, 1, 1])?
+        .f_expand([batch, 1, hidden], false)?;
+    let h_n = out.f_gather(1, &last, false)?.f_squeeze_dim(1)?;
+    let all_full = lens.f_min()?.f_int64_value(&[])? == time;
+    let out = if all_full {
+        out.shallow_clone()
+    } else {
+        let steps = Tensor::f_arange(time, (Kind::Int64, out.device()))?.f_unsqueeze(0)?;
+        let valid = steps.f_lt_tensor(&lens.f_unsqueeze(1)?)?;
+        out.f_mul(&valid.f_to_kind(out.kind())?.f_unsqueeze(2)?)?
+    };
+    Ok((out, h_n))
+}
+
+/// The first layer's input: features `[B, T, F]`, or token ids `[B, T]` into an embedding
+/// table.
+enum FirstInput<'a> {
+    Features(&'a Tensor),
+    Tokens { table: Tensor, tokens: &'a Tensor },
 }
 
 /// Reorders the time axis of `xs` `[B, T, F]` per row: `out[b, t] = xs[b, index[b, t]]`.

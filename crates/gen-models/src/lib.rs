@@ -29,6 +29,7 @@ pub mod layers;
 pub mod lm;
 pub mod module;
 pub mod sampling;
+mod tape;
 pub mod trajectory;
 
 pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};
@@ -37,4 +38,5 @@ pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribut
 pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
 pub use sampling::{generate, sampler_rng, SamplerRng, SamplingConfig};
+pub use tape::GruTape;
 pub use trajectory::{TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};

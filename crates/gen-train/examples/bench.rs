@@ -113,6 +113,10 @@ fn main() -> Result<()> {
     // gen's CLI default (`runtime.flush_denormals`); GEN_FLUSH_DENORMAL=0 measures without.
     let flush = std::env::var("GEN_FLUSH_DENORMAL").map_or(true, |v| v != "0");
     gen_core::set_flush_denormal(flush);
+    // Also gen's CLI default (`runtime.retain_memory`); GEN_RETAIN_MEMORY=0 measures without.
+    if std::env::var("GEN_RETAIN_MEMORY").map_or(true, |v| v != "0") {
+        gen_core::retain_freed_memory();
+    }
     gen_core::set_threads(Some(options.threads))?;
     gen_core::set_interop_threads(Some(options.threads))?;
     gen_core::seed_everything(0);

@@ -112,12 +112,28 @@ impl Objective for GruClassifier {
 
     fn forward_loss(&self, batch: &TextBatch, train: bool) -> Result<(Tensor, Metrics)> {
         let logits = self.forward_t((&batch.tokens, &batch.lengths), train)?;
-        let loss = cross_entropy(&logits, &batch.labels, &CrossEntropyOptions::default())?;
-        let acc = accuracy(&logits, &batch.labels, None)?;
-        let n = acc.total as f64;
-        let mut metrics = Metrics::new();
-        metrics.add("loss", loss.f_double_value(&[])? * n, n);
-        metrics.add("accuracy", acc.correct as f64, n);
-        Ok((loss, metrics))
+        classification_loss(&logits, &batch.labels)
     }
+
+    /// Trains through the GRU's hand-written backward pass (`GruClassifier::forward_taped`).
+    fn backward_loss(&self, batch: &TextBatch) -> Result<Metrics> {
+        let (logits, tape) = self.forward_taped(&batch.tokens, &batch.lengths)?;
+        let (loss, metrics) = classification_loss(&logits, &batch.labels)?;
+        loss.f_backward()?;
+        if let Some(tape) = tape {
+            tape.backward()?;
+        }
+        Ok(metrics)
+    }
+}
+
+/// The mean cross-entropy of `logits` against `labels`, with loss and accuracy metrics.
+fn classification_loss(logits: &Tensor, labels: &Tensor) -> Result<(Tensor, Metrics)> {
+    let loss = cross_entropy(logits, labels, &CrossEntropyOptions::default())?;
+    let acc = accuracy(logits, labels, None)?;
+    let n = acc.total as f64;
+    let mut metrics = Metrics::new();
+    metrics.add("loss", loss.f_double_value(&[])? * n, n);
+    metrics.add("accuracy", acc.correct as f64, n);
+    Ok((loss, metrics))
 }

@@ -24,6 +24,15 @@ pub trait Objective {
     type Batch;
     /// The mean loss to minimise on `batch`, and metrics as sums and counts (`loss` included).
     fn forward_loss(&self, batch: &Self::Batch, train: bool) -> Result<(Tensor, Metrics)>;
+
+    /// Computes the training loss on `batch` and back-propagates it into the variables'
+    /// gradients; returns the metrics. Default: `forward_loss(batch, true)`, then `backward`.
+    /// Models with a hand-written backward pass override it.
+    fn backward_loss(&self, batch: &Self::Batch) -> Result<Metrics> {
+        let (loss, metrics) = self.forward_loss(batch, true)?;
+        loss.f_backward()?;
+        Ok(metrics)
+    }
 }
 
 /// One model, one loss, one optimiser: forward, backward, clip, update.
@@ -73,8 +82,7 @@ impl<O: Objective> TrainStep for Supervised<O> {
 
     fn train_step(&mut self, batch: &Self::Batch) -> Result<Metrics> {
         self.optimizer.zero_grad()?;
-        let (loss, metrics) = self.model.forward_loss(batch, true)?;
-        loss.f_backward()?;
+        let metrics = self.model.backward_loss(batch)?;
         self.optimizer.clip(self.clip)?;
         self.optimizer.step()?;
         Ok(metrics)
