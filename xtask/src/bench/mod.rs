@@ -47,7 +47,9 @@ pub struct BenchArgs {
 /// How much of a workload to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
-    /// Untimed iterations at set-up.
+    /// Untimed iterations at set-up. When above 0, each turn also starts with one untimed
+    /// iteration: a side that sat idle while the others ran comes back cold (this machine's
+    /// kernel pages idle memory out), which would otherwise be timed as the first iteration.
     pub warmup: usize,
     /// Turns of each side.
     pub rounds: usize,
@@ -388,7 +390,13 @@ fn run_workload(w: &Workload, plan: Plan, ctx: &Env) -> Result<WorkloadResult> {
     for round in 0..plan.rounds {
         let mut line = format!("bench: {}: round {}/{}", w.name, round + 1, plan.rounds);
         for (worker, side) in workers.iter_mut().zip(sides.iter_mut()) {
-            let r = worker.run(plan.iters)?;
+            let r = if plan.warmup > 0 {
+                let mut r = worker.run(plan.iters + 1)?;
+                r.drop_first();
+                r
+            } else {
+                worker.run(plan.iters)?
+            };
             let m = stats::median(&r.times_ms).unwrap_or(f64::NAN);
             line.push_str(&format!("  {} {}", side.side, report::fmt_ms(m)));
             side.add(r);

@@ -33,6 +33,20 @@ pub struct Round {
     pub metrics: BTreeMap<String, Vec<f64>>,
 }
 
+impl Round {
+    /// Forgets the first iteration (an untimed re-warm-up).
+    pub fn drop_first(&mut self) {
+        if !self.times_ms.is_empty() {
+            self.times_ms.remove(0);
+        }
+        for values in self.metrics.values_mut() {
+            if !values.is_empty() {
+                values.remove(0);
+            }
+        }
+    }
+}
+
 /// A running worker.
 pub struct Worker {
     child: Child,
@@ -171,8 +185,21 @@ mod tests {
                 .unwrap();
         assert_eq!(round.times_ms, [1.5, 2.5]);
         assert_eq!(round.metrics["val_accuracy"], [0.5]);
-        let bare: Round = serde_json::from_str(r#"{"times_ms": []}"#).unwrap();
+        let mut bare: Round = serde_json::from_str(r#"{"times_ms": []}"#).unwrap();
         assert!(bare.metrics.is_empty());
+        bare.drop_first();
+        assert!(bare.times_ms.is_empty());
+    }
+
+    #[test]
+    fn the_rewarm_iteration_is_dropped_from_times_and_metrics() {
+        let mut round: Round = serde_json::from_str(
+            r#"{"times_ms": [9.0, 2.0, 3.0], "metrics": {"tokens_per_s": [1.0, 5.0, 6.0]}}"#,
+        )
+        .unwrap();
+        round.drop_first();
+        assert_eq!(round.times_ms, [2.0, 3.0]);
+        assert_eq!(round.metrics["tokens_per_s"], [5.0, 6.0]);
     }
 
     #[test]
