@@ -217,20 +217,22 @@ fn tokenize(train: raw::Labeled, test: raw::Labeled, opts: &LoadOptions) -> Resu
         strip_html_breaks: opts.strip_html_breaks,
         ..TokenizerOptions::default()
     })?;
-    tok.fit_on_texts(&train.texts);
-    let encode = |texts: &[String]| -> Vec<Vec<i64>> {
-        texts
-            .iter()
-            .map(|t| {
-                tok.text_to_sequence(t)
-                    .into_iter()
-                    .map(|i| i64::try_from(i).unwrap_or(i64::MAX))
-                    .collect()
-            })
+    let to_i64 = |seq: Vec<usize>| -> Vec<i64> {
+        seq.into_iter()
+            .map(|i| i64::try_from(i).unwrap_or(i64::MAX))
             .collect()
     };
-    let x_train = encode(&train.texts);
-    let x_test = encode(&test.texts);
+    // Fitting and encoding the train texts in one pass splits and looks up each word once.
+    let x_train = tok
+        .fit_on_texts_to_sequences(&train.texts)
+        .into_iter()
+        .map(to_i64)
+        .collect();
+    let x_test = test
+        .texts
+        .iter()
+        .map(|t| to_i64(tok.text_to_sequence(t)))
+        .collect();
     let word_index = tok
         .word_index()
         .iter()

@@ -185,6 +185,9 @@ pub struct Tokenizer {
     counts: Vec<(String, u64)>,
     /// Position of each word in `counts`.
     count_pos: HashMap<String, usize>,
+    /// `pos_index[p]` is `word_index[counts[p].0]`, so that a fit can encode its own texts
+    /// without looking their words up again.
+    pos_index: Vec<usize>,
     word_index: HashMap<String, usize>,
     /// `index_word[i - 1]` is the word with index `i`.
     index_word: Vec<String>,
@@ -203,6 +206,7 @@ impl Tokenizer {
             splitter,
             counts: Vec::new(),
             count_pos: HashMap::new(),
+            pos_index: Vec::new(),
             word_index: HashMap::new(),
             index_word: Vec::new(),
             document_count: 0,
@@ -219,20 +223,62 @@ impl Tokenizer {
     /// first-seen order.
     pub fn fit_on_texts<S: AsRef<str>>(&mut self, texts: &[S]) {
         for text in texts {
-            self.document_count += 1;
-            let counts = &mut self.counts;
-            let count_pos = &mut self.count_pos;
-            self.splitter.for_each_word(text.as_ref(), |w| {
-                match count_pos.get(w).and_then(|&p| counts.get_mut(p)) {
-                    Some(entry) => entry.1 += 1,
-                    None => {
-                        count_pos.insert(w.to_string(), counts.len());
-                        counts.push((w.to_string(), 1));
-                    }
-                }
-            });
+            self.count_words(text.as_ref(), |_| {});
         }
         self.rebuild_index();
+    }
+
+    /// `fit_on_texts(texts)` then `texts_to_sequences(texts)`, in one pass over the texts:
+    /// each word is split and looked up once.
+    pub(crate) fn fit_on_texts_to_sequences<S: AsRef<str>>(
+        &mut self,
+        texts: &[S],
+    ) -> Vec<Vec<usize>> {
+        let mut sequences: Vec<Vec<usize>> = texts
+            .iter()
+            .map(|text| {
+                let mut seq = Vec::new();
+                self.count_words(text.as_ref(), |p| seq.push(p));
+                seq
+            })
+            .collect();
+        self.rebuild_index();
+        // Positions in `counts` become indices in place.
+        let (limit, oov) = (self.limit(), self.oov_index());
+        for seq in &mut sequences {
+            seq.retain_mut(
+                |p| match resolve(self.pos_index.get(*p).copied(), limit, oov) {
+                    Some(i) => {
+                        *p = i;
+                        true
+                    }
+                    None => false,
+                },
+            );
+        }
+        sequences
+    }
+
+    /// Counts the words of one text, calling `seen` with each word's position in `counts`.
+    fn count_words(&mut self, text: &str, mut seen: impl FnMut(usize)) {
+        self.document_count += 1;
+        let counts = &mut self.counts;
+        let count_pos = &mut self.count_pos;
+        self.splitter.for_each_word(text, |w| {
+            let p = match count_pos.get(w) {
+                Some(&p) => p,
+                None => {
+                    let p = counts.len();
+                    count_pos.insert(w.to_string(), p);
+                    counts.push((w.to_string(), 0));
+                    p
+                }
+            };
+            if let Some(entry) = counts.get_mut(p) {
+                entry.1 += 1;
+            }
+            seen(p);
+        });
     }
 
     fn rebuild_index(&mut self) {
@@ -252,6 +298,11 @@ impl Tokenizer {
         for (i, w) in self.index_word.iter().enumerate() {
             self.word_index.insert(w.clone(), i + 1);
         }
+        self.pos_index = self
+            .counts
+            .iter()
+            .map(|(w, _)| self.word_index.get(w).copied().unwrap_or(0))
+            .collect();
     }
 
     /// Word to index (from 1), as Keras's `word_index`.
@@ -298,12 +349,9 @@ impl Tokenizer {
         let limit = self.limit();
         let oov = self.oov_index();
         let mut out = Vec::new();
-        self.splitter
-            .for_each_word(text, |w| match self.word_index.get(w) {
-                Some(&i) if limit.is_some_and(|n| i >= n) => out.extend(oov),
-                Some(&i) => out.push(i),
-                None => out.extend(oov),
-            });
+        self.splitter.for_each_word(text, |w| {
+            out.extend(resolve(self.word_index.get(w).copied(), limit, oov));
+        });
         out
     }
 
@@ -336,6 +384,15 @@ impl Tokenizer {
                 words.join(" ")
             })
             .collect()
+    }
+}
+
+/// The output index of one word in Keras's `texts_to_sequences`: `index` (the word's,
+/// `None` when unknown) when known and `< limit`, else `oov` (`None`: the word is dropped).
+fn resolve(index: Option<usize>, limit: Option<usize>, oov: Option<usize>) -> Option<usize> {
+    match index {
+        Some(i) if limit.is_none_or(|n| i < n) => Some(i),
+        _ => oov,
     }
 }
 
@@ -496,6 +553,33 @@ mod tests {
         assert_eq!(t.word_index().get("a"), Some(&2));
         assert_eq!(t.word_index().get("b"), Some(&3));
         assert_eq!(t.document_count(), 2);
+    }
+
+    proptest::proptest! {
+        /// The one-pass fit-and-encode the IMDB loader uses gives exactly what
+        /// `fit_on_texts` then `texts_to_sequences` give, with a vocabulary limit, an
+        /// `oov_token` that may also be a word of the texts, and an earlier fit.
+        #[test]
+        fn fit_on_texts_to_sequences_equals_fit_then_encode(
+            earlier in proptest::collection::vec("[abcAB ,.é]{0,12}", 0..3),
+            texts in proptest::collection::vec("[abcAB ,.é]{0,12}", 0..8),
+            num_words in proptest::option::of(0usize..6),
+            oov in proptest::option::of(proptest::sample::select(vec!["a", "<oov>"])),
+        ) {
+            let mut want = tok(TokenizerOptions {
+                num_words,
+                oov_token: oov.map(str::to_string),
+                ..TokenizerOptions::default()
+            });
+            want.fit_on_texts(&earlier);
+            let mut got = want.clone();
+            want.fit_on_texts(&texts);
+            let sequences = got.fit_on_texts_to_sequences(&texts);
+            proptest::prop_assert_eq!(sequences, want.texts_to_sequences(&texts));
+            proptest::prop_assert_eq!(got.word_index(), want.word_index());
+            proptest::prop_assert_eq!(got.word_counts(), want.word_counts());
+            proptest::prop_assert_eq!(got.document_count(), want.document_count());
+        }
     }
 
     #[test]
