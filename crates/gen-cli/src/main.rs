@@ -257,11 +257,6 @@ struct TrainArgs {
 }
 
 fn main() -> ExitCode {
-    // Spinning OpenMP workers made steps about 5x slower when other processes share the cores;
-    // sleeping workers cost little on an idle machine. Set before libtorch starts its pool.
-    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
-        std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
-    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -320,6 +320,9 @@ impl Gru {
     /// products. That pays when `vocab <= batch * time` (the seed model: 10,000 <= 32,768);
     /// otherwise this embeds the tokens first. Either way the padding row gets no gradient, as
     /// in [`Embedding::forward`].
+    ///
+    /// Without autograd (under `tch::no_grad`), a one-layer, one-direction GRU runs the
+    /// recorded recurrence of [`Gru::forward_tokens_taped`], sharded over threads.
     pub fn forward_tokens(
         &self,
         embedding: &Embedding,
@@ -343,6 +346,14 @@ impl Gru {
                 expected: format!("{input:?}"),
                 got: embedding.weight.size(),
             });
+        }
+        if !grad_enabled()? {
+            // Inference: the recorded (sharded) recurrence, when this GRU has one.
+            if let Some(r) = self.record_tokens(embedding, tokens, lengths)? {
+                let out = r.steps.h.f_narrow(0, 1, r.time)?.f_transpose(0, 1)?;
+                let (out, h_n) = mask_and_last(&out, &r.lens, self.hidden)?;
+                return Ok((out, h_n.f_unsqueeze(0)?));
+            }
         }
         let vocab = embedding.weight.size().first().copied().unwrap_or(0);
         if vocab > batch * time {
@@ -372,6 +383,44 @@ impl Gru {
         tokens: &Tensor,
         lengths: &Tensor,
     ) -> Result<Option<(Tensor, Tensor, GruTape)>> {
+        let Some(Recorded {
+            steps,
+            input,
+            lens,
+            time,
+        }) = self.record_tokens(embedding, tokens, lengths)?
+        else {
+            return Ok(None);
+        };
+        // [B, T, H], a view of the recorded states h_1..h_T.
+        let leaf = steps
+            .h
+            .f_narrow(0, 1, time)?
+            .f_transpose(0, 1)?
+            .f_detach()?
+            .f_set_requires_grad(true)?;
+        let (out, h_n) = mask_and_last(&leaf, &lens, self.hidden)?;
+        let [_, w_hh, _, b_hh] = self.params.as_slice() else {
+            return Err(incomplete());
+        };
+        let tape = GruTape {
+            leaf,
+            input,
+            w_hh: w_hh.shallow_clone(),
+            b_hh: b_hh.shallow_clone(),
+            steps,
+        };
+        Ok(Some((out, h_n.f_unsqueeze(0)?, tape)))
+    }
+
+    /// The sharded recurrence of a one-layer, one-direction GRU over `tokens`, run without
+    /// autograd; `None` for other GRUs.
+    fn record_tokens(
+        &self,
+        embedding: &Embedding,
+        tokens: &Tensor,
+        lengths: &Tensor,
+    ) -> Result<Option<Recorded>> {
         if self.config.num_layers != 1 || self.config.bidirectional {
             return Ok(None);
         }
@@ -385,10 +434,7 @@ impl Gru {
         };
         let (batch, time, hidden) = (*batch, *time, self.hidden);
         let [w_ih, w_hh, b_ih, b_hh] = self.params.as_slice() else {
-            return Err(crate::Error::Config {
-                field: "gru",
-                reason: "parameter list is incomplete".into(),
-            });
+            return Err(incomplete());
         };
         let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
         let bias = folded_bias(b_ih, b_hh, hidden)?;
@@ -407,22 +453,12 @@ impl Gru {
         };
         let gi = gi.f_reshape([time, batch, 3 * hidden])?;
         let steps = tch::no_grad(|| tape::record(&gi, w_hh, b_hh, hidden))?;
-        // [B, T, H], a view of the recorded states h_1..h_T.
-        let leaf = steps
-            .h
-            .f_narrow(0, 1, time)?
-            .f_transpose(0, 1)?
-            .f_detach()?
-            .f_set_requires_grad(true)?;
-        let (out, h_n) = mask_and_last(&leaf, &lens, hidden)?;
-        let tape = GruTape {
-            leaf,
-            input,
-            w_hh: w_hh.shallow_clone(),
-            b_hh: b_hh.shallow_clone(),
+        Ok(Some(Recorded {
             steps,
-        };
-        Ok(Some((out, h_n.f_unsqueeze(0)?, tape)))
+            input,
+            lens,
+            time,
+        }))
     }
 
     /// Lengths as int64 on `device`, checked against `[batch]` and clamped to `[1, time]`.
@@ -575,6 +611,29 @@ impl Gru {
         }
         Ok(Tensor::f_stack(&outs, 1)?)
     }
+}
+
+/// A recorded recurrence over tokens.
+struct Recorded {
+    steps: tape::Steps,
+    input: tape::Input,
+    /// Clamped lengths `[B]`.
+    lens: Tensor,
+    time: i64,
+}
+
+fn incomplete() -> crate::Error {
+    crate::Error::Config {
+        field: "gru",
+        reason: "parameter list is incomplete".into(),
+    }
+}
+
+/// Whether autograd records operations in this thread (tch has no getter): an operation on
+/// a tensor that requires grad yields one that requires grad only then.
+fn grad_enabled() -> Result<bool> {
+    let probe = Tensor::f_zeros([1], (Kind::Float, tch::Device::Cpu))?.f_set_requires_grad(true)?;
+    Ok(probe.f_mul_scalar(1.0)?.requires_grad())
 }
 
 /// `b_ih` plus `b_hh`'s reset and update parts: plain additions before the gates, so they

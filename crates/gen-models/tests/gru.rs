@@ -302,8 +302,8 @@ fn token_table_path_equals_embedding_then_gru_with_all_gradients() {
 
 #[test]
 fn hand_written_backward_equals_autograd() {
-    // The classifier's taped training pass (manual backpropagation through time) against the
-    // autograd path, for every pooling, full and ragged lengths, and both the table path
+    // The classifier's taped training pass (manual backpropagation through time), and its
+    // no-grad inference, against the autograd path, for every pooling, full and ragged lengths, and both the table path
     // (vocab 12 <= 4 * 7 tokens) and the embed-first path (vocab 50): the logits and every
     // variable's gradient agree.
     for (vocab, pooling, ragged) in [
@@ -331,6 +331,13 @@ fn hand_written_backward_equals_autograd() {
             Tensor::from_slice(&[7i64, 7, 7, 7])
         };
         let w = Tensor::randn([4, 3], (Kind::Float, Device::Cpu));
+        // Inference without autograd runs the same recorded recurrence.
+        let eval_graph = model.forward_t((&tokens, &lengths), false).unwrap();
+        let eval_fast = tch::no_grad(|| model.forward_t((&tokens, &lengths), false).unwrap());
+        assert!(
+            max_abs_diff(&eval_graph, &eval_fast) < 1e-5,
+            "no-grad logits"
+        );
         let logits_a = model.forward_t((&tokens, &lengths), true).unwrap();
         let reference = grads_of(&vs, (&logits_a * &w).sum(Kind::Float));
         let (logits_b, tape) = model.forward_taped(&tokens, &lengths).unwrap();

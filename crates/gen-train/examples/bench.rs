@@ -21,9 +21,6 @@
 //! `{"ready": true, "side": "gen", "shape": {...}, "version": ...}`. Then each stdin line
 //! `run N` runs N timed iterations and prints `{"times_ms": [...], "metrics": {name: [...]}}`;
 //! `quit` (or end of input) ends it. Everything else goes to stderr.
-//!
-//! It sets `OMP_WAIT_POLICY=PASSIVE` unless it is set: on a machine whose cores are shared,
-//! spinning OpenMP threads made each step about 5x slower.
 
 use anyhow::{bail, Context, Result};
 use gen_data::imdb::{self, ImdbSource, LoadOptions};
@@ -105,10 +102,6 @@ fn parse_args() -> Result<Options> {
 }
 
 fn main() -> Result<()> {
-    // Must happen before libtorch starts its OpenMP pool; an explicit setting wins.
-    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
-        std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
-    }
     let options = parse_args()?;
     // gen's CLI default (`runtime.flush_denormals`); GEN_FLUSH_DENORMAL=0 measures without.
     let flush = std::env::var("GEN_FLUSH_DENORMAL").map_or(true, |v| v != "0");

@@ -341,11 +341,9 @@ fn command(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Command {
         .arg("--dir")
         .arg(&ctx.work)
         .current_dir(project_root());
-    // The same OpenMP behaviour for every side: threads that sleep rather than spin while
-    // waiting, which gen sets for itself (spinning was 5x slower on shared cores).
-    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
-        cmd.env("OMP_WAIT_POLICY", "PASSIVE");
-    }
+    // OpenMP's wait policy is left to the library default (what users get) for every side,
+    // unless OMP_WAIT_POLICY is set for the whole run. libgomp reads it when it loads, so a
+    // program cannot set it for itself; PASSIVE made gen's 512-token generation 4x slower.
     cmd
 }
 

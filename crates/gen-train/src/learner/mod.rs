@@ -136,7 +136,8 @@ pub struct TrainerConfig {
     /// Drop a partial last batch. Default: false.
     pub drop_last: bool,
     /// Group training samples of similar length into batches (needs per-sample lengths), with
-    /// this sort window in batches. Default: none (plain shuffling).
+    /// this sort window in batches; validation batches are then sorted by length too (their
+    /// metrics are sums, so only speed changes). Default: none (plain shuffling).
     pub bucket_factor: Option<usize>,
     /// Stop after this many optimiser steps in all. Default: none.
     pub max_steps: Option<u64>,
@@ -313,11 +314,23 @@ impl Trainer {
             None => ((0..data.len()).collect(), Vec::new()),
         };
         let sampler = Sampler::new(c, data, train_idx)?;
+        // With bucketing, validation batches also group similar lengths (sorted, stable):
+        // the metrics are sums over every sample, so only the speed changes.
+        let val_order = |indices: Vec<usize>, lengths: Option<Vec<usize>>| match lengths {
+            Some(lengths) if c.bucket_factor.is_some() => {
+                let mut indices = indices;
+                indices.sort_by_key(|&i| lengths.get(i).copied().unwrap_or(0));
+                indices
+            }
+            _ => indices,
+        };
         let val_batches: Vec<(bool, Vec<usize>)> = match valid {
-            Some(v) => chunks((0..v.len()).collect(), c.batch_size)
+            Some(v) => chunks(val_order((0..v.len()).collect(), v.lengths()), c.batch_size)
                 .map(|b| (true, b))
                 .collect(),
-            None => chunks(val_idx, c.batch_size).map(|b| (false, b)).collect(),
+            None => chunks(val_order(val_idx, data.lengths()), c.batch_size)
+                .map(|b| (false, b))
+                .collect(),
         };
         let per_epoch = sampler.num_batches() as u64;
         let total_steps = c.max_steps.map_or(per_epoch * c.epochs as u64, |m| {
