@@ -330,14 +330,7 @@ impl Gru {
         lengths: &Tensor,
         train: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let size = tokens.size();
-        let [batch, time] = size.as_slice() else {
-            return Err(crate::Error::Shape {
-                what: "gru tokens",
-                expected: "[batch, time]".into(),
-                got: size,
-            });
-        };
+        let (batch, time) = token_shape(tokens)?;
         let dim = embedding.weight.size().get(1).copied().unwrap_or(0);
         let input = self.params.first().and_then(|w| w.size().get(1).copied());
         if input != Some(dim) {
@@ -358,13 +351,13 @@ impl Gru {
         let vocab = embedding.weight.size().first().copied().unwrap_or(0);
         if vocab > batch * time {
             let xs = embedding.forward(tokens)?;
-            return self.run_masked(FirstInput::Features(&xs), *batch, *time, lengths, train);
+            return self.run_masked(FirstInput::Features(&xs), batch, time, lengths, train);
         }
         let first = FirstInput::Tokens {
             table: embedding.lookup_weight()?,
             tokens,
         };
-        self.run_masked(first, *batch, *time, lengths, train)
+        self.run_masked(first, batch, time, lengths, train)
     }
 
     /// [`Gru::forward_tokens`] for training with a hand-written backward pass, for a
@@ -424,15 +417,8 @@ impl Gru {
         if self.config.num_layers != 1 || self.config.bidirectional {
             return Ok(None);
         }
-        let size = tokens.size();
-        let [batch, time] = size.as_slice() else {
-            return Err(crate::Error::Shape {
-                what: "gru tokens",
-                expected: "[batch, time]".into(),
-                got: size,
-            });
-        };
-        let (batch, time, hidden) = (*batch, *time, self.hidden);
+        let (batch, time) = token_shape(tokens)?;
+        let hidden = self.hidden;
         let [w_ih, w_hh, b_ih, b_hh] = self.params.as_slice() else {
             return Err(incomplete());
         };
@@ -610,6 +596,18 @@ impl Gru {
             outs.push(h.shallow_clone());
         }
         Ok(Tensor::f_stack(&outs, 1)?)
+    }
+}
+
+/// `(batch, time)` of token ids `[batch, time]`.
+fn token_shape(tokens: &Tensor) -> Result<(i64, i64)> {
+    match tokens.size().as_slice() {
+        [batch, time] => Ok((*batch, *time)),
+        _ => Err(crate::Error::Shape {
+            what: "gru tokens",
+            expected: "[batch, time]".into(),
+            got: tokens.size(),
+        }),
     }
 }
 
