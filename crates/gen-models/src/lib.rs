@@ -19,6 +19,28 @@
 //! assert_eq!(logits.kind(), Kind::Float);
 //! # Ok::<(), gen_models::Error>(())
 //! ```
+//!
+//! Training the classifier through `forward_t(.., true)` and `backward` works; its faster path
+//! records the GRU without autograd and runs backpropagation through time by hand
+//! ([`GruClassifier::forward_taped`], then [`GruTape::backward`] after the loss's backward;
+//! same gradients, tested). `gen-train`'s loop does this for you.
+//!
+//! ```
+//! # use gen_models::{GruClassifier, GruClassifierConfig, Module};
+//! # use tch::{nn, Device, Kind, Tensor};
+//! # let vs = nn::VarStore::new(Device::Cpu);
+//! # let config = GruClassifierConfig { vocab_size: 50, embedding_dim: 8, hidden_size: 8, ..Default::default() };
+//! # let model = GruClassifier::init(&vs.root(), &config)?;
+//! let tokens = Tensor::from_slice(&[5i64, 7, 9, 0, 3, 4, 0, 0]).view([2, 4]);
+//! let (lengths, labels) = (Tensor::from_slice(&[3i64, 2]), Tensor::from_slice(&[1i64, 0]));
+//! let (logits, tape) = model.forward_taped(&tokens, &lengths)?;
+//! logits.cross_entropy_for_logits(&labels).backward();
+//! if let Some(tape) = tape {
+//!     tape.backward()?; // the GRU's and the embedding's gradients
+//! }
+//! assert!(vs.variables()["gru.weight_hh_l0"].grad().defined());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod classifier;
 pub mod conv;
