@@ -14,6 +14,14 @@
 //!         p = p - lr_t * m / (math.sqrt(v) + eps); out.append(p)
 //!     return out
 //! keras_adam(2.0, 0.1)  # [1.900000158113633, 1.8001667578724447, 1.7006237583691333]
+//! def torch_adam(p, lr, b1=0.9, b2=0.999, eps=1e-8, steps=3):  # torch.optim.Adam
+//!     m = v = 0.0; out = []
+//!     for t in range(1, steps + 1):
+//!         g = p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g
+//!         denom = math.sqrt(v) / math.sqrt(1 - b2**t) + eps
+//!         p = p - lr / (1 - b1**t) * m / denom; out.append(p)
+//!     return out
+//! torch_adam(2.0, 0.1)  # [1.9000000005, 1.8001664866210927, 1.7006233928121137]
 //! def sgd_nesterov(p, lr, mom, steps=3):                        # torch.optim.SGD(nesterov=True)
 //!     buf = None; out = []
 //!     for _ in range(steps):
@@ -70,6 +78,20 @@ fn keras_adam_three_steps() {
     assert_close(
         &got,
         &[1.900000158113633, 1.8001667578724447, 1.7006237583691333],
+        1e-12,
+    );
+}
+
+#[test]
+fn pytorch_adam_three_steps() {
+    let cfg = AdamConfig {
+        lr: 0.1,
+        ..Default::default()
+    };
+    let got = run(OptimizerConfig::Adam(cfg), 2.0, 3);
+    assert_close(
+        &got,
+        &[1.9000000005, 1.8001664866210927, 1.7006233928121137],
         1e-12,
     );
 }
