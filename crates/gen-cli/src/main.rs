@@ -149,10 +149,10 @@ struct SampleArgs {
     out: Option<PathBuf>,
 }
 
-/// A preset or config file with overrides, shared by `cv` and `tune`.
+/// A preset or config file with overrides: what `train`, `cv` and `tune` start from.
 #[derive(Args)]
-struct Source {
-    /// A preset name (see `gen presets`).
+struct Settings {
+    /// A preset name (see `gen presets`). Default: mnist-dcgan.
     preset: Option<String>,
     /// A config file instead of a preset.
     #[arg(long, conflicts_with = "preset")]
@@ -169,6 +169,27 @@ struct Source {
     /// Shorthand for `--set trainer.seed=S`.
     #[arg(long)]
     seed: Option<u64>,
+}
+
+impl Settings {
+    /// The config table with every override (and `extra` ones) applied, checked to resolve;
+    /// with its origin and the preset's (or file's) name.
+    fn table(&self, extra: &[String]) -> Result<(toml::Table, String, String)> {
+        let (mut table, origin, name) = base_table(self.config.as_deref(), self.preset.as_deref())?;
+        let mut sets = self.set.clone();
+        sets.extend(trainer_shorthands(self.epochs, self.max_steps, self.seed));
+        sets.extend_from_slice(extra);
+        let origin = apply_sets(&mut table, origin, &sets)?;
+        config::resolve(&table, &origin)?;
+        Ok((table, origin, name))
+    }
+}
+
+/// What `cv` and `tune` run, and where their study goes.
+#[derive(Args)]
+struct Source {
+    #[command(flatten)]
+    settings: Settings,
     /// The folder of the study. Default: runs/<cv|tune>-<preset>-<UTC time>.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -225,29 +246,14 @@ struct RateArgs {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// A preset name (see `gen presets`). Default: imdb-gru.
-    preset: Option<String>,
-    /// A config file instead of a preset.
-    #[arg(long, conflicts_with = "preset")]
-    config: Option<PathBuf>,
-    /// Override a setting: `key.path=value` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    settings: Settings,
     /// The run folder. Default: runs/<preset>-<UTC time>.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Overwrite an existing run folder.
     #[arg(long)]
     force: bool,
-    /// Shorthand for `--set trainer.epochs=N`.
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Shorthand for `--set trainer.max_steps=N`.
-    #[arg(long)]
-    max_steps: Option<u64>,
-    /// Shorthand for `--set trainer.seed=S`.
-    #[arg(long)]
-    seed: Option<u64>,
     /// Shorthand for `--set runtime.device=D` (cpu, cuda, cuda:N, auto).
     #[arg(long)]
     device: Option<String>,
@@ -367,7 +373,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Cv(args) => {
             init_logging(level, None)?;
-            let (table, origin, name) = source_table(&args.source)?;
+            let (table, origin, name) = args.source.settings.table(&[])?;
             let out = args
                 .source
                 .out
@@ -385,7 +391,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Tune(args) => {
             init_logging(level, None)?;
-            let (table, origin, name) = source_table(&args.source)?;
+            let (table, origin, name) = args.source.settings.table(&[])?;
             let axes = args
                 .search
                 .iter()
@@ -570,27 +576,17 @@ fn trainer_shorthands(
     .collect()
 }
 
-/// The table of a `cv` or `tune` source; checks that it resolves.
-fn source_table(src: &Source) -> Result<(toml::Table, String, String)> {
-    let (mut table, origin, name) = base_table(src.config.as_deref(), src.preset.as_deref())?;
-    let mut sets = src.set.clone();
-    sets.extend(trainer_shorthands(src.epochs, src.max_steps, src.seed));
-    let origin = apply_sets(&mut table, origin, &sets)?;
-    config::resolve(&table, &origin)?;
-    Ok((table, origin, name))
-}
-
 fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
-    let (mut table, origin, name) = base_table(args.config.as_deref(), args.preset.as_deref())?;
-    let mut sets = args.set.clone();
-    sets.extend(trainer_shorthands(args.epochs, args.max_steps, args.seed));
-    sets.extend(
+    let runtime: Vec<String> = [
         args.device
             .as_ref()
             .map(|v| format!("runtime.device=\"{v}\"")),
-    );
-    sets.extend(args.threads.map(|v| format!("runtime.threads={v}")));
-    let origin = apply_sets(&mut table, origin, &sets)?;
+        args.threads.map(|v| format!("runtime.threads={v}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (table, origin, name) = args.settings.table(&runtime)?;
     let config = config::resolve(&table, &origin)?;
     let dir = args.out.unwrap_or_else(|| runs::default_dir(&name));
     runs::create(&dir, args.force)?;
