@@ -330,21 +330,12 @@ impl Gru {
         lengths: &Tensor,
         train: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let (batch, time) = token_shape(tokens)?;
-        let dim = embedding.weight.size().get(1).copied().unwrap_or(0);
-        let input = self.params.first().and_then(|w| w.size().get(1).copied());
-        if input != Some(dim) {
-            return Err(crate::Error::Shape {
-                what: "gru input (embedding size)",
-                expected: format!("{input:?}"),
-                got: embedding.weight.size(),
-            });
-        }
+        let (batch, time) = self.token_shape(embedding, tokens)?;
         if !grad_enabled()? {
             // Inference: the recorded (sharded) recurrence, when this GRU has one.
             if let Some(r) = self.record_tokens(embedding, tokens, lengths)? {
                 let out = r.steps.h.f_narrow(0, 1, r.time)?.f_transpose(0, 1)?;
-                let (out, h_n) = mask_and_last(&out, &r.lens, self.hidden)?;
+                let (out, h_n) = mask_and_last(&out, &r.lens)?;
                 return Ok((out, h_n.f_unsqueeze(0)?));
             }
         }
@@ -392,7 +383,7 @@ impl Gru {
             .f_transpose(0, 1)?
             .f_detach()?
             .f_set_requires_grad(true)?;
-        let (out, h_n) = mask_and_last(&leaf, &lens, self.hidden)?;
+        let (out, h_n) = mask_and_last(&leaf, &lens)?;
         let [_, w_hh, _, b_hh] = self.params.as_slice() else {
             return Err(incomplete());
         };
@@ -417,7 +408,7 @@ impl Gru {
         if self.config.num_layers != 1 || self.config.bidirectional {
             return Ok(None);
         }
-        let (batch, time) = token_shape(tokens)?;
+        let (batch, time) = self.token_shape(embedding, tokens)?;
         let hidden = self.hidden;
         let [w_ih, w_hh, b_ih, b_hh] = self.params.as_slice() else {
             return Err(incomplete());
@@ -445,6 +436,27 @@ impl Gru {
             lens,
             time,
         }))
+    }
+
+    /// `(batch, time)` of token ids `[batch, time]`, checked against `embedding`'s size.
+    fn token_shape(&self, embedding: &Embedding, tokens: &Tensor) -> Result<(i64, i64)> {
+        let dim = embedding.weight.size().get(1).copied();
+        let input = self.params.first().and_then(|w| w.size().get(1).copied());
+        if input != dim {
+            return Err(crate::Error::Shape {
+                what: "gru input (embedding size)",
+                expected: format!("{input:?}"),
+                got: embedding.weight.size(),
+            });
+        }
+        match tokens.size().as_slice() {
+            [batch, time] => Ok((*batch, *time)),
+            _ => Err(crate::Error::Shape {
+                what: "gru tokens",
+                expected: "[batch, time]".into(),
+                got: tokens.size(),
+            }),
+        }
     }
 
     /// Lengths as int64 on `device`, checked against `[batch]` and clamped to `[1, time]`.
@@ -484,17 +496,11 @@ impl Gru {
         let steps = Tensor::f_arange(time, (Kind::Int64, device))?.f_unsqueeze(0)?;
         let lens = lengths.f_unsqueeze(1)?;
         let valid = steps.f_lt_tensor(&lens)?; // [B, T]
-        let all_full = lengths.f_min()?.f_int64_value(&[])? == time;
-        // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
+                                               // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
         let rev = lens
             .f_sub_scalar(1)?
             .f_sub(&steps)?
             .f_where_self(&valid, &steps.f_expand([batch, time], false)?)?;
-        // Where each sequence's last real output sits: [B, 1, H].
-        let last = lens
-            .f_sub_scalar(1)?
-            .f_unsqueeze(2)?
-            .f_expand([batch, 1, self.hidden], false)?;
         let dirs = if self.config.bidirectional { 2 } else { 1 };
         let mut input: Option<Tensor> = None;
         let mut finals = Vec::with_capacity((self.config.num_layers * dirs) as usize);
@@ -505,10 +511,7 @@ impl Gru {
                 let (Some(w_ih), Some(w_hh), Some(b_ih), Some(b_hh)) =
                     (params.next(), params.next(), params.next(), params.next())
                 else {
-                    return Err(crate::Error::Config {
-                        field: "gru",
-                        reason: "parameter list is incomplete".into(),
-                    });
+                    return Err(incomplete());
                 };
                 let bias = folded_bias(b_ih, b_hh, self.hidden)?;
                 // Time-major projections [T, B, 3H], so that each step's slice is contiguous.
@@ -534,7 +537,7 @@ impl Gru {
                     }
                 };
                 let out = self.recur(&gi, w_hh, b_hh)?; // [B, T, H]
-                finals.push(out.f_gather(1, &last, false)?.f_squeeze_dim(1)?);
+                finals.push(last_step(&out, &lengths)?);
                 outs.push(if dir == 1 {
                     gather_time(&out, &rev)?
                 } else {
@@ -551,22 +554,16 @@ impl Gru {
             }
             input = Some(layer_out);
         }
-        let mut out = match input {
-            Some(out) => out,
-            None => {
-                return Err(crate::Error::Config {
-                    field: "gru.num_layers",
-                    reason: "must be at least 1".into(),
-                })
-            }
+        let Some(out) = input else {
+            return Err(crate::Error::Config {
+                field: "gru.num_layers",
+                reason: "must be at least 1".into(),
+            });
         };
         // Steps past a sequence's length ran on padding. They never feed its real steps (a
         // forward direction only runs later; a reverse one starts at each real end), so only
         // the returned outputs need zeroing.
-        if !all_full {
-            out = out.f_mul(&valid.f_to_kind(out.kind())?.f_unsqueeze(2)?)?;
-        }
-        Ok((out, Tensor::f_stack(&finals, 0)?))
+        Ok((zero_past(&out, &lengths)?, Tensor::f_stack(&finals, 0)?))
     }
 
     /// One direction of one layer over time-major input projections `gi` `[T, B, 3H]` (with
@@ -596,18 +593,6 @@ impl Gru {
             outs.push(h.shallow_clone());
         }
         Ok(Tensor::f_stack(&outs, 1)?)
-    }
-}
-
-/// `(batch, time)` of token ids `[batch, time]`.
-fn token_shape(tokens: &Tensor) -> Result<(i64, i64)> {
-    match tokens.size().as_slice() {
-        [batch, time] => Ok((*batch, *time)),
-        _ => Err(crate::Error::Shape {
-            what: "gru tokens",
-            expected: "[batch, time]".into(),
-            got: tokens.size(),
-        }),
     }
 }
 
@@ -648,26 +633,36 @@ fn folded_bias(b_ih: &Tensor, b_hh: &Tensor, hidden: i64) -> Result<Tensor> {
 
 /// Outputs `[B, T, H]` zeroed past each length, and each sequence's output at its last real
 /// step `[B, H]`; `lens` are clamped lengths `[B]`.
-fn mask_and_last(out: &Tensor, lens: &Tensor, hidden: i64) -> Result<(Tensor, Tensor)> {
+fn mask_and_last(out: &Tensor, lens: &Tensor) -> Result<(Tensor, Tensor)> {
+    Ok((zero_past(out, lens)?, last_step(out, lens)?))
+}
+
+/// Each sequence's output at its last real step: `out` `[B, T, H]`, clamped `lens` `[B]`.
+fn last_step(out: &Tensor, lens: &Tensor) -> Result<Tensor> {
     let size = out.size();
-    let (batch, time) = (
-        size.first().copied().unwrap_or(0),
-        size.get(1).copied().unwrap_or(0),
-    );
+    let [batch, _, hidden] = size.as_slice() else {
+        return Err(crate::Error::Shape {
+            what: "gru outputs",
+            expected: "[batch, time, hidden]".into(),
+            got: size,
+        });
+    };
     let last = lens
         .f_sub_scalar(1)?
-        .f_view([batch, 1, 1])?
-        .f_expand([batch, 1, hidden], false)?;
-    let h_n = out.f_gather(1, &last, false)?.f_squeeze_dim(1)?;
-    let all_full = lens.f_min()?.f_int64_value(&[])? == time;
-    let out = if all_full {
-        out.shallow_clone()
-    } else {
-        let steps = Tensor::f_arange(time, (Kind::Int64, out.device()))?.f_unsqueeze(0)?;
-        let valid = steps.f_lt_tensor(&lens.f_unsqueeze(1)?)?;
-        out.f_mul(&valid.f_to_kind(out.kind())?.f_unsqueeze(2)?)?
-    };
-    Ok((out, h_n))
+        .f_view([*batch, 1, 1])?
+        .f_expand([*batch, 1, *hidden], false)?;
+    Ok(out.f_gather(1, &last, false)?.f_squeeze_dim(1)?)
+}
+
+/// `out` `[B, T, H]` with the steps past each clamped length in `lens` `[B]` zeroed.
+fn zero_past(out: &Tensor, lens: &Tensor) -> Result<Tensor> {
+    let time = out.size().get(1).copied().unwrap_or(0);
+    if lens.f_min()?.f_int64_value(&[])? == time {
+        return Ok(out.shallow_clone());
+    }
+    let steps = Tensor::f_arange(time, (Kind::Int64, out.device()))?.f_unsqueeze(0)?;
+    let valid = steps.f_lt_tensor(&lens.f_unsqueeze(1)?)?;
+    Ok(out.f_mul(&valid.f_to_kind(out.kind())?.f_unsqueeze(2)?)?)
 }
 
 /// The first layer's input: features `[B, T, F]`, or token ids `[B, T]` into an embedding
