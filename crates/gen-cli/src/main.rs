@@ -172,17 +172,31 @@ struct Settings {
 }
 
 impl Settings {
-    /// The config table with every override (and `extra` ones) applied, checked to resolve;
-    /// with its origin and the preset's (or file's) name.
-    fn table(&self, extra: &[String]) -> Result<(toml::Table, String, String)> {
+    /// The config table with every override (and `extra` ones) applied, and what it
+    /// resolves to.
+    fn resolve(&self, extra: &[String]) -> Result<Resolved> {
         let (mut table, origin, name) = base_table(self.config.as_deref(), self.preset.as_deref())?;
         let mut sets = self.set.clone();
         sets.extend(trainer_shorthands(self.epochs, self.max_steps, self.seed));
         sets.extend_from_slice(extra);
         let origin = apply_sets(&mut table, origin, &sets)?;
-        config::resolve(&table, &origin)?;
-        Ok((table, origin, name))
+        let config = config::resolve(&table, &origin)?;
+        Ok(Resolved {
+            table,
+            origin,
+            name,
+            config,
+        })
     }
+}
+
+/// [`Settings`] applied: the table (studies re-apply overrides to it per run), where it came
+/// from, the preset's (or file's) name, and the config.
+struct Resolved {
+    table: toml::Table,
+    origin: String,
+    name: String,
+    config: RunConfig,
 }
 
 /// What `cv` and `tune` run, and where their study goes.
@@ -373,7 +387,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Cv(args) => {
             init_logging(level, None)?;
-            let (table, origin, name) = args.source.settings.table(&[])?;
+            let Resolved {
+                table,
+                origin,
+                name,
+                ..
+            } = args.source.settings.resolve(&[])?;
             let out = args
                 .source
                 .out
@@ -391,7 +410,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Tune(args) => {
             init_logging(level, None)?;
-            let (table, origin, name) = args.source.settings.table(&[])?;
+            let Resolved {
+                table,
+                origin,
+                name,
+                ..
+            } = args.source.settings.resolve(&[])?;
             let axes = args
                 .search
                 .iter()
@@ -586,8 +610,7 @@ fn train(args: TrainArgs, level: &str, quiet: bool) -> Result<ExitCode> {
     .into_iter()
     .flatten()
     .collect();
-    let (table, origin, name) = args.settings.table(&runtime)?;
-    let config = config::resolve(&table, &origin)?;
+    let Resolved { name, config, .. } = args.settings.resolve(&runtime)?;
     let dir = args.out.unwrap_or_else(|| runs::default_dir(&name));
     runs::create(&dir, args.force)?;
     runs::write_config(&dir, &config)?;
