@@ -96,10 +96,10 @@ pub struct TrajectoryRun {
     /// The demo of each shape held out for evaluation (0-based); none trains on all. Default: 0.
     #[serde(default = "default_holdout")]
     pub holdout: Option<usize>,
-    /// The model. Default: 100 points, 2x128 GRU, 8 Gaussians.
+    /// The model. Default: 50 points, 2x128 GRU, 8 Gaussians, offset augmentation 0.4.
     #[serde(default)]
     pub model: TrajectoryMdnConfig,
-    /// The optimiser. Default: Adam, lr 3e-3.
+    /// The optimiser. Default: Adam, lr 5e-3.
     #[serde(default = "default_trajectory_optimizer")]
     pub optimizer: OptimizerConfig,
     /// Gradient clipping. Default: global norm 1.
@@ -108,10 +108,10 @@ pub struct TrajectoryRun {
     /// Each training demo appears this many times per epoch. Default: 4.
     #[serde(default = "default_repeats")]
     pub epoch_repeats: usize,
-    /// The training loop. Default: 400 epochs of 16, cosine decay.
+    /// The training loop. Default: 200 epochs in batches of 60, cosine decay to 0.
     #[serde(default = "default_trajectory_trainer")]
     pub trainer: TrainerConfig,
-    /// Evaluation sampling. Default: 8 samples per shape and start, bias 0.5.
+    /// Evaluation sampling. Default: 8 samples per shape and start, bias 1, spread 0.25.
     #[serde(default)]
     pub eval: TrajectoryEvalConfig,
     /// Device and threads.

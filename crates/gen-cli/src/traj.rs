@@ -118,6 +118,7 @@ pub fn sample(
         let sampling = TrajectorySampling {
             seed: opts.seed,
             bias: config.eval.bias,
+            spread: config.eval.spread,
             ..Default::default()
         };
         let trajs = sample_trajectories(&task.model, id, opts.num, &sampling)?;

@@ -488,6 +488,50 @@ fn mixture_draws_have_the_right_moments() {
     let right = (0..30_000).filter(|_| mix.draw(&mut rng)[0] > 0.0).count() as f64 / 30_000.0;
     assert!((right - 2.0 / 3.0).abs() < 0.015, "{right}");
     assert!(Mixture::from_raw(&raw, 3, 0.0).is_err());
+    // The mean is sum_k w_k mu_k: (2/3) 5 + (1/3) (-5) in x, 0 in y.
+    let [mx, my] = mix.mean();
+    assert!(
+        (mx - 5.0 / 3.0).abs() < 1e-12 && my.abs() < 1e-12,
+        "{mx} {my}"
+    );
+}
+
+#[test]
+fn spread_pulls_draws_toward_the_mixture_mean() {
+    // Two well separated components: exact draws land near +-5, never near the mean 5/3.
+    let raw = [
+        0.0,
+        2.0f64.ln(),
+        -5.0,
+        5.0,
+        1.0,
+        -1.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.5,
+    ];
+    let mix = Mixture::from_raw(&raw, 2, 0.0).unwrap();
+    let m = mix.mean();
+    for spread in [0.0, 0.3, 1.0] {
+        // The same stream: draw_spread(s) = m + s (draw - m), exactly.
+        let (mut a, mut b) = (sampler_rng(3, 1), sampler_rng(3, 1));
+        for _ in 0..200 {
+            let d = mix.draw(&mut a);
+            let p = mix.draw_spread(&mut b, spread);
+            for i in 0..2 {
+                let want = m[i] + spread * (d[i] - m[i]);
+                assert!(
+                    (p[i] - want).abs() < 1e-12,
+                    "spread {spread}: {p:?} vs {want}"
+                );
+            }
+        }
+    }
+    // Spread 0 is the mean itself, whatever the stream.
+    assert_eq!(mix.draw_spread(&mut sampler_rng(9, 0), 0.0), m);
 }
 
 #[test]
@@ -554,6 +598,34 @@ fn sampling_is_seeded_and_starts_where_asked() {
         }
     )
     .is_err());
+    for spread in [-0.1, 1.5, f64::NAN] {
+        assert!(bad(
+            0,
+            1,
+            TrajectorySampling {
+                spread,
+                ..Default::default()
+            }
+        )
+        .is_err());
+    }
+    // Spread 0: no randomness left, every sample and seed gives the same path from a start.
+    let mean_path = |seed: u64| {
+        m.sample(
+            2,
+            3,
+            &TrajectorySampling {
+                seed,
+                spread: 0.0,
+                start: Some([1.0, 1.0]),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let p = mean_path(1);
+    assert!(p.get(0).equal(&p.get(2)));
+    assert!(p.equal(&mean_path(2)));
     assert!(bad(
         0,
         1,

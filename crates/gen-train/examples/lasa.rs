@@ -18,7 +18,7 @@
 //! `hidden` (128), `layers` (2), `components` (8), `length` (50), `offset-noise` (0.4),
 //! `time-warp` (0.0), `time-input` (true), `holdout`
 //! (0; a comma-separated list such as `0,1,2,3,4,5,6` runs several folds, one model each),
-//! `samples` (8), `bias` (1.0), `seed` (0), `shapes` (all; comma-separated names),
+//! `samples` (8), `bias` (1.0), `spread` (0.25), `seed` (0), `shapes` (all; comma-separated names),
 //! `panel` (220 pixels), `load` (a run folder: evaluate its model again instead of training;
 //! the outputs go to `out`).
 
@@ -114,6 +114,7 @@ fn main() -> anyhow::Result<()> {
     config.trainer.seed = args.get("seed", 0)?;
     config.eval.samples = args.get("samples", config.eval.samples)?;
     config.eval.bias = args.get("bias", config.eval.bias)?;
+    config.eval.spread = args.get("spread", config.eval.spread)?;
     config.eval.seed = config.trainer.seed;
 
     let mut reports: Vec<TrajectoryReport> = Vec::new();
@@ -181,10 +182,11 @@ fn main() -> anyhow::Result<()> {
         let report =
             evaluate_trajectories(&trained.task.model, &shapes, fold, &trained.config.eval)?;
         println!(
-            "fold {fold}: evaluated in {:.1} s (DTW per point, data units = mm; {} samples per shape, bias {})",
+            "fold {fold}: evaluated in {:.1} s (DTW per point, data units = mm; {} samples per shape, bias {}, spread {})",
             t.elapsed().as_secs_f64(),
             config.eval.samples,
-            config.eval.bias
+            config.eval.bias,
+            config.eval.spread
         );
         print!("{}", report.table());
 
@@ -224,6 +226,18 @@ fn main() -> anyhow::Result<()> {
                 s.max_endpoint, s.min_diversity
             );
         }
+        let pairs: usize = reports.iter().map(|r| r.summary().beat_baseline).sum();
+        let total: usize = reports.iter().map(|r| r.shapes.len()).sum();
+        // Per shape: in how many folds its samples beat the mean demo.
+        let mut wins: HashMap<&str, usize> = HashMap::new();
+        for s in reports.iter().flat_map(|r| &r.shapes) {
+            *wins.entry(s.name.as_str()).or_default() += usize::from(s.dtw < s.baseline);
+        }
+        let majority = wins.values().filter(|&&w| 2 * w > reports.len()).count();
+        println!(
+            "  all folds: beats baseline on {pairs}/{total} (shape, held-out demo) pairs; {majority}/{} shapes in a majority of folds",
+            wins.len()
+        );
     }
     println!("total {:.1} s", start.elapsed().as_secs_f64());
     Ok(())

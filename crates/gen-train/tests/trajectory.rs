@@ -95,6 +95,7 @@ fn tiny_config(epochs: usize) -> TrajectoryTaskConfig {
         eval: TrajectoryEvalConfig {
             samples: 3,
             bias: 3.0,
+            spread: 1.0,
             seed: 0,
         },
         ..Default::default()
@@ -198,6 +199,7 @@ fn tiny_overfit_reproduces_the_demos() {
         let sampling = TrajectorySampling {
             seed: 1,
             bias: 3.0,
+            spread: 1.0,
             start: Some([demo[[0, 0]], demo[[0, 1]]]),
             length: None,
         };
