@@ -596,6 +596,99 @@ impl Gru {
     }
 }
 
+/// A unidirectional [`Gru`] prepared for running one step at a time without autograd (token
+/// by token generation): every weight matrix transposed and contiguous, `b_hh`'s reset and
+/// update parts folded into the input bias, and layer 0's input projection left to the
+/// caller, who can precompute it per token ([`GruStepper::input_table`]).
+///
+/// Per layer and step: `r, z = sigmoid(gi_rz + h W_hrz^T)`, `n = tanh(gi_n + r (h W_hn^T +
+/// b_hn))`, `h' = n + z (h - n)`, as [`Gru::forward`] computes them.
+#[derive(Debug)]
+pub struct GruStepper {
+    /// Per layer: `W_ih^T [in, 3H]` (unused for layer 0), folded input bias `[3H]`,
+    /// `W_hrz^T [H, 2H]`, `W_hn^T [H, H]`, `b_hn [H]`.
+    layers: Vec<[Tensor; 5]>,
+    hidden: i64,
+}
+
+impl Gru {
+    /// The weights as of now, prepared for [`GruStepper::step`]. Errors for a bidirectional
+    /// GRU (it must read the whole sequence).
+    pub fn stepper(&self) -> Result<GruStepper> {
+        if self.config.bidirectional {
+            return Err(crate::Error::Config {
+                field: "gru.bidirectional",
+                reason: "a bidirectional GRU cannot run one step at a time".into(),
+            });
+        }
+        let (hidden, h2) = (self.hidden, 2 * self.hidden);
+        tch::no_grad(|| {
+            self.params
+                .chunks(4)
+                .map(|p| {
+                    let [w_ih, w_hh, b_ih, b_hh] = p else {
+                        return Err(incomplete());
+                    };
+                    let t = |w: &Tensor| -> Result<Tensor> {
+                        Ok(w.f_detach()?.f_transpose(0, 1)?.f_contiguous()?)
+                    };
+                    Ok([
+                        t(w_ih)?,
+                        folded_bias(b_ih, b_hh, hidden)?.f_detach()?,
+                        t(&w_hh.f_narrow(0, 0, h2)?)?,
+                        t(&w_hh.f_narrow(0, h2, hidden)?)?,
+                        b_hh.f_narrow(0, h2, hidden)?.f_detach()?.f_contiguous()?,
+                    ])
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .map(|layers| GruStepper { layers, hidden })
+    }
+}
+
+impl GruStepper {
+    /// Layer 0's input projection of every row of `inputs` `[V, in]` (e.g. an embedding
+    /// table): `inputs W_ih^T + b` `[V, 3H]`, ready for [`GruStepper::step`].
+    pub fn input_table(&self, inputs: &Tensor) -> Result<Tensor> {
+        let [w_ih_t, bias, ..] = self.layers.first().ok_or_else(incomplete)?;
+        Ok(tch::no_grad(|| bias.f_addmm(inputs, w_ih_t))?)
+    }
+
+    /// One step of every layer. `gi0` `[N, 3H]` is layer 0's input projection (rows of
+    /// [`GruStepper::input_table`]); `state` holds each layer's `[N, H]`, and is replaced by
+    /// the new one. Returns the top layer's output (its new state).
+    pub fn step(&self, gi0: &Tensor, state: &mut [Tensor]) -> Result<Tensor> {
+        if state.len() != self.layers.len() {
+            return Err(crate::Error::Shape {
+                what: "gru step state",
+                expected: format!("{} layers", self.layers.len()),
+                got: vec![state.len() as i64],
+            });
+        }
+        let (hidden, h2) = (self.hidden, 2 * self.hidden);
+        tch::no_grad(|| {
+            let mut gi = gi0.shallow_clone();
+            for (layer, ([w_ih_t, bias, w_rz, w_n, b_n], h)) in
+                self.layers.iter().zip(state.iter_mut()).enumerate()
+            {
+                if layer > 0 {
+                    gi = bias.f_addmm(&gi, w_ih_t)?;
+                }
+                let rz = gi.f_narrow(1, 0, h2)?.f_addmm(h, w_rz)?.f_sigmoid_()?;
+                let r = rz.f_narrow(1, 0, hidden)?;
+                let z = rz.f_narrow(1, hidden, hidden)?;
+                let n = gi
+                    .f_narrow(1, h2, hidden)?
+                    .f_addcmul(&r, &b_n.f_addmm(h, w_n)?)?
+                    .f_tanh_()?;
+                *h = n.f_lerp_tensor(h, &z)?;
+                gi = h.shallow_clone();
+            }
+            Ok(gi)
+        })
+    }
+}
+
 /// A recorded recurrence over tokens.
 struct Recorded {
     steps: tape::Steps,

@@ -30,7 +30,7 @@
 //! ```
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, Linear};
+use crate::layers::{Embedding, Gru, GruConfig, GruStepper, Linear};
 use crate::{Error, Module, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
@@ -150,6 +150,24 @@ impl GruLanguageModel {
         self.forward_unchecked(ids, h0, train)
     }
 
+    /// The weights as of now, prepared for generating one token at a time (the sampler).
+    pub(crate) fn decoder(&self) -> Result<Decoder> {
+        let gru = self.gru.stepper()?;
+        tch::no_grad(|| {
+            Ok(Decoder {
+                table: gru.input_table(&self.embedding.weight)?,
+                gru,
+                head_t: self
+                    .head
+                    .weight
+                    .f_detach()?
+                    .f_transpose(0, 1)?
+                    .f_contiguous()?,
+                head_b: self.head.bias.f_detach()?,
+            })
+        })
+    }
+
     /// [`GruLanguageModel::forward_with_state`] without the input checks, for ids the caller
     /// produced itself (the sampler).
     pub(crate) fn forward_unchecked(
@@ -254,5 +272,28 @@ impl Module for GruLanguageModel {
 
     fn forward_t(&self, ids: Self::Input<'_>, train: bool) -> Result<Tensor> {
         Ok(self.forward_with_state(ids, None, train)?.0)
+    }
+}
+
+/// A [`GruLanguageModel`] prepared for generation, one token at a time and without autograd:
+/// layer 0's input projection is a `[vocab, 3H]` table (embedding times `W_ih^T`), so a step
+/// gathers rows instead of multiplying, and the output layer is one `addmm`.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    table: Tensor,
+    gru: GruStepper,
+    head_t: Tensor,
+    head_b: Tensor,
+}
+
+impl Decoder {
+    /// Reads `tokens` `[N]` (int64, each in `0..vocab`) from `state` (per layer `[N, H]`,
+    /// replaced by the new one); returns the next logits `[N, vocab]`.
+    pub(crate) fn step(&self, tokens: &Tensor, state: &mut [Tensor]) -> Result<Tensor> {
+        tch::no_grad(|| {
+            let gi = self.table.f_index_select(0, tokens)?;
+            let top = self.gru.step(&gi, state)?;
+            Ok(self.head_b.f_addmm(&top, &self.head_t)?)
+        })
     }
 }

@@ -219,9 +219,23 @@ pub fn sample_from_logits(
         .iter()
         .map(|l| ((l - max) / config.temperature).exp())
         .collect();
-    let kept: Vec<usize> = if config.top_k.is_none() && config.top_p.is_none() {
-        (0..weights.len()).collect()
-    } else {
+    if config.top_k.is_none() && config.top_p.is_none() {
+        // Every token stays: the same sums in the same order as below, without the id list.
+        let total: f64 = weights.iter().sum();
+        let u = uniform(rng) * total;
+        let mut mass = 0.0;
+        for (i, w) in weights.iter().enumerate() {
+            mass += w;
+            if u < mass {
+                return Ok(i);
+            }
+        }
+        return Ok(weights
+            .iter()
+            .rposition(|w| *w > 0.0)
+            .unwrap_or_else(|| argmax(logits)));
+    }
+    let kept: Vec<usize> = {
         let mut order = descending(&weights);
         if let Some(k) = config.top_k {
             order.truncate(k);
@@ -312,18 +326,23 @@ where
             .f_view([1, -1])?
             .f_to_device(device)?;
         let (logits, h) = model.forward_unchecked(&prompt, None, false)?;
-        // [1, V] -> [N, V]; the state [L, 1, H] -> [L, N, H].
+        // [1, V] -> [N, V]; the state [L, 1, H] -> L x [N, H].
         let mut last = logits.f_select(1, -1)?.f_expand([batch, vocab], false)?;
-        let mut state = h.f_repeat([1, batch, 1])?;
+        let mut state = h.f_repeat([1, batch, 1])?.f_unbind(0)?;
+        let decoder = model.decoder()?;
         // The sample written by each row of the batch.
         let mut live: Vec<usize> = (0..num_samples).collect();
         for step in 0..config.max_tokens {
-            let rows = Vec::<f64>::try_from(
+            // f32 -> f64 is exact; converting here saves a libtorch kernel per step.
+            let rows: Vec<f64> = Vec::<f32>::try_from(
                 last.f_to_device(Device::Cpu)?
-                    .f_to_kind(Kind::Double)?
+                    .f_to_kind(Kind::Float)?
                     .f_contiguous()?
                     .f_view([-1])?,
-            )?;
+            )?
+            .into_iter()
+            .map(f64::from)
+            .collect();
             let mut still = Vec::with_capacity(live.len());
             let mut kept_rows = Vec::with_capacity(live.len());
             let mut next = Vec::with_capacity(live.len());
@@ -345,15 +364,14 @@ where
             }
             if still.len() < live.len() {
                 let rows = Tensor::f_from_slice(&kept_rows)?.f_to_device(device)?;
-                state = state.f_index_select(1, &rows)?;
+                state = state
+                    .iter()
+                    .map(|h| h.f_index_select(0, &rows))
+                    .collect::<std::result::Result<_, _>>()?;
             }
             live = still;
-            let input = Tensor::f_from_slice(&next)?
-                .f_view([-1, 1])?
-                .f_to_device(device)?;
-            let (logits, h) = model.forward_unchecked(&input, Some(&state), false)?;
-            last = logits.f_select(1, 0)?;
-            state = h;
+            let input = Tensor::f_from_slice(&next)?.f_to_device(device)?;
+            last = decoder.step(&input, &mut state)?;
         }
         Ok(outputs)
     })

@@ -377,3 +377,45 @@ fn taped_path_is_only_for_one_forward_layer() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn stepper_matches_the_whole_sequence_run() {
+    // Two layers, from a non-zero state: stepping token by token through the stepper (layer
+    // 0's projection gathered from its input table) gives the outputs and final state of
+    // one `forward` over the whole sequence.
+    tch::manual_seed(4);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let config = GruConfig {
+        num_layers: 2,
+        ..GruConfig::default()
+    };
+    let gru = Gru::new(&vs.root(), 3, 5, &config).unwrap();
+    let table_inputs = Tensor::randn([7, 3], (Kind::Float, Device::Cpu));
+    let tokens = Tensor::from_slice(&[3i64, 0, 6, 6, 2, 1, 5, 4]).view([2, 4]);
+    let xs = table_inputs
+        .index_select(0, &tokens.view([-1]))
+        .view([2, 4, 3]);
+    let h0 = Tensor::randn([2, 2, 5], (Kind::Float, Device::Cpu));
+    let (out, h_n) = gru.forward(&xs, Some(&h0), false).unwrap();
+
+    let stepper = gru.stepper().unwrap();
+    let table = stepper.input_table(&table_inputs).unwrap();
+    assert_eq!(table.size(), [7, 15]);
+    let mut state: Vec<Tensor> = h0.unbind(0);
+    for t in 0..4 {
+        let gi = table.index_select(0, &tokens.select(1, t));
+        let top = stepper.step(&gi, &mut state).unwrap();
+        assert!(max_abs_diff(&top, &out.select(1, t)) < 1e-5, "step {t}");
+    }
+    assert!(max_abs_diff(&Tensor::stack(&state, 0), &h_n) < 1e-5);
+    // The state must have one tensor per layer.
+    let gi = table.index_select(0, &tokens.select(1, 0));
+    assert!(stepper.step(&gi, &mut state[..1]).is_err());
+    // A bidirectional GRU cannot step.
+    let bi = GruConfig {
+        bidirectional: true,
+        ..GruConfig::default()
+    };
+    let vs2 = nn::VarStore::new(Device::Cpu);
+    assert!(Gru::new(&vs2.root(), 3, 5, &bi).unwrap().stepper().is_err());
+}
