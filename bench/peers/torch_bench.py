@@ -11,6 +11,8 @@ Workloads, with the shapes of gen's side (crates/gen-train/examples/bench.rs):
   ConvT(128, 1, 4, 2, 1) -> Tanh; D: Conv(1, 64, 4, 2, 1) -> LeakyReLU(0.2) ->
   Conv(64, 128, 4, 2, 1) -> BN -> LeakyReLU(0.2) -> Conv(128, 1, 7) -> Sigmoid.
   Biases as gen's: none before a batch norm. Adam lr 2e-4, betas (0.5, 0.999).
+- dcgan-step-bf16: the same under torch.autocast("cpu", dtype=torch.bfloat16) (forward passes
+  and losses; the discriminator outputs cast to float for BCELoss).
 - lm-generate-b1 / -b32: Embedding(256, 128) -> nn.GRU(128, 256, 2 layers) -> Linear(256, 256),
   in eval mode under no_grad; reads a one-token prompt, then samples 512 tokens with
   `torch.multinomial(softmax(logits / 1.0))` for 1 or 32 samples at once, carrying the state.
@@ -21,7 +23,7 @@ import time
 from protocol import parse_args, serve, take_stdout
 
 OUT = take_stdout()
-ARGS = parse_args(["seed-step", "dcgan-step", "lm-generate-b1", "lm-generate-b32"])
+ARGS = parse_args(["seed-step", "dcgan-step", "dcgan-step-bf16", "lm-generate-b1", "lm-generate-b32"])
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -73,8 +75,11 @@ def weights_init(m):
         nn.init.zeros_(m.bias)
 
 
-def dcgan_step():
+def dcgan_step(precision="fp32"):
     nz, ngf, ndf, batch = 100, 64, 64, 64
+    # bf16: PyTorch's CPU mixed precision, as its docs write it (forward passes and losses
+    # under torch.autocast; backward and optimiser steps outside).
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
     net_g = nn.Sequential(
         nn.ConvTranspose2d(nz, 4 * ngf, 7, 1, 0, bias=False),
         nn.BatchNorm2d(4 * ngf),
@@ -105,28 +110,31 @@ def dcgan_step():
 
     def iteration():
         net_d.zero_grad()
-        output = net_d(real).view(-1)
-        err_d_real = criterion(output, ones)
+        with autocast():
+            output = net_d(real).view(-1).float()
+            err_d_real = criterion(output, ones)
         err_d_real.backward()
         d_x = output.mean().item()
         noise = torch.randn(batch, nz, 1, 1)
-        fake = net_g(noise)
-        output = net_d(fake.detach()).view(-1)
-        err_d_fake = criterion(output, zeros)
+        with autocast():
+            fake = net_g(noise)
+            output = net_d(fake.detach()).view(-1).float()
+            err_d_fake = criterion(output, zeros)
         err_d_fake.backward()
         d_g_z1 = output.mean().item()
         err_d = err_d_real + err_d_fake
         opt_d.step()
         net_g.zero_grad()
-        output = net_d(fake).view(-1)
-        err_g = criterion(output, ones)
+        with autocast():
+            output = net_d(fake).view(-1).float()
+            err_g = criterion(output, ones)
         err_g.backward()
         d_g_z2 = output.mean().item()
         opt_g.step()
         _ = (err_d.item(), err_g.item(), d_x, d_g_z1, d_g_z2)
         return {}
 
-    shape = {"batch": batch, "image": 28, "channels": 1, "ngf": ngf, "ndf": ndf, "latent": nz}
+    shape = {"batch": batch, "image": 28, "channels": 1, "ngf": ngf, "ndf": ndf, "latent": nz, "precision": precision}
     return shape, iteration
 
 
@@ -172,6 +180,7 @@ def lm_generate(batch):
 WORKLOADS = {
     "seed-step": seed_step,
     "dcgan-step": dcgan_step,
+    "dcgan-step-bf16": lambda: dcgan_step("bf16"),
     "lm-generate-b1": lambda: lm_generate(1),
     "lm-generate-b32": lambda: lm_generate(32),
 }

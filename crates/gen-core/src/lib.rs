@@ -9,6 +9,8 @@
 //!   ignore index and label smoothing. All take logits where the math allows and are stable for
 //!   any logit.
 //! - [`metrics`]: accuracy, perplexity and bits per token from summed NLL and token counts.
+//! - [`precision`]: [`Precision`] (`fp32` | `bf16`) and the per-thread [`autocast`] scope that
+//!   gen-models' convolutions and linear layers honour.
 //!
 //! Every fallible function returns [`Result`] with the crate's single [`Error`].
 //!
@@ -44,6 +46,7 @@ pub mod device;
 mod error;
 pub mod loss;
 pub mod metrics;
+pub mod precision;
 
 pub use convert::{
     array_to_tensor, tensor_to_array, tensor_to_array1, tensor_to_array2, tensor_to_array3,
@@ -61,6 +64,7 @@ pub use loss::{
     wasserstein_generator_loss, CrossEntropyOptions, DiscriminatorLossOptions,
 };
 pub use metrics::{accuracy, bits_per_token, perplexity, Accuracy, NllAccumulator};
+pub use precision::{autocast, autocast_input, autocast_kind, Precision};
 
 /// Re-export of the tch version gen-core is built on.
 pub use tch;

@@ -8,9 +8,10 @@
 //! saved and restored with the model but never touched by an optimiser.
 
 use crate::error::ensure_config;
+use crate::layers::{autocast_kind_for, cast, uncast};
 use crate::Result;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
 /// How a layer's parameters are initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -177,17 +178,24 @@ impl Conv2d {
 
     /// Convolves `xs` `[batch, in, h, w]`; the output is `[batch, out, h', w']` with
     /// `h' = (h + 2 padding - kernel) / stride + 1`.
+    ///
+    /// Inside a [`gen_core::autocast`] scope it convolves in that precision (output `f32`).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         check_nchw("conv2d input", xs, self.input)?;
         let c = &self.config;
-        Ok(xs.f_conv2d(
-            &self.weight,
-            self.bias.as_ref(),
-            [c.stride, c.stride],
-            [c.padding, c.padding],
-            [1, 1],
-            1,
-        )?)
+        let kind = autocast_kind_for(xs);
+        let bias = self.bias.as_ref().map(|b| cast(b, kind)).transpose()?;
+        uncast(
+            cast(xs, kind)?.f_conv2d(
+                &cast(&self.weight, kind)?,
+                bias.as_ref(),
+                [c.stride, c.stride],
+                [c.padding, c.padding],
+                [1, 1],
+                1,
+            )?,
+            kind,
+        )
     }
 }
 
@@ -240,27 +248,34 @@ impl ConvTranspose2d {
 
     /// Applies the layer to `xs` `[batch, in, h, w]`; the output is `[batch, out, h', w']`
     /// with `h' = (h - 1) stride - 2 padding + kernel`.
+    ///
+    /// Inside a [`gen_core::autocast`] scope its products run in that precision (output `f32`).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         check_nchw("conv_transpose2d input", xs, self.input)?;
         let c = &self.config;
+        let kind = autocast_kind_for(xs);
         if xs.device() == tch::Device::Cpu {
             let size = xs.size();
             if size.get(2..) == Some(&[1, 1][..]) {
-                return self.forward_pixel(xs);
+                return self.forward_pixel(xs, kind);
             }
             if self.output <= Self::GEMM_MAX_OUT {
-                return self.forward_gemm(xs);
+                return self.forward_gemm(xs, kind);
             }
         }
-        Ok(xs.f_conv_transpose2d(
-            &self.weight,
-            self.bias.as_ref(),
-            [c.stride, c.stride],
-            [c.padding, c.padding],
-            [0, 0],
-            1,
-            [1, 1],
-        )?)
+        let bias = self.bias.as_ref().map(|b| cast(b, kind)).transpose()?;
+        uncast(
+            cast(xs, kind)?.f_conv_transpose2d(
+                &cast(&self.weight, kind)?,
+                bias.as_ref(),
+                [c.stride, c.stride],
+                [c.padding, c.padding],
+                [0, 0],
+                1,
+                [1, 1],
+            )?,
+            kind,
+        )
     }
 }
 
@@ -271,7 +286,7 @@ impl ConvTranspose2d {
 
     /// A 1x1 input: `[batch, in] @ [in, out k k]`, reshaped to `[batch, out, k, k]` and cropped
     /// by `padding` on each side (the stride plays no role).
-    fn forward_pixel(&self, xs: &Tensor) -> Result<Tensor> {
+    fn forward_pixel(&self, xs: &Tensor, kind: Option<Kind>) -> Result<Tensor> {
         let batch = xs.size().first().copied().unwrap_or(0);
         let ConvConfig {
             kernel: k,
@@ -285,10 +300,13 @@ impl ConvTranspose2d {
                 got: xs.size(),
             });
         }
-        let ys = xs
-            .f_reshape([batch, self.input])?
-            .f_matmul(&self.weight.f_reshape([self.input, -1])?)?
-            .f_reshape([batch, self.output, k, k])?;
+        let ys = uncast(
+            cast(xs, kind)?
+                .f_reshape([batch, self.input])?
+                .f_matmul(&cast(&self.weight, kind)?.f_reshape([self.input, -1])?)?,
+            kind,
+        )?
+        .f_reshape([batch, self.output, k, k])?;
         let ys = if p > 0 {
             ys.f_narrow(2, p, k - 2 * p)?.f_narrow(3, p, k - 2 * p)?
         } else {
@@ -301,7 +319,7 @@ impl ConvTranspose2d {
     }
 
     /// `col2im(W^T x)`: the transposed convolution as a matrix product and a fold.
-    fn forward_gemm(&self, xs: &Tensor) -> Result<Tensor> {
+    fn forward_gemm(&self, xs: &Tensor, kind: Option<Kind>) -> Result<Tensor> {
         let size = xs.size();
         let (batch, h, w) = match size.as_slice() {
             [b, _, h, w] => (*b, *h, *w),
@@ -325,11 +343,13 @@ impl ConvTranspose2d {
             });
         }
         // [in, out k k] -> [out k k, in] @ [batch, in, h w] = [batch, out k k, h w].
-        let cols = self
-            .weight
-            .f_reshape([self.input, -1])?
-            .f_transpose(0, 1)?
-            .f_matmul(&xs.f_reshape([batch, self.input, h * w])?)?;
+        let cols = uncast(
+            cast(&self.weight, kind)?
+                .f_reshape([self.input, -1])?
+                .f_transpose(0, 1)?
+                .f_matmul(&cast(xs, kind)?.f_reshape([batch, self.input, h * w])?)?,
+            kind,
+        )?;
         let ys = cols.f_col2im([out_h, out_w], [k, k], [1, 1], [p, p], [s, s])?;
         match &self.bias {
             Some(bias) => Ok(ys.f_add(&bias.f_reshape([1, -1, 1, 1])?)?),

@@ -34,8 +34,35 @@ impl Linear {
     }
 
     /// Applies the layer to the last dimension of `xs`.
+    /// `xs W^T + b`; in bfloat16 inside a [`gen_core::autocast`] scope (the output is `f32`).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(xs.f_linear(&self.weight, Some(&self.bias))?)
+        let kind = autocast_kind_for(xs);
+        uncast(
+            cast(xs, kind)?.f_linear(&cast(&self.weight, kind)?, Some(&cast(&self.bias, kind)?))?,
+            kind,
+        )
+    }
+}
+
+/// The kind a [`gen_core::autocast`] scope asks for, when `xs` is `f32` (else `None`).
+pub(crate) fn autocast_kind_for(xs: &Tensor) -> Option<Kind> {
+    gen_core::autocast_kind().filter(|_| xs.kind() == Kind::Float)
+}
+
+/// `t` in `kind` (itself when `None`); autograd records the cast, so gradients come back in
+/// `t`'s own kind.
+pub(crate) fn cast(t: &Tensor, kind: Option<Kind>) -> Result<Tensor> {
+    match kind {
+        Some(k) => Ok(t.f_to_kind(k)?),
+        None => Ok(t.shallow_clone()),
+    }
+}
+
+/// A result computed in an autocast `kind`, back in `f32` (as is when `kind` is `None`).
+pub(crate) fn uncast(t: Tensor, kind: Option<Kind>) -> Result<Tensor> {
+    match kind {
+        Some(_) => Ok(t.f_to_kind(Kind::Float)?),
+        None => Ok(t),
     }
 }
 

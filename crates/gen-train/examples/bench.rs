@@ -14,6 +14,8 @@
 //!   `--dir`, for the Keras peer.
 //! - `dcgan-step`: one D and one G update of gen's DCGAN for 28x28 grey images at width
 //!   `ngf = ndf = 64`, batch 64 (random images in [-1, 1]).
+//! - `dcgan-step-bf16`: the same with `trainer.precision = "bf16"` (convolutions in bfloat16,
+//!   f32 weights and optimiser).
 //! - `lm-generate-b1`, `lm-generate-b32`: 512 tokens sampled (temperature 1) from a GRU language
 //!   model (vocab 256, embedding 128, 2 layers of 256) for batch 1 or 32, from a one-token prompt.
 //!
@@ -23,6 +25,7 @@
 //! `quit` (or end of input) ends it. Everything else goes to stderr.
 
 use anyhow::{bail, Context, Result};
+use gen_core::Precision;
 use gen_data::imdb::{self, ImdbSource, LoadOptions};
 use gen_data::sequence::{PadOptions, Padding, Truncating};
 use gen_models::gan::{Gan, GanConfig, GanKind};
@@ -119,7 +122,8 @@ fn main() -> Result<()> {
     let mut workload: Box<dyn Workload> = match options.workload.as_str() {
         "seed-step" => Box::new(SeedStep::new()?),
         "seed-epoch" => Box::new(SeedEpoch::new(&options.dir)?),
-        "dcgan-step" => Box::new(DcganStep::new()?),
+        "dcgan-step" => Box::new(DcganStep::new(Precision::Fp32)?),
+        "dcgan-step-bf16" => Box::new(DcganStep::new(Precision::Bf16)?),
         "lm-generate-b1" => Box::new(LmGenerate::new(1)?),
         "lm-generate-b32" => Box::new(LmGenerate::new(32)?),
         other => bail!("unknown workload {other}"),
@@ -312,10 +316,11 @@ impl Workload for SeedEpoch {
 struct DcganStep {
     task: GanTask,
     batch: ImageBatch,
+    precision: Precision,
 }
 
 impl DcganStep {
-    fn new() -> Result<Self> {
+    fn new(precision: Precision) -> Result<Self> {
         let mut config = GanConfig {
             kind: GanKind::Dcgan,
             latent_dim: GAN_LATENT,
@@ -341,17 +346,19 @@ impl DcganStep {
         Ok(DcganStep {
             task,
             batch: ImageBatch { images, labels },
+            precision,
         })
     }
 }
 
 impl Workload for DcganStep {
     fn shape(&self) -> Value {
-        json!({"batch": GAN_BATCH, "image": GAN_SIZE, "channels": 1, "ngf": GAN_WIDTH, "ndf": GAN_WIDTH, "latent": GAN_LATENT})
+        json!({"batch": GAN_BATCH, "image": GAN_SIZE, "channels": 1, "ngf": GAN_WIDTH, "ndf": GAN_WIDTH, "latent": GAN_LATENT, "precision": self.precision})
     }
 
     fn iteration(&mut self) -> Result<BTreeMap<String, f64>> {
-        self.task.train_step(&self.batch)?;
+        // As the trainer runs a step with `trainer.precision`.
+        gen_core::autocast(self.precision, || self.task.train_step(&self.batch))?;
         Ok(BTreeMap::new())
     }
 }

@@ -346,3 +346,58 @@ fn subset_maps_indices_and_lengths_and_rejects_out_of_range() {
     assert!(subset.batch(&[3]).is_err());
     assert!(gen_train::Subset::new(&full, vec![10]).is_err());
 }
+
+/// Records the autocast kind each step sees.
+struct Watch(Supervised<GruClassifier>, Vec<(bool, Option<tch::Kind>)>);
+
+impl TrainStep for Watch {
+    type Batch = TextBatch;
+    fn train_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
+        self.1.push((true, gen_core::autocast_kind()));
+        self.0.train_step(batch)
+    }
+    fn valid_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
+        self.1.push((false, gen_core::autocast_kind()));
+        self.0.valid_step(batch)
+    }
+    fn set_lr_factor(&mut self, f: f64) {
+        self.0.set_lr_factor(f)
+    }
+    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
+        self.0.state()
+    }
+    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
+        self.0.load_state(t, p)
+    }
+}
+
+#[test]
+fn precision_applies_to_training_steps_only() {
+    let _serial = serial();
+    for (precision, kind) in [
+        (gen_core::Precision::Fp32, None),
+        (gen_core::Precision::Bf16, Some(tch::Kind::BFloat16)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(1);
+        cfg.validation_split = 0.25;
+        cfg.precision = precision;
+        let mut t = Watch(task(0, 0.01), Vec::new());
+        Trainer::new(cfg, dir.path())
+            .verbosity(Verbosity::Silent)
+            .fit(&mut t, &data(40, 1), None, false)
+            .unwrap();
+        let train: Vec<_> = t.1.iter().filter(|(train, _)| *train).collect();
+        let valid: Vec<_> = t.1.iter().filter(|(train, _)| !*train).collect();
+        assert!(!train.is_empty() && !valid.is_empty());
+        assert!(
+            train.iter().all(|(_, k)| *k == kind),
+            "{precision:?}: {train:?}"
+        );
+        assert!(
+            valid.iter().all(|(_, k)| k.is_none()),
+            "{precision:?}: {valid:?}"
+        );
+        assert_eq!(gen_core::autocast_kind(), None);
+    }
+}

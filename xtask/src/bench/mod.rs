@@ -124,6 +124,16 @@ pub const WORKLOADS: &[Workload] = &[
         full: plan(2, 5, 3),
     },
     Workload {
+        name: "dcgan-step-bf16",
+        group: "dcgan-step",
+        what: "dcgan-step with bf16 mixed precision on both sides: gen's trainer.precision = \"bf16\", PyTorch's torch.autocast(\"cpu\", torch.bfloat16)",
+        gen: GenProgram::Train,
+        peers: &[Peer::Torch],
+        dataset: None,
+        quick: Some(plan(1, 3, 2)),
+        full: plan(2, 5, 3),
+    },
+    Workload {
         name: "lm-generate-b1",
         group: "lm-generate",
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 1",

@@ -18,6 +18,7 @@ use crate::checkpoint;
 use crate::metrics::Metrics;
 use crate::schedule::{LrSchedule, ScheduleState};
 use crate::{Error, Result};
+use gen_core::Precision;
 use gen_data::batch::{
     validation_split, BatchConfig, Batcher, BucketConfig, BucketSampler, SplitMix64,
 };
@@ -152,6 +153,10 @@ pub struct TrainerConfig {
     pub lr_schedule: LrSchedule,
     /// Early stopping. Default: off.
     pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Precision of convolutions and linear layers in training steps: `bf16` runs them in
+    /// bfloat16 ([`gen_core::precision`]) with `f32` weights, gradients and optimiser state;
+    /// validation, evaluation and sampling stay `f32`. Default: `fp32`.
+    pub precision: Precision,
 }
 
 impl Default for TrainerConfig {
@@ -169,6 +174,7 @@ impl Default for TrainerConfig {
             monitor: "val_loss".into(),
             lr_schedule: LrSchedule::Constant,
             early_stopping: None,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -377,7 +383,7 @@ impl Trainer {
                 ));
                 tch::manual_seed(step_seed(c.seed, state.global_step));
                 let batch = data.batch(indices)?;
-                let metrics = task.train_step(&batch)?;
+                let metrics = gen_core::autocast(c.precision, || task.train_step(&batch))?;
                 let loss = metrics.mean("loss").unwrap_or(0.0);
                 if !loss.is_finite() {
                     return Err(Error::NonFiniteLoss {
