@@ -501,13 +501,15 @@ impl Module for DcganGenerator {
             _ => z.shallow_clone(),
         };
         let xs = input.f_reshape([batch, -1, 1, 1])?;
+        // Under bf16 autocast the hidden activations stay bf16 (batch norm reads them with f32
+        // statistics and parameters); the image comes back f32.
         let xs = self
             .bn1
-            .forward_t(&self.deconv1.forward(&xs)?, train)?
+            .forward_t(&self.deconv1.forward_autocast(&xs)?, train)?
             .f_relu()?;
         let xs = self
             .bn2
-            .forward_t(&self.deconv2.forward(&xs)?, train)?
+            .forward_t(&self.deconv2.forward_autocast(&xs)?, train)?
             .f_relu()?;
         Ok(self.deconv3.forward(&xs)?.f_tanh()?)
     }
@@ -598,11 +600,12 @@ impl Module for DcganDiscriminator {
             Some(classes) => Some(check_labels(labels, batch, classes)?),
             None => None,
         };
-        let h = leaky_relu(&self.conv1.forward(x)?, self.slope)?;
-        let h = self.conv2.forward(&h)?;
+        // Under bf16 autocast the hidden activations stay bf16 up to the logit (f32).
+        let h = leaky_relu(&self.conv1.forward_autocast(x)?, self.slope)?;
+        let h = self.conv2.forward_autocast(&h)?;
         let h = match &self.norm2 {
             Norm::Batch(bn) => bn.forward_t(&h, train)?,
-            Norm::Layer(ln) => ln.forward(&h)?,
+            Norm::Layer(ln) => ln.forward(&h.f_to_kind(Kind::Float)?)?,
             Norm::None => h,
         };
         let h = leaky_relu(&h, self.slope)?;

@@ -44,9 +44,10 @@ impl Linear {
     }
 }
 
-/// The kind a [`gen_core::autocast`] scope asks for, when `xs` is `f32` (else `None`).
+/// The kind a [`gen_core::autocast`] scope asks for, when `xs` is `f32` or already in that
+/// kind (else `None`).
 pub(crate) fn autocast_kind_for(xs: &Tensor) -> Option<Kind> {
-    gen_core::autocast_kind().filter(|_| xs.kind() == Kind::Float)
+    gen_core::autocast_kind().filter(|k| xs.kind() == Kind::Float || xs.kind() == *k)
 }
 
 /// `t` in `kind` (itself when `None`); autograd records the cast, so gradients come back in

@@ -330,11 +330,30 @@ fn batch_norm_normalises_and_tracks_running_statistics_like_pytorch() {
 
 #[test]
 fn leaky_relu_keeps_positives_and_scales_negatives() {
-    let x = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 3.0]);
+    let x = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 3.0]).set_requires_grad(true);
     let y = leaky_relu(&x, 0.2).unwrap();
     assert_eq!(
         Vec::<f32>::try_from(&y).unwrap(),
         vec![-0.4, -0.1, 0.0, 3.0]
+    );
+    // The gradient, as torch.nn.functional.leaky_relu(x, 0.2) gives it:
+    //   x = torch.tensor([-2., -0.5, 0., 3.], requires_grad=True)
+    //   F.leaky_relu(x, 0.2).sum().backward(); x.grad  # tensor([0.2, 0.2, 0.2, 1.0])
+    y.sum(Kind::Float).backward();
+    assert_eq!(
+        Vec::<f32>::try_from(&x.grad()).unwrap(),
+        vec![0.2, 0.2, 0.2, 1.0]
+    );
+    // The kind is kept (bf16 activations under autocast stay bf16).
+    let b = leaky_relu(
+        &Tensor::from_slice(&[-1.0f32, 1.0]).to_kind(Kind::BFloat16),
+        0.5,
+    )
+    .unwrap();
+    assert_eq!(b.kind(), Kind::BFloat16);
+    assert_eq!(
+        Vec::<f32>::try_from(&b.to_kind(Kind::Float)).unwrap(),
+        vec![-0.5, 1.0]
     );
 }
 
