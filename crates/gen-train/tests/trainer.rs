@@ -193,30 +193,49 @@ fn resume_after_interruption_matches_the_uninterrupted_run() {
     );
 }
 
-/// A task whose loss becomes NaN at a given step.
-struct NanAt(Supervised<GruClassifier>, u64, u64);
+/// Wraps a task: reports a NaN loss at training step `nan_at` (1-based; 0: never), and
+/// records, for every step, whether it trained and the autocast kind it ran under.
+struct Spy {
+    inner: Supervised<GruClassifier>,
+    nan_at: u64,
+    steps: u64,
+    seen: Vec<(bool, Option<tch::Kind>)>,
+}
 
-impl TrainStep for NanAt {
+impl Spy {
+    fn new(inner: Supervised<GruClassifier>, nan_at: u64) -> Self {
+        Spy {
+            inner,
+            nan_at,
+            steps: 0,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl TrainStep for Spy {
     type Batch = TextBatch;
     fn train_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
-        self.2 += 1;
-        let mut m = self.0.train_step(batch)?;
-        if self.2 == self.1 {
+        self.steps += 1;
+        self.seen.push((true, gen_core::autocast_kind()));
+        let mut m = self.inner.train_step(batch)?;
+        if self.steps == self.nan_at {
             m.add("loss", f64::NAN, 1.0);
         }
         Ok(m)
     }
     fn valid_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
-        self.0.valid_step(batch)
+        self.seen.push((false, gen_core::autocast_kind()));
+        self.inner.valid_step(batch)
     }
     fn set_lr_factor(&mut self, f: f64) {
-        self.0.set_lr_factor(f)
+        self.inner.set_lr_factor(f)
     }
     fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
-        self.0.state()
+        self.inner.state()
     }
     fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
-        self.0.load_state(t, p)
+        self.inner.load_state(t, p)
     }
 }
 
@@ -227,7 +246,7 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let d = data(100, 3);
     let mut cfg = config(3);
     cfg.checkpoint_every = Some(1);
-    let mut t = NanAt(task(0, 0.01), 4, 0);
+    let mut t = Spy::new(task(0, 0.01), 4);
     let trainer = Trainer::new(cfg.clone(), dir.path()).verbosity(Verbosity::Silent);
     let err = trainer.fit(&mut t, &d, None, false).unwrap_err();
     assert!(
@@ -347,30 +366,6 @@ fn subset_maps_indices_and_lengths_and_rejects_out_of_range() {
     assert!(gen_train::Subset::new(&full, vec![10]).is_err());
 }
 
-/// Records the autocast kind each step sees.
-struct Watch(Supervised<GruClassifier>, Vec<(bool, Option<tch::Kind>)>);
-
-impl TrainStep for Watch {
-    type Batch = TextBatch;
-    fn train_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
-        self.1.push((true, gen_core::autocast_kind()));
-        self.0.train_step(batch)
-    }
-    fn valid_step(&mut self, batch: &TextBatch) -> gen_train::Result<Metrics> {
-        self.1.push((false, gen_core::autocast_kind()));
-        self.0.valid_step(batch)
-    }
-    fn set_lr_factor(&mut self, f: f64) {
-        self.0.set_lr_factor(f)
-    }
-    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
-        self.0.state()
-    }
-    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
-        self.0.load_state(t, p)
-    }
-}
-
 #[test]
 fn precision_applies_to_training_steps_only() {
     let _serial = serial();
@@ -382,13 +377,13 @@ fn precision_applies_to_training_steps_only() {
         let mut cfg = config(1);
         cfg.validation_split = 0.25;
         cfg.precision = precision;
-        let mut t = Watch(task(0, 0.01), Vec::new());
+        let mut t = Spy::new(task(0, 0.01), 0);
         Trainer::new(cfg, dir.path())
             .verbosity(Verbosity::Silent)
             .fit(&mut t, &data(40, 1), None, false)
             .unwrap();
-        let train: Vec<_> = t.1.iter().filter(|(train, _)| *train).collect();
-        let valid: Vec<_> = t.1.iter().filter(|(train, _)| !*train).collect();
+        let train: Vec<_> = t.seen.iter().filter(|(train, _)| *train).collect();
+        let valid: Vec<_> = t.seen.iter().filter(|(train, _)| !*train).collect();
         assert!(!train.is_empty() && !valid.is_empty());
         assert!(
             train.iter().all(|(_, k)| *k == kind),
