@@ -64,7 +64,7 @@ pub use loss::{
     wasserstein_generator_loss, CrossEntropyOptions, DiscriminatorLossOptions,
 };
 pub use metrics::{accuracy, bits_per_token, perplexity, Accuracy, NllAccumulator};
-pub use precision::{autocast, autocast_input, autocast_kind, Precision};
+pub use precision::{autocast, autocast_kind, Precision};
 
 /// Re-export of the tch version gen-core is built on.
 pub use tch;

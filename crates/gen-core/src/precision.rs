@@ -68,14 +68,6 @@ pub fn autocast_kind() -> Option<Kind> {
     AUTOCAST.with(Cell::get)
 }
 
-/// `t` cast to the autocast kind when one is active and `t` is `f32`; otherwise `t` itself.
-pub fn autocast_input(t: &tch::Tensor) -> crate::Result<tch::Tensor> {
-    match autocast_kind() {
-        Some(kind) if t.f_kind()? == Kind::Float => Ok(t.f_to_kind(kind)?),
-        _ => Ok(t.shallow_clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
