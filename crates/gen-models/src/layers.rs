@@ -342,10 +342,11 @@ impl Gru {
 
     /// [`Gru::forward_masked`] over `embedding.forward(tokens)`, computed without the
     /// embedded sequence: the first layer's input projection of a token is a row of the table
-    /// `E W_ih^T + b_ih` (`[vocab, 3 * hidden]`), so one `[vocab, dim] x [dim, 3 * hidden]`
-    /// product and a row gather replace the `[batch * time, dim] x [dim, 3 * hidden]` product,
-    /// and the backward pass scatters into the table instead of running two more such
-    /// products. That pays when `vocab <= batch * time` (the seed model: 10,000 <= 32,768);
+    /// `E W_ih^T + b_ih` over the ids present in `tokens` (at most `[vocab, 3 * hidden]`), so
+    /// one `[present, dim] x [dim, 3 * hidden]` product and a row gather replace the
+    /// `[batch * time, dim] x [dim, 3 * hidden]` product, and the backward pass scatters into
+    /// the table instead of running two more such products. That pays when `vocab <= batch *
+    /// time` (the seed model: 10,000 <= 32,768);
     /// otherwise this embeds the tokens first. Either way the padding row gets no gradient, as
     /// in [`Embedding::forward`].
     ///
@@ -372,9 +373,10 @@ impl Gru {
             let xs = embedding.forward(tokens)?;
             return self.run_masked(FirstInput::Features(&xs), batch, time, lengths, train);
         }
+        let (present, rows) = present_rows(tokens, vocab)?;
         let first = FirstInput::Tokens {
-            table: embedding.lookup_weight()?,
-            tokens,
+            table: embedding.lookup_weight()?.f_index_select(0, &present)?,
+            tokens: &rows,
         };
         self.run_masked(first, batch, time, lengths, train)
     }
@@ -444,28 +446,12 @@ impl Gru {
         let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
         let bias = folded_bias(b_ih, b_hh, hidden)?;
         // The input projections [T, B, 3H], and what the tape back-propagates into: the
-        // [vocab, 3H] table (scattering the gradient into its rows is cheaper than
+        // table over the present ids (scattering the gradient into its rows is cheaper than
         // back-propagating a [T, B, 3H] gather), or the projections themselves.
         let ids = tokens.f_transpose(0, 1)?.f_reshape([-1])?;
         let vocab = embedding.weight.size().first().copied().unwrap_or(0);
         let (gi, input) = if vocab <= batch * time {
-            // Only the rows of the ids present: a batch of reviews uses a fraction of the
-            // vocabulary, and every product and scatter on the table shrinks with it.
-            // (A presence mask and a row map: O(vocab + tokens), unlike libtorch's unique.)
-            let (present, rows) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
-                let opts = (Kind::Int64, ids.device());
-                let present = Tensor::f_zeros([vocab], (Kind::Bool, ids.device()))?
-                    .f_index_fill_(0, &ids, 1)?
-                    .f_nonzero()?
-                    .f_reshape([-1])?;
-                let count = present.size().first().copied().unwrap_or(0);
-                let map = Tensor::f_zeros([vocab], opts)?.f_index_copy(
-                    0,
-                    &present,
-                    &Tensor::f_arange(count, opts)?,
-                )?;
-                Ok((present, map.f_index_select(0, &ids)?))
-            })?;
+            let (present, rows) = present_rows(&ids, vocab)?;
             let table = embedding
                 .lookup_weight()?
                 .f_index_select(0, &present)?
@@ -544,7 +530,8 @@ impl Gru {
         let steps = Tensor::f_arange(time, (Kind::Int64, device))?.f_unsqueeze(0)?;
         let lens = lengths.f_unsqueeze(1)?;
         let valid = steps.f_lt_tensor(&lens)?; // [B, T]
-                                               // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
+
+        // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
         let rev = lens
             .f_sub_scalar(1)?
             .f_sub(&steps)?
@@ -616,8 +603,7 @@ impl Gru {
 
     /// One direction of one layer over time-major input projections `gi` `[T, B, 3H]` (with
     /// `b_hh`'s reset and update parts already added); returns every output `[B, T, H]`.
-    /// Per step: `r, z = sigmoid(gi_rz + h W_hrz^T)`, `n = tanh(gi_n + r (h W_hn^T + b_hn))`,
-    /// `h' = n + z (h - n)`: two matrix products and four element-wise kernels.
+    /// Each step is a [`gru_cell`].
     fn recur(&self, gi: &Tensor, w_hh: &Tensor, b_hh: &Tensor) -> Result<Tensor> {
         let (hidden, h2) = (self.hidden, 2 * self.hidden);
         let batch = gi.size().get(1).copied().unwrap_or(0);
@@ -630,18 +616,30 @@ impl Gru {
         let mut h = Tensor::f_zeros([batch, hidden], (gi.kind(), gi.device()))?;
         let mut outs = Vec::with_capacity(gis.len());
         for git in &gis {
-            let rz = git.f_narrow(1, 0, h2)?.f_addmm(&h, &w_rz)?.f_sigmoid()?;
-            let r = rz.f_narrow(1, 0, hidden)?;
-            let z = rz.f_narrow(1, hidden, hidden)?;
-            let n = git
-                .f_narrow(1, h2, hidden)?
-                .f_addcmul(&r, &b_n.f_addmm(&h, &w_n)?)?
-                .f_tanh()?;
-            h = n.f_lerp_tensor(&h, &z)?;
+            h = gru_cell(git, &h, &w_rz, &w_n, &b_n)?;
             outs.push(h.shallow_clone());
         }
         Ok(Tensor::f_stack(&outs, 1)?)
     }
+}
+
+/// One GRU step from the input projection `gi` `[B, 3H]` (with `b_hh`'s reset and update parts
+/// already added) and the state `h` `[B, H]`, given `W_hrz^T` `[H, 2H]`, `W_hn^T` `[H, H]`
+/// and `b_hn` `[H]`: `r, z = sigmoid(gi_rz + h W_hrz^T)`, `n = tanh(gi_n + r (h W_hn^T +
+/// b_hn))`, `h' = n + z (h - n)`. Two matrix products and four element-wise kernels.
+fn gru_cell(gi: &Tensor, h: &Tensor, w_rz: &Tensor, w_n: &Tensor, b_n: &Tensor) -> Result<Tensor> {
+    let hidden = b_n.size().first().copied().unwrap_or(0);
+    let rz = gi
+        .f_narrow(1, 0, 2 * hidden)?
+        .f_addmm(h, w_rz)?
+        .f_sigmoid()?;
+    let r = rz.f_narrow(1, 0, hidden)?;
+    let z = rz.f_narrow(1, hidden, hidden)?;
+    let n = gi
+        .f_narrow(1, 2 * hidden, hidden)?
+        .f_addcmul(&r, &b_n.f_addmm(h, w_n)?)?
+        .f_tanh()?;
+    Ok(n.f_lerp_tensor(h, &z)?)
 }
 
 /// A unidirectional [`Gru`] prepared for running one step at a time without autograd (token
@@ -649,14 +647,12 @@ impl Gru {
 /// update parts folded into the input bias, and layer 0's input projection left to the
 /// caller, who can precompute it per token ([`GruStepper::input_table`]).
 ///
-/// Per layer and step: `r, z = sigmoid(gi_rz + h W_hrz^T)`, `n = tanh(gi_n + r (h W_hn^T +
-/// b_hn))`, `h' = n + z (h - n)`, as [`Gru::forward`] computes them.
+/// Each layer's step is the [`gru_cell`] of [`Gru::forward_masked`].
 #[derive(Debug)]
 pub struct GruStepper {
     /// Per layer: `W_ih^T [in, 3H]` (unused for layer 0), folded input bias `[3H]`,
     /// `W_hrz^T [H, 2H]`, `W_hn^T [H, H]`, `b_hn [H]`.
     layers: Vec<[Tensor; 5]>,
-    hidden: i64,
 }
 
 impl Gru {
@@ -690,7 +686,7 @@ impl Gru {
                 })
                 .collect::<Result<Vec<_>>>()
         })
-        .map(|layers| GruStepper { layers, hidden })
+        .map(|layers| GruStepper { layers })
     }
 }
 
@@ -713,7 +709,6 @@ impl GruStepper {
                 got: vec![state.len() as i64],
             });
         }
-        let (hidden, h2) = (self.hidden, 2 * self.hidden);
         tch::no_grad(|| {
             let mut gi = gi0.shallow_clone();
             for (layer, ([w_ih_t, bias, w_rz, w_n, b_n], h)) in
@@ -722,14 +717,7 @@ impl GruStepper {
                 if layer > 0 {
                     gi = bias.f_addmm(&gi, w_ih_t)?;
                 }
-                let rz = gi.f_narrow(1, 0, h2)?.f_addmm(h, w_rz)?.f_sigmoid_()?;
-                let r = rz.f_narrow(1, 0, hidden)?;
-                let z = rz.f_narrow(1, hidden, hidden)?;
-                let n = gi
-                    .f_narrow(1, h2, hidden)?
-                    .f_addcmul(&r, &b_n.f_addmm(h, w_n)?)?
-                    .f_tanh_()?;
-                *h = n.f_lerp_tensor(h, &z)?;
+                *h = gru_cell(&gi, h, w_rz, w_n, b_n)?;
                 gi = h.shallow_clone();
             }
             Ok(gi)
@@ -758,6 +746,29 @@ fn incomplete() -> crate::Error {
 fn grad_enabled() -> Result<bool> {
     let probe = Tensor::f_zeros([1], (Kind::Float, tch::Device::Cpu))?.f_set_requires_grad(true)?;
     Ok(probe.f_mul_scalar(1.0)?.requires_grad())
+}
+
+/// The ids occurring in `ids` (ascending, `[U]`) and, for each id, its row among them (shaped
+/// like `ids`): a table built over the present ids serves `ids` through those rows, and every
+/// product and scatter on it shrinks with the batch's vocabulary. A presence mask and a row
+/// map, O(vocab + tokens); libtorch's `unique` with inverse indices took 160 ms on 32k ids.
+fn present_rows(ids: &Tensor, vocab: i64) -> Result<(Tensor, Tensor)> {
+    tch::no_grad(|| {
+        let flat = ids.f_reshape([-1])?;
+        let opts = (Kind::Int64, ids.device());
+        let present = Tensor::f_zeros([vocab], (Kind::Bool, ids.device()))?
+            .f_index_fill_(0, &flat, 1)?
+            .f_nonzero()?
+            .f_reshape([-1])?;
+        let count = present.size().first().copied().unwrap_or(0);
+        let map = Tensor::f_zeros([vocab], opts)?.f_index_copy(
+            0,
+            &present,
+            &Tensor::f_arange(count, opts)?,
+        )?;
+        let rows = map.f_index_select(0, &flat)?.f_reshape(ids.size())?;
+        Ok((present, rows))
+    })
 }
 
 /// `b_ih` plus `b_hh`'s reset and update parts: plain additions before the gates, so they

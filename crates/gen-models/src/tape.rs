@@ -122,7 +122,7 @@ fn record_rows(job: RecordJob) -> Result<()> {
 /// What the input projections came from, recorded for the backward pass.
 #[derive(Debug)]
 pub(crate) enum Input {
-    /// Rows `ids` (time-major) of the table `E W_ih^T + b`, `[vocab, 3H]`.
+    /// Rows `ids` (time-major) of the table `E W_ih^T + b` over the ids present, `[U, 3H]`.
     Table { table: Tensor, ids: Tensor },
     /// The projections `[T * B, 3H]` themselves.
     Projections(Tensor),
