@@ -220,48 +220,44 @@ pub fn sample_from_logits(
         .map(|l| ((l - max) / config.temperature).exp())
         .collect();
     if config.top_k.is_none() && config.top_p.is_none() {
-        // Every token stays: the same sums in the same order as below, without the id list.
-        let total: f64 = weights.iter().sum();
-        let u = uniform(rng) * total;
-        let mut mass = 0.0;
-        for (i, w) in weights.iter().enumerate() {
-            mass += w;
-            if u < mass {
-                return Ok(i);
-            }
-        }
-        return Ok(weights
-            .iter()
-            .rposition(|w| *w > 0.0)
-            .unwrap_or_else(|| argmax(logits)));
+        // Every token stays: no id list to build.
+        return Ok(draw(&weights, 0..weights.len(), logits, rng));
     }
-    let kept: Vec<usize> = {
-        let mut order = descending(&weights);
-        if let Some(k) = config.top_k {
-            order.truncate(k);
-        }
-        if let Some(p) = config.top_p {
-            let keep = nucleus_len(&weights, &order, p);
-            order.truncate(keep);
-        }
-        order
-    };
-    let total: f64 = kept.iter().map(|&i| weight(&weights, i)).sum();
+    let mut kept = descending(&weights);
+    if let Some(k) = config.top_k {
+        kept.truncate(k);
+    }
+    if let Some(p) = config.top_p {
+        let keep = nucleus_len(&weights, &kept, p);
+        kept.truncate(keep);
+    }
+    Ok(draw(&weights, kept.iter().copied(), logits, rng))
+}
+
+/// Draws one of `ids` with probability proportional to its weight, using one uniform from
+/// `rng`: the first id whose running mass passes `u * total`. When rounding leaves `u` at the
+/// very top of the range, the last id with a positive weight (`argmax(logits)` if none).
+fn draw(
+    weights: &[f64],
+    ids: impl Iterator<Item = usize> + Clone,
+    logits: &[f64],
+    rng: &mut SamplerRng,
+) -> usize {
+    let total: f64 = ids.clone().map(|i| weight(weights, i)).sum();
     let u = uniform(rng) * total;
     let mut mass = 0.0;
-    for &i in &kept {
-        mass += weight(&weights, i);
+    let mut last_positive = None;
+    for i in ids {
+        let w = weight(weights, i);
+        mass += w;
         if u < mass {
-            return Ok(i);
+            return i;
+        }
+        if w > 0.0 {
+            last_positive = Some(i);
         }
     }
-    // Only reached when rounding left `u` at the very top of the range.
-    Ok(kept
-        .iter()
-        .rev()
-        .copied()
-        .find(|&i| weight(&weights, i) > 0.0)
-        .unwrap_or_else(|| argmax(logits)))
+    last_positive.unwrap_or_else(|| argmax(logits))
 }
 
 /// Writes `num_samples` continuations of `prompt_ids` with `model`, `config.max_tokens` tokens
