@@ -445,25 +445,22 @@ impl Gru {
         };
         let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
         let bias = folded_bias(b_ih, b_hh, hidden)?;
-        // The input projections [T, B, 3H], and what the tape back-propagates into: the
+        // What the input projections come from, and what the tape back-propagates into: the
         // table over the present ids (scattering the gradient into its rows is cheaper than
         // back-propagating a [T, B, 3H] gather), or the projections themselves.
         let ids = tokens.f_transpose(0, 1)?.f_reshape([-1])?;
         let vocab = embedding.weight.size().first().copied().unwrap_or(0);
-        let (gi, input) = if vocab <= batch * time {
+        let input = if vocab <= batch * time {
             let (present, rows) = present_rows(&ids, vocab)?;
             let table = embedding
                 .lookup_weight()?
                 .f_index_select(0, &present)?
                 .f_linear(w_ih, Some(&bias))?;
-            let gi = tch::no_grad(|| table.f_index_select(0, &rows))?;
-            (gi, tape::Input::Table { table, ids: rows })
+            tape::Input::Table { table, ids: rows }
         } else {
-            let gi = embedding.forward(&ids)?.f_linear(w_ih, Some(&bias))?;
-            (gi.shallow_clone(), tape::Input::Projections(gi))
+            tape::Input::Projections(embedding.forward(&ids)?.f_linear(w_ih, Some(&bias))?)
         };
-        let gi = gi.f_reshape([time, batch, 3 * hidden])?;
-        let steps = tch::no_grad(|| tape::record(&gi, w_hh, b_hh, hidden))?;
+        let steps = tch::no_grad(|| tape::record(&input, (time, batch), w_hh, b_hh, hidden))?;
         Ok(Some(Recorded {
             steps,
             input,
