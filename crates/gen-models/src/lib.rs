@@ -46,6 +46,7 @@ pub mod classifier;
 pub mod conv;
 pub mod error;
 pub mod evaluator;
+mod fused;
 pub mod gan;
 pub mod layers;
 pub mod lm;

@@ -1,17 +1,20 @@
 //! The GRU's hand-written training pass ([`crate::layers::Gru::forward_tokens_taped`]).
 //!
-//! The recurrence runs without autograd into preallocated time-major buffers (eight kernels
-//! and no allocation per step), and [`GruTape::backward`] runs backpropagation through time
-//! by hand (ten kernels per step). Each step's products go to small scratch buffers that stay
-//! in cache, and only what the backward pass reads is written to the large buffers: one
-//! seed-model step (batch 128 x 256 steps) went from about 190 to 150 ms on 2 cores when the
-//! `[T, B, 3H]` projections and products stopped being written out. Both split the batch into one shard per libtorch thread and run the shards in
+//! The recurrence runs without autograd into preallocated time-major buffers, and
+//! [`GruTape::backward`] runs backpropagation through time by hand. A step is a gather of its
+//! input projections, ONE GEMM and, on the CPU in f32, one fused element-wise pass
+//! ([`crate::fused`]; elsewhere six libtorch kernels forward, ten backward), with no
+//! allocation. Each step's products go to small scratch buffers, and only what the backward
+//! pass reads is kept.
+//!
+//! Both passes split the batch into one shard per libtorch thread and run the shards in
 //! parallel OS threads, each with ONE libtorch thread: the per-step kernels are far too small
 //! for libtorch's intra-op threads, whose hand-offs cost more than they save (two threads were
 //! slower than one in a 2-core profile), while shards need no synchronisation until the end.
 
+use crate::fused;
 use crate::Result;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// What the recorded recurrence keeps for the backward pass, time-major.
 #[derive(Debug)]
@@ -150,24 +153,33 @@ fn record_rows(job: RecordJob) -> Result<()> {
         Tensor::f_empty([rows, 3 * hidden], opts)?,
     );
     let (gh_rz, gh_n) = (gh.f_narrow(1, 0, h2)?, gh.f_narrow(1, h2, hidden)?);
+    let fused = opts == (Kind::Float, Device::Cpu);
     for t in 0..time {
         let gi = input.step(t, &gi_scratch)?;
         let h = steps.h.f_select(0, t)?;
         let (mut rz, mut n) = (steps.rz.f_select(0, t)?, steps.n.f_select(0, t)?);
+        let (mut ghn, h_new) = (steps.ghn.f_select(0, t)?, steps.h.f_select(0, t + 1)?);
         let _ = b_n.f_addmm_out(&gh, &h, &w_hh_t)?;
+        if fused {
+            // SAFETY: this thread calls no libtorch op while the views live; the other shards
+            // write only their own rows of the recorded buffers, and read their own rows and
+            // their own scratch (`gi` from a table) or the shared projections, which nothing
+            // writes; the spawning thread waits for the shards.
+            #[allow(unsafe_code)]
+            let (inputs, outputs) =
+                unsafe { fused::views([&gi, &gh, &h], [&rz, &n, &ghn, &h_new]) }?;
+            fused::gru_forward(inputs, outputs)?;
+            continue;
+        }
         let _ = gi.f_narrow(1, 0, h2)?.f_add_out(&rz, &gh_rz)?;
         let _ = rz.f_sigmoid_()?;
-        steps.ghn.f_select(0, t)?.f_copy_(&gh_n)?;
+        ghn.f_copy_(&gh_n)?;
         let _ =
             gi.f_narrow(1, h2, hidden)?
                 .f_addcmul_out(&n, &rz.f_narrow(1, 0, hidden)?, &gh_n)?;
         let _ = n.f_tanh_()?;
         // h_t = n + z (h_{t-1} - n)
-        let _ = n.f_lerp_tensor_out(
-            &steps.h.f_select(0, t + 1)?,
-            &h,
-            &rz.f_narrow(1, hidden, hidden)?,
-        )?;
+        let _ = n.f_lerp_tensor_out(&h_new, &h, &rz.f_narrow(1, hidden, hidden)?)?;
     }
     Ok(())
 }
@@ -301,26 +313,42 @@ fn backward_rows(job: BackwardJob) -> Result<()> {
         Tensor::f_empty([batch, hidden], opts)?,
     );
     let d_rz = Tensor::f_empty([batch, h2], opts)?;
+    let fused = opts == (Kind::Float, Device::Cpu);
     for t in (0..time).rev() {
-        let (rz, n, h_prev, ghn) = (
+        let (rz, n, h_prev) = (
             steps.rz.f_select(0, t)?,
             steps.n.f_select(0, t)?,
             steps.h.f_select(0, t)?,
-            steps.ghn.f_select(0, t)?,
         );
+        let ghn = steps.ghn.f_select(0, t)?;
         let (gh_t, da_n) = (d_gh.f_select(0, t)?, d_gin.f_select(0, t)?);
-        let (r, z) = (rz.f_narrow(1, 0, hidden)?, rz.f_narrow(1, hidden, hidden)?);
-        let _ = dh.f_add_(&d_out.f_select(1, t)?)?;
-        // h_t = n + z (h_prev - n)
-        let _ = dh.f_mul_out(&dhz, &z)?;
-        let _ = dh.f_sub_out(&dn, &dhz)?;
-        let _ = Tensor::f_tanh_backward_grad_input(&da_n, &dn, &n)?;
-        let _ = h_prev.f_sub_out(&hp_n, &n)?;
-        let _ = dh.f_mul_out(&d_rz.f_narrow(1, hidden, hidden)?, &hp_n)?;
-        // n = tanh(gi_n + r ghn), (r, z) = sigmoid(gi_rz + gh_rz)
-        let _ = da_n.f_mul_out(&d_rz.f_narrow(1, 0, hidden)?, &ghn)?;
-        let _ = Tensor::f_sigmoid_backward_grad_input(&gh_t.f_narrow(1, 0, h2)?, &d_rz, &rz)?;
-        let _ = da_n.f_mul_out(&gh_t.f_narrow(1, h2, hidden)?, &r)?;
+        let d_out_t = d_out.f_select(1, t)?;
+        if fused {
+            // SAFETY: as in `record_rows`: no libtorch op in this thread while the views live;
+            // the other shards write only their own rows of `d_gh`, `d_gin` and their own
+            // scratch, and nothing writes the recorded steps or the output gradient.
+            #[allow(unsafe_code)]
+            let (inputs, outputs) = unsafe {
+                fused::views(
+                    [&dh, &d_out_t, &rz, &n, &h_prev, &ghn],
+                    [&dhz, &gh_t, &da_n],
+                )
+            }?;
+            fused::gru_backward(inputs, outputs)?;
+        } else {
+            let (r, z) = (rz.f_narrow(1, 0, hidden)?, rz.f_narrow(1, hidden, hidden)?);
+            let _ = dh.f_add_(&d_out_t)?;
+            // h_t = n + z (h_prev - n)
+            let _ = dh.f_mul_out(&dhz, &z)?;
+            let _ = dh.f_sub_out(&dn, &dhz)?;
+            let _ = Tensor::f_tanh_backward_grad_input(&da_n, &dn, &n)?;
+            let _ = h_prev.f_sub_out(&hp_n, &n)?;
+            let _ = dh.f_mul_out(&d_rz.f_narrow(1, hidden, hidden)?, &hp_n)?;
+            // n = tanh(gi_n + r ghn), (r, z) = sigmoid(gi_rz + gh_rz)
+            let _ = da_n.f_mul_out(&d_rz.f_narrow(1, 0, hidden)?, &ghn)?;
+            let _ = Tensor::f_sigmoid_backward_grad_input(&gh_t.f_narrow(1, 0, h2)?, &d_rz, &rz)?;
+            let _ = da_n.f_mul_out(&gh_t.f_narrow(1, h2, hidden)?, &r)?;
+        }
         // dh_prev = dh z + dgh W_hh
         let _ = dhz.f_addmm_out(&dh, &gh_t, &w_hh)?;
     }
