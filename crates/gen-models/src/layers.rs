@@ -4,6 +4,7 @@
 //! so checkpoints map one-to-one onto the PyTorch modules.
 
 use crate::error::ensure_config;
+use crate::fused;
 use crate::tape;
 pub use crate::tape::GruTape;
 use crate::Result;
@@ -644,12 +645,13 @@ fn gru_cell(gi: &Tensor, h: &Tensor, w_rz: &Tensor, w_n: &Tensor, b_n: &Tensor) 
 /// update parts folded into the input bias, and layer 0's input projection left to the
 /// caller, who can precompute it per token ([`GruStepper::input_table`]).
 ///
-/// Each layer's step is the [`gru_cell`] of [`Gru::forward_masked`].
+/// Each layer's step computes the [`gru_cell`] of [`Gru::forward_masked`]: on the CPU in f32 as
+/// one GEMM and one fused element-wise pass, elsewhere with libtorch kernels.
 #[derive(Debug)]
 pub struct GruStepper {
     /// Per layer: `W_ih^T [in, 3H]` (unused for layer 0), folded input bias `[3H]`,
-    /// `W_hrz^T [H, 2H]`, `W_hn^T [H, H]`, `b_hn [H]`.
-    layers: Vec<[Tensor; 5]>,
+    /// `W_hh^T [H, 3H]`, `[0, 0, b_hn] [3H]`.
+    layers: Vec<[Tensor; 4]>,
 }
 
 impl Gru {
@@ -673,12 +675,19 @@ impl Gru {
                     let t = |w: &Tensor| -> Result<Tensor> {
                         Ok(w.f_detach()?.f_transpose(0, 1)?.f_contiguous()?)
                     };
+                    let b_hh = b_hh.f_detach()?;
+                    let b_n = Tensor::f_cat(
+                        &[
+                            b_hh.f_narrow(0, 0, h2)?.f_zeros_like()?,
+                            b_hh.f_narrow(0, h2, hidden)?,
+                        ],
+                        0,
+                    )?;
                     Ok([
                         t(w_ih)?,
-                        folded_bias(b_ih, b_hh, hidden)?.f_detach()?,
-                        t(&w_hh.f_narrow(0, 0, h2)?)?,
-                        t(&w_hh.f_narrow(0, h2, hidden)?)?,
-                        b_hh.f_narrow(0, h2, hidden)?.f_detach()?.f_contiguous()?,
+                        folded_bias(b_ih, &b_hh, hidden)?.f_detach()?,
+                        t(w_hh)?,
+                        b_n,
                     ])
                 })
                 .collect::<Result<Vec<_>>>()
@@ -707,14 +716,36 @@ impl GruStepper {
             });
         }
         tch::no_grad(|| {
-            let mut gi = gi0.shallow_clone();
-            for (layer, ([w_ih_t, bias, w_rz, w_n, b_n], h)) in
+            let mut gi = gi0.f_contiguous()?;
+            for (layer, ([w_ih_t, bias, w_hh_t, b_n], h)) in
                 self.layers.iter().zip(state.iter_mut()).enumerate()
             {
                 if layer > 0 {
                     gi = bias.f_addmm(&gi, w_ih_t)?;
                 }
-                *h = gru_cell(&gi, h, w_rz, w_n, b_n)?;
+                let hidden = h.size().last().copied().unwrap_or(0);
+                if (h.kind(), h.device()) == (Kind::Float, tch::Device::Cpu) {
+                    // One GEMM and one fused pass (`crate::fused`) instead of two GEMMs and
+                    // four kernels.
+                    let (h_prev, gh) = (h.f_contiguous()?, b_n.f_addmm(h, w_hh_t)?);
+                    let rows = h_prev.size().first().copied().unwrap_or(0);
+                    let n = Tensor::f_empty_like(&h_prev)?;
+                    let rz = Tensor::f_empty([rows, 2 * hidden], (Kind::Float, tch::Device::Cpu))?;
+                    let ghn = Tensor::f_empty_like(&n)?;
+                    *h = Tensor::f_empty_like(&n)?;
+                    // SAFETY: all seven tensors are this call's own (fresh or made contiguous
+                    // here) or the caller's inputs, and nothing else runs in this thread or
+                    // holds the fresh ones while the views live.
+                    #[allow(unsafe_code)]
+                    let (inputs, outputs) =
+                        unsafe { fused::views([&gi, &gh, &h_prev], [&rz, &n, &ghn, &*h]) }?;
+                    fused::gru_forward(inputs, outputs)?;
+                } else {
+                    let w_rz = w_hh_t.f_narrow(1, 0, 2 * hidden)?;
+                    let w_n = w_hh_t.f_narrow(1, 2 * hidden, hidden)?;
+                    let b_hn = b_n.f_narrow(0, 2 * hidden, hidden)?;
+                    *h = gru_cell(&gi, h, &w_rz, &w_n, &b_hn)?;
+                }
                 gi = h.shallow_clone();
             }
             Ok(gi)
