@@ -21,9 +21,11 @@ use gen_data::imdb::{self, ImdbSource, LoadOptions};
 use gen_data::sequence::{pad_sequences, PadOptions, Padding, Truncating};
 use ndarray::{Array1, Array2};
 use serde_json::json;
-use std::io::{BufRead, Write};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
+
+#[path = "../../../bench/protocol.rs"]
+mod protocol;
 
 const MAXLEN: usize = 256;
 
@@ -98,30 +100,9 @@ fn main() -> Result<()> {
         "shape": {"sequences": sequences.len(), "maxlen": MAXLEN, "padding": "post",
                   "truncating": "pre", "dtype": "int32", "checksum": check},
     });
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{ready}")?;
-    out.flush()?;
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        let command: Vec<&str> = line.split_whitespace().collect();
-        match command.as_slice() {
-            ["run", n] => {
-                let n: usize = n.parse().with_context(|| format!("bad command {line:?}"))?;
-                let mut times = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let start = Instant::now();
-                    let padded = pad_sequences(&sequences, &pad)?;
-                    times.push(start.elapsed().as_secs_f64() * 1e3);
-                    drop(padded);
-                }
-                writeln!(out, "{}", json!({ "times_ms": times, "metrics": {} }))?;
-                out.flush()?;
-            }
-            ["quit"] => break,
-            _ => bail!("bad command {line:?}"),
-        }
-    }
-    Ok(())
+    protocol::serve(&ready, || {
+        Ok((pad_sequences(&sequences, &pad)?, BTreeMap::new()))
+    })
 }
 
 /// `sum(value * (flat_index % 1009 + 1))` over the array, as the peer computes it with numpy.

@@ -42,11 +42,13 @@ use gen_train::{GradClip, TrainStep, Trainer, TrainerConfig};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+
+#[path = "../../../bench/protocol.rs"]
+mod protocol;
 
 /// The seed model's shapes (the source's Keras model).
 const VOCAB: i64 = 10000;
@@ -138,38 +140,7 @@ fn main() -> Result<()> {
         "threads": options.threads,
         "shape": workload.shape(),
     });
-    serve(workload.as_mut(), ready)
-}
-
-/// Prints `ready`, then answers `run N` lines until `quit` or end of input.
-fn serve(workload: &mut dyn Workload, ready: Value) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{ready}")?;
-    out.flush()?;
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        let command: Vec<&str> = line.split_whitespace().collect();
-        match command.as_slice() {
-            ["run", n] => {
-                let n: usize = n.parse().with_context(|| format!("bad command {line:?}"))?;
-                let mut times = Vec::with_capacity(n);
-                let mut metrics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-                for _ in 0..n {
-                    let start = Instant::now();
-                    let m = workload.iteration()?;
-                    times.push(start.elapsed().as_secs_f64() * 1e3);
-                    for (k, v) in m {
-                        metrics.entry(k).or_default().push(v);
-                    }
-                }
-                writeln!(out, "{}", json!({ "times_ms": times, "metrics": metrics }))?;
-                out.flush()?;
-            }
-            ["quit"] => break,
-            _ => bail!("bad command {line:?}"),
-        }
-    }
-    Ok(())
+    protocol::serve(&ready, || Ok(((), workload.iteration()?)))
 }
 
 /// Keras's Adam (lr 1e-3, eps 1e-7 in the epsilon-hat form), as the `imdb-gru` preset has it.
