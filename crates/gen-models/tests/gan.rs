@@ -355,6 +355,18 @@ fn leaky_relu_keeps_positives_and_scales_negatives() {
         Vec::<f32>::try_from(&b.to_kind(Kind::Float)).unwrap(),
         vec![-0.5, 1.0]
     );
+    // Second order, as a gradient penalty takes it: the first gradient (kept as a graph) is
+    // the piecewise-constant slope, so d/dx sum(x * dy/dx) is that slope again:
+    //   g, = torch.autograd.grad(F.leaky_relu(x, 0.2).sum(), x, create_graph=True)
+    //   (x * g).sum().backward(); x.grad  # tensor([0.2, 0.2, 0.2, 1.0])
+    let x = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 3.0]).set_requires_grad(true);
+    let y = leaky_relu(&x, 0.2).unwrap().sum(Kind::Float);
+    let g = Tensor::run_backward(&[&y], &[&x], true, true);
+    (&x * &g[0]).sum(Kind::Float).backward();
+    assert_eq!(
+        Vec::<f32>::try_from(&x.grad()).unwrap(),
+        vec![0.2, 0.2, 0.2, 1.0]
+    );
 }
 
 #[test]
