@@ -11,6 +11,7 @@
 //! - [`metrics`]: accuracy, perplexity and bits per token from summed NLL and token counts.
 //! - [`precision`]: [`Precision`] (`fp32` | `bf16`) and the per-thread [`autocast`] scope that
 //!   gen-models' convolutions and linear layers honour.
+//! - [`slices`]: f32 CPU tensors borrowed as Rust slices, for fused kernels.
 //!
 //! Every fallible function returns [`Result`] with the crate's single [`Error`].
 //!
@@ -47,6 +48,7 @@ mod error;
 pub mod loss;
 pub mod metrics;
 pub mod precision;
+pub mod slices;
 
 pub use convert::{
     array_to_tensor, tensor_to_array, tensor_to_array1, tensor_to_array2, tensor_to_array3,

@@ -8,152 +8,11 @@
 //! `ln 2` and a degree-6 polynomial, within 2 ulp), so results match libtorch's kernels to
 //! float rounding, not bit for bit.
 //!
-//! The only unsafe code is [`views`], which borrows tensors' memory as slices.
+//! The tiles are borrowed from the tensors with [`gen_core::slices::views`].
 
 use crate::{Error, Result};
+use gen_core::slices::{Mat, MatMut};
 use multiversion::multiversion;
-use tch::{Device, Kind, Tensor};
-
-/// A read-only `[rows, cols]` f32 matrix in memory: row `i` is
-/// `data[i * stride .. i * stride + cols]`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Mat<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    stride: usize,
-}
-
-impl<'a> Mat<'a> {
-    /// Row `i` (empty past the end).
-    fn row(&self, i: usize) -> &'a [f32] {
-        let start = i * self.stride;
-        self.data.get(start..start + self.cols).unwrap_or(&[])
-    }
-}
-
-/// A writable, contiguous `[rows, cols]` f32 matrix in memory.
-#[derive(Debug)]
-pub(crate) struct MatMut<'a> {
-    data: &'a mut [f32],
-    rows: usize,
-    cols: usize,
-}
-
-/// The layout of a 2-D f32 CPU tensor whose rows are contiguous: `(rows, cols, row stride)`.
-fn layout(t: &Tensor, what: &'static str, contiguous: bool) -> Result<(usize, usize, usize)> {
-    let bad = |reason: String| Error::Config {
-        field: "fused kernel",
-        reason: format!("{what}: {reason}"),
-    };
-    if t.kind() != Kind::Float || t.device() != Device::Cpu {
-        return Err(bad(format!(
-            "{:?} on {:?}, not f32 on the CPU",
-            t.kind(),
-            t.device()
-        )));
-    }
-    let (size, stride) = (t.size(), t.stride());
-    let ([rows, cols], [row_stride, col_stride]) = (size.as_slice(), stride.as_slice()) else {
-        return Err(bad(format!("shape {size:?}, not 2-D")));
-    };
-    let as_usize =
-        |v: i64| usize::try_from(v).map_err(|_| bad(format!("negative size or stride {v}")));
-    let (rows, cols, row_stride) = (as_usize(*rows)?, as_usize(*cols)?, as_usize(*row_stride)?);
-    let row_ok = if contiguous {
-        row_stride == cols
-    } else {
-        row_stride >= cols
-    };
-    if rows > 1 && cols > 0 && (*col_stride != 1 || !row_ok) {
-        return Err(bad(format!(
-            "strides {stride:?} of shape {size:?} are not row-major"
-        )));
-    }
-    Ok((rows, cols, row_stride))
-}
-
-/// Elements from a matrix's first element to its last, inclusive.
-fn span(rows: usize, cols: usize, stride: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * stride + cols
-    }
-}
-
-/// Borrows the memory of 2-D f32 CPU tensors: `inputs` read-only (rows contiguous, any row
-/// stride), `outputs` writable (fully contiguous). Checks kinds, devices and layouts, and that
-/// no output overlaps another output or any input.
-///
-/// # Safety
-///
-/// While the returned views live, no other code (another thread, or libtorch through another
-/// handle) may write the memory of any of these tensors, or read the memory of `outputs`.
-#[allow(unsafe_code)]
-pub(crate) unsafe fn views<'a, const I: usize, const O: usize>(
-    inputs: [&'a Tensor; I],
-    outputs: [&'a Tensor; O],
-) -> Result<([Mat<'a>; I], [MatMut<'a>; O])> {
-    let mut spans: Vec<(usize, usize, bool)> = Vec::with_capacity(I + O);
-    let mut laid = Vec::with_capacity(I + O);
-    for (k, t) in inputs.iter().chain(outputs.iter()).enumerate() {
-        let output = k >= I;
-        let (rows, cols, stride) = layout(t, if output { "output" } else { "input" }, output)?;
-        let len = span(rows, cols, stride);
-        let ptr = t.data_ptr() as *mut f32;
-        if len > 0 && (ptr.is_null() || !ptr.is_aligned()) {
-            return Err(Error::Config {
-                field: "fused kernel",
-                reason: "tensor memory is null or misaligned".into(),
-            });
-        }
-        spans.push((ptr as usize, ptr as usize + len * size_of::<f32>(), output));
-        laid.push((ptr, rows, cols, stride, len));
-    }
-    for (a, &(start_a, end_a, out_a)) in spans.iter().enumerate() {
-        for &(start_b, end_b, out_b) in spans.iter().skip(a + 1) {
-            let overlap = start_a < end_b && start_b < end_a;
-            if overlap && (out_a || out_b) {
-                return Err(Error::Config {
-                    field: "fused kernel",
-                    reason: "an output overlaps another operand".into(),
-                });
-            }
-        }
-    }
-    let mut laid = laid.into_iter();
-    let mut next = || laid.next().unwrap_or((std::ptr::null_mut(), 0, 0, 0, 0));
-    let mats = std::array::from_fn(|_| {
-        let (ptr, rows, cols, stride, len) = next();
-        let data: &'a [f32] = if len == 0 {
-            &[]
-        } else {
-            // SAFETY: `ptr` is the non-null, aligned start of an f32 CPU tensor whose elements
-            // up to `len` (from its sizes and strides) lie in its storage, which the borrowed
-            // handle keeps alive for 'a; the caller guarantees that nothing writes it meanwhile.
-            unsafe { std::slice::from_raw_parts(ptr, len) }
-        };
-        Mat {
-            data,
-            rows,
-            cols,
-            stride,
-        }
-    });
-    let muts = std::array::from_fn(|_| {
-        let (ptr, rows, cols, _, len) = next();
-        let data: &'a mut [f32] = if len == 0 {
-            &mut []
-        } else {
-            // SAFETY: as above, and this span overlaps no other operand (checked), while the
-            // caller guarantees that nothing else reads or writes it meanwhile.
-            unsafe { std::slice::from_raw_parts_mut(ptr, len) }
-        };
-        MatMut { data, rows, cols }
-    });
-    Ok((mats, muts))
-}
 
 /// Checks that every matrix has `rows` rows of `cols` columns.
 fn check(what: &'static str, shapes: &[(usize, usize)], rows: usize, cols: &[usize]) -> Result<()> {
@@ -223,14 +82,14 @@ pub(crate) fn gru_forward(
     [gi, gh, h]: [Mat<'_>; 3],
     [rz, n, ghn, h_new]: [MatMut<'_>; 4],
 ) -> Result<()> {
-    let (rows, hidden) = (h.rows, h.cols);
+    let (rows, hidden) = (h.rows(), h.cols());
     let shapes = [
-        (gi.rows, gi.cols),
-        (gh.rows, gh.cols),
-        (rz.rows, rz.cols),
-        (n.rows, n.cols),
-        (ghn.rows, ghn.cols),
-        (h_new.rows, h_new.cols),
+        (gi.rows(), gi.cols()),
+        (gh.rows(), gh.cols()),
+        (rz.rows(), rz.cols()),
+        (n.rows(), n.cols()),
+        (ghn.rows(), ghn.cols()),
+        (h_new.rows(), h_new.cols()),
     ];
     check(
         "gru_forward",
@@ -238,12 +97,12 @@ pub(crate) fn gru_forward(
         rows,
         &[3 * hidden, 3 * hidden, 2 * hidden, hidden, hidden, hidden],
     )?;
+    let (mut rz, mut n, mut ghn, mut h_new) = (rz, n, ghn, h_new);
     let tiles = rz
-        .data
-        .chunks_exact_mut(2 * hidden.max(1))
-        .zip(n.data.chunks_exact_mut(hidden.max(1)))
-        .zip(ghn.data.chunks_exact_mut(hidden.max(1)))
-        .zip(h_new.data.chunks_exact_mut(hidden.max(1)));
+        .rows_mut()
+        .zip(n.rows_mut())
+        .zip(ghn.rows_mut())
+        .zip(h_new.rows_mut());
     for (i, (((rz, n), ghn), h_new)) in tiles.enumerate().take(rows) {
         forward_row(gi.row(i), gh.row(i), h.row(i), rz, n, ghn, h_new);
     }
@@ -328,16 +187,16 @@ pub(crate) fn gru_backward(
     [dh, d_out, rz, n, h_prev, ghn]: [Mat<'_>; 6],
     [dhz, d_gh, d_gin]: [MatMut<'_>; 3],
 ) -> Result<()> {
-    let (rows, hidden) = (dh.rows, dh.cols);
+    let (rows, hidden) = (dh.rows(), dh.cols());
     let shapes = [
-        (d_out.rows, d_out.cols),
-        (rz.rows, rz.cols),
-        (n.rows, n.cols),
-        (h_prev.rows, h_prev.cols),
-        (ghn.rows, ghn.cols),
-        (dhz.rows, dhz.cols),
-        (d_gh.rows, d_gh.cols),
-        (d_gin.rows, d_gin.cols),
+        (d_out.rows(), d_out.cols()),
+        (rz.rows(), rz.cols()),
+        (n.rows(), n.cols()),
+        (h_prev.rows(), h_prev.cols()),
+        (ghn.rows(), ghn.cols()),
+        (dhz.rows(), dhz.cols()),
+        (d_gh.rows(), d_gh.cols()),
+        (d_gin.rows(), d_gin.cols()),
     ];
     check(
         "gru_backward",
@@ -354,11 +213,8 @@ pub(crate) fn gru_backward(
             hidden,
         ],
     )?;
-    let tiles = dhz
-        .data
-        .chunks_exact_mut(hidden.max(1))
-        .zip(d_gh.data.chunks_exact_mut(3 * hidden.max(1)))
-        .zip(d_gin.data.chunks_exact_mut(hidden.max(1)));
+    let (mut dhz, mut d_gh, mut d_gin) = (dhz, d_gh, d_gin);
+    let tiles = dhz.rows_mut().zip(d_gh.rows_mut()).zip(d_gin.rows_mut());
     for (i, ((dhz, d_gh), d_gin)) in tiles.enumerate().take(rows) {
         let inputs = [
             dh.row(i),
@@ -434,7 +290,9 @@ fn backward_row(
 #[allow(unsafe_code, clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use gen_core::slices::views;
     use proptest::prelude::*;
+    use tch::{Device, Kind, Tensor};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         (a - b).abs().max().double_value(&[])
@@ -549,36 +407,9 @@ mod tests {
     }
 
     #[test]
-    fn views_reject_aliasing_and_bad_layouts() {
+    fn a_step_rejects_tiles_of_the_wrong_shape() {
         let o = (Kind::Float, Device::Cpu);
-        let a = Tensor::zeros([4, 6], o);
-        let b = Tensor::zeros([4, 6], o);
-        let view = a.narrow(0, 1, 2);
-        assert!(
-            unsafe { views([&a], [&view]) }.is_err(),
-            "output inside an input"
-        );
-        assert!(
-            unsafe { views::<0, 2>([], [&a, &view]) }.is_err(),
-            "outputs overlap"
-        );
-        assert!(
-            unsafe { views([&a, &view], [&b]) }.is_ok(),
-            "inputs may overlap"
-        );
-        let strided = a.narrow(1, 0, 3);
-        assert!(
-            unsafe { views([&b], [&strided]) }.is_err(),
-            "strided output"
-        );
-        assert!(unsafe { views([&strided], [&b]) }.is_ok(), "strided input");
-        let t = a.transpose(0, 1);
-        assert!(unsafe { views([&t], [&b]) }.is_err(), "column-major input");
-        let d = Tensor::zeros([4, 6], (Kind::Double, Device::Cpu));
-        assert!(unsafe { views([&d], [&b]) }.is_err(), "f64");
-        let v = Tensor::zeros([24], o);
-        assert!(unsafe { views([&v], [&b]) }.is_err(), "1-D");
-        // Shapes that do not fit the step are errors too.
+        let (a, b) = (Tensor::zeros([4, 6], o), Tensor::zeros([4, 6], o));
         let small = [0, 1, 2].map(|_| Tensor::zeros([4, 1], o));
         let (inputs, outputs) =
             unsafe { views([&a, &a, &a], [&b, &small[0], &small[1], &small[2]]) }.unwrap();

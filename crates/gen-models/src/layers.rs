@@ -737,8 +737,9 @@ impl GruStepper {
                     // here) or the caller's inputs, and nothing else runs in this thread or
                     // holds the fresh ones while the views live.
                     #[allow(unsafe_code)]
-                    let (inputs, outputs) =
-                        unsafe { fused::views([&gi, &gh, &h_prev], [&rz, &n, &ghn, &*h]) }?;
+                    let (inputs, outputs) = unsafe {
+                        gen_core::slices::views([&gi, &gh, &h_prev], [&rz, &n, &ghn, &*h])
+                    }?;
                     fused::gru_forward(inputs, outputs)?;
                 } else {
                     let w_rz = w_hh_t.f_narrow(1, 0, 2 * hidden)?;

@@ -167,7 +167,7 @@ fn record_rows(job: RecordJob) -> Result<()> {
             // writes; the spawning thread waits for the shards.
             #[allow(unsafe_code)]
             let (inputs, outputs) =
-                unsafe { fused::views([&gi, &gh, &h], [&rz, &n, &ghn, &h_new]) }?;
+                unsafe { gen_core::slices::views([&gi, &gh, &h], [&rz, &n, &ghn, &h_new]) }?;
             fused::gru_forward(inputs, outputs)?;
             continue;
         }
@@ -329,7 +329,7 @@ fn backward_rows(job: BackwardJob) -> Result<()> {
             // scratch, and nothing writes the recorded steps or the output gradient.
             #[allow(unsafe_code)]
             let (inputs, outputs) = unsafe {
-                fused::views(
+                gen_core::slices::views(
                     [&dh, &d_out_t, &rz, &n, &h_prev, &ghn],
                     [&dhz, &gh_t, &da_n],
                 )
