@@ -62,6 +62,47 @@ fn run(config: OptimizerConfig, start: f64, steps: usize) -> Vec<f64> {
     out
 }
 
+/// [`run`] in f32, the kind that takes the fused one-pass Adam on the CPU.
+fn run_f32(config: OptimizerConfig, start: f32, steps: usize) -> Vec<f64> {
+    let vs = VarStore::new(Device::Cpu);
+    let p = vs.root().var_copy("p", &Tensor::from_slice(&[start]));
+    let mut opt = Optimizer::new(&vs, config).unwrap();
+    let mut out = Vec::new();
+    for _ in 0..steps {
+        opt.zero_grad().unwrap();
+        ((&p * &p).sum(Kind::Float) * 0.5).backward();
+        opt.step().unwrap();
+        out.push(p.double_value(&[0]));
+    }
+    out
+}
+
+#[test]
+fn adam_in_f32_gives_the_same_steps() {
+    // The references of the f64 tests below (torch.optim.Adam / keras.optimizers.Adam, lr
+    // 0.1, from p = 2 on 0.5 p^2), to f32 precision.
+    let keras = AdamConfig {
+        lr: 0.1,
+        ..AdamConfig::keras()
+    };
+    let got = run_f32(OptimizerConfig::Adam(keras), 2.0, 3);
+    assert_close(
+        &got,
+        &[1.900000158113633, 1.8001667578724447, 1.7006237583691333],
+        1e-6,
+    );
+    let torch = AdamConfig {
+        lr: 0.1,
+        ..Default::default()
+    };
+    let got = run_f32(OptimizerConfig::Adam(torch), 2.0, 3);
+    assert_close(
+        &got,
+        &[1.9000000005, 1.8001664866210927, 1.7006233928121137],
+        1e-6,
+    );
+}
+
 fn assert_close(got: &[f64], want: &[f64], tol: f64) {
     for (g, w) in got.iter().zip(want) {
         assert!((g - w).abs() < tol, "got {got:?}, want {want:?}");
