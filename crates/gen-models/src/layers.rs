@@ -6,7 +6,7 @@
 use crate::error::ensure_config;
 use crate::fused;
 use crate::tape;
-pub use crate::tape::GruTape;
+pub use crate::tape::{GruTape, GruTapes};
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
@@ -426,6 +426,67 @@ impl Gru {
             steps,
         };
         Ok(Some((out, h_n.f_unsqueeze(0)?, tape)))
+    }
+
+    /// [`Gru::forward`] from a zero state, for training with hand-written backward passes, for
+    /// a one-direction GRU of any depth (`None` when bidirectional or without steps). Each
+    /// layer projects its input (the features, then the layer below's outputs after the
+    /// dropout between layers) in one GEMM under autograd and records its recurrence as
+    /// [`Gru::forward_tokens_taped`] does. After back-propagating a loss computed from the
+    /// outputs `[B, T, H]` and final states `[layers, B, H]`, call [`GruTapes::backward`].
+    /// Same outputs and gradients as [`Gru::forward`] (tested within 1e-5 without dropout).
+    pub fn forward_taped(
+        &self,
+        xs: &Tensor,
+        train: bool,
+    ) -> Result<Option<(Tensor, Tensor, GruTapes)>> {
+        let size = xs.size();
+        let [batch, time, _] = size.as_slice() else {
+            return Err(crate::Error::Shape {
+                what: "gru input",
+                expected: "[batch, time, features]".into(),
+                got: size,
+            });
+        };
+        let (batch, time) = (*batch, *time);
+        if self.config.bidirectional || time == 0 {
+            return Ok(None);
+        }
+        let hidden = self.hidden;
+        let mut input = xs.shallow_clone();
+        let (mut tapes, mut finals) = (Vec::new(), Vec::new());
+        for (layer, params) in self.params.chunks(4).enumerate() {
+            let [w_ih, w_hh, b_ih, b_hh] = params else {
+                return Err(incomplete());
+            };
+            if layer > 0 {
+                input = input.f_dropout(self.config.dropout, train)?;
+            }
+            let features = input.size().last().copied().unwrap_or(0);
+            // Time-major projections [T * B, 3H] (b_hh's reset and update parts folded in).
+            let gi = input
+                .f_transpose(0, 1)?
+                .f_reshape([-1, features])?
+                .f_linear(w_ih, Some(&folded_bias(b_ih, b_hh, hidden)?))?;
+            let source = tape::Input::Projections(gi);
+            let steps = tch::no_grad(|| tape::record(&source, (time, batch), w_hh, b_hh, hidden))?;
+            let leaf = steps
+                .h
+                .f_narrow(0, 1, time)?
+                .f_transpose(0, 1)?
+                .f_detach()?
+                .f_set_requires_grad(true)?;
+            finals.push(leaf.f_select(1, time - 1)?);
+            tapes.push(GruTape {
+                leaf: leaf.shallow_clone(),
+                input: source,
+                w_hh: w_hh.shallow_clone(),
+                b_hh: b_hh.shallow_clone(),
+                steps,
+            });
+            input = leaf;
+        }
+        Ok(Some((input, Tensor::f_stack(&finals, 0)?, GruTapes(tapes))))
     }
 
     /// The sharded recurrence of a one-layer, one-direction GRU over `tokens`, run without

@@ -23,7 +23,9 @@
 //! Training the classifier through `forward_t(.., true)` and `backward` works; its faster path
 //! records the GRU without autograd and runs backpropagation through time by hand
 //! ([`GruClassifier::forward_taped`], then [`GruTape::backward`] after the loss's backward;
-//! same gradients, tested). `gen-train`'s loop does this for you.
+//! same gradients, tested). The language model has the same for any depth
+//! ([`GruLanguageModel::forward_taped`], then [`GruTapes::backward`]). `gen-train`'s loop does
+//! this for you.
 //!
 //! ```
 //! # use gen_models::{GruClassifier, GruClassifierConfig, Module};
@@ -61,5 +63,5 @@ pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribut
 pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
 pub use sampling::{generate, sampler_rng, SamplerRng, SamplingConfig};
-pub use tape::GruTape;
+pub use tape::{GruTape, GruTapes};
 pub use trajectory::{TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};

@@ -30,7 +30,7 @@
 //! ```
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, GruStepper, Linear};
+use crate::layers::{Embedding, Gru, GruConfig, GruStepper, GruTapes, Linear};
 use crate::{Error, Module, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
@@ -166,6 +166,25 @@ impl GruLanguageModel {
                 head_b: self.head.bias.f_detach()?,
             })
         })
+    }
+
+    /// The training forward pass (dropout on) through the GRU's hand-written backward passes
+    /// ([`crate::layers::Gru::forward_taped`]): the logits, and the tapes to run after the
+    /// loss's `backward` ([`GruTapes::backward`]). Same logits and gradients as
+    /// `forward_t(ids, true)` without dropout (tested).
+    pub fn forward_taped(&self, ids: &Tensor) -> Result<(Tensor, Option<GruTapes>)> {
+        self.check_ids(ids)?;
+        let xs = self
+            .embedding
+            .forward(ids)?
+            .f_dropout(self.config.dropout, true)?;
+        match self.gru.forward_taped(&xs, true)? {
+            Some((out, _, tapes)) => {
+                let out = out.f_dropout(self.config.dropout, true)?;
+                Ok((self.head.forward(&out)?, Some(tapes)))
+            }
+            None => Ok((self.forward_unchecked(ids, None, true)?.0, None)),
+        }
     }
 
     /// [`GruLanguageModel::forward_with_state`] without the input checks, for ids the caller

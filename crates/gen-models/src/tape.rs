@@ -284,6 +284,20 @@ fn dot(x: &Tensor, g: &Tensor) -> Result<Tensor> {
     Ok(x.f_reshape([-1])?.f_dot(&g.f_reshape([-1])?)?)
 }
 
+/// The tapes of a stacked GRU's layers ([`crate::layers::Gru::forward_taped`]), first layer
+/// first.
+#[derive(Debug)]
+pub struct GruTapes(pub(crate) Vec<GruTape>);
+
+impl GruTapes {
+    /// Runs every layer's [`GruTape::backward`], last layer first: each pulls its gradient
+    /// into the layer below's outputs before that layer's turn. Call it after the loss's
+    /// `backward`.
+    pub fn backward(self) -> Result<()> {
+        self.0.into_iter().rev().try_for_each(GruTape::backward)
+    }
+}
+
 struct BackwardJob {
     /// `[b, T, H]`: the gradient that reached this shard's outputs.
     d_out: Tensor,

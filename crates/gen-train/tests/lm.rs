@@ -126,6 +126,59 @@ fn evaluation_sums_over_batches_exactly() {
 }
 
 #[test]
+fn taped_training_pass_equals_autograd() {
+    // backward_loss runs the stacked GRU through its hand-written backward passes; without
+    // dropout it must give the loss, metrics and every gradient of forward_loss + backward
+    // (libtorch's own `gru` op under autograd).
+    let _s = serial();
+    let config = GruLanguageModelConfig {
+        vocab_size: 11,
+        embedding_dim: 4,
+        hidden_size: 6,
+        dropout: 0.0,
+        gru: GruConfig {
+            num_layers: 2,
+            ..GruConfig::default()
+        },
+        ..Default::default()
+    };
+    let (vs, model) = lm(2, &config);
+    let ids: Vec<i64> = (0..200).map(|i| (i * 7 + i / 3) % 11).collect();
+    let data = LmData::new(ids, &LmDataConfig { seq_len: 8 }, Device::Cpu).unwrap();
+    let batch = data.batch(&[0, 3, 5, 7, 9]).unwrap();
+    let grads = || {
+        let mut vars: Vec<_> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars.into_iter()
+            .map(|(name, mut t)| {
+                let g = t.grad().copy();
+                t.zero_grad();
+                (name, g)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (loss, metrics_a) = model.forward_loss(&batch, true).unwrap();
+    loss.backward();
+    let reference = grads();
+    let metrics_b = model.backward_loss(&batch).unwrap();
+    let tested = grads();
+    let (a, b) = (
+        metrics_a.mean("loss").unwrap(),
+        metrics_b.mean("loss").unwrap(),
+    );
+    assert!((a - b).abs() < 1e-5, "loss {a} vs {b}");
+    assert_eq!(reference.len(), tested.len());
+    for ((name, a), (_, b)) in reference.iter().zip(&tested) {
+        let diff = (a - b).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "gradient of {name}: {diff}");
+        assert!(
+            a.abs().max().double_value(&[]) > 0.0,
+            "{name} gets a gradient"
+        );
+    }
+}
+
+#[test]
 fn unigram_baseline_matches_its_closed_form() {
     // Counts in train [0, 0, 1] with V = 3 and add-one: p = (3, 2, 1) / 6.
     let bits = unigram_bits_per_token(&[0, 0, 1], &[0, 2], 3).unwrap();

@@ -146,17 +146,33 @@ impl Objective for GruLanguageModel {
     type Batch = LmBatch;
 
     fn forward_loss(&self, batch: &LmBatch, train: bool) -> Result<(Tensor, Metrics)> {
-        let logits = self.forward_t(&batch.inputs, train)?;
-        let loss = cross_entropy(&logits, &batch.targets, &CrossEntropyOptions::default())?;
-        let acc = accuracy(&logits, &batch.targets, None)?;
-        let n = acc.total as f64;
-        let nll = loss.f_double_value(&[])? * n;
-        let mut metrics = Metrics::new();
-        metrics.add("loss", nll, n);
-        metrics.add("bpt", nll / std::f64::consts::LN_2, n);
-        metrics.add("accuracy", acc.correct as f64, n);
-        Ok((loss, metrics))
+        lm_loss(&self.forward_t(&batch.inputs, train)?, &batch.targets)
     }
+
+    /// Trains through the GRU's hand-written backward passes
+    /// (`GruLanguageModel::forward_taped`).
+    fn backward_loss(&self, batch: &LmBatch) -> Result<Metrics> {
+        let (logits, tapes) = self.forward_taped(&batch.inputs)?;
+        let (loss, metrics) = lm_loss(&logits, &batch.targets)?;
+        loss.f_backward()?;
+        if let Some(tapes) = tapes {
+            tapes.backward()?;
+        }
+        Ok(metrics)
+    }
+}
+
+/// The mean next-token cross-entropy of `logits` against `targets`, with its metrics.
+fn lm_loss(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Metrics)> {
+    let loss = cross_entropy(logits, targets, &CrossEntropyOptions::default())?;
+    let acc = accuracy(logits, targets, None)?;
+    let n = acc.total as f64;
+    let nll = loss.f_double_value(&[])? * n;
+    let mut metrics = Metrics::new();
+    metrics.add("loss", nll, n);
+    metrics.add("bpt", nll / std::f64::consts::LN_2, n);
+    metrics.add("accuracy", acc.correct as f64, n);
+    Ok((loss, metrics))
 }
 
 /// The summed next-token NLL of `model` over every window of `data`, in order, `batch_size`
