@@ -706,7 +706,7 @@ fn gru_cell(gi: &Tensor, h: &Tensor, w_rz: &Tensor, w_n: &Tensor, b_n: &Tensor) 
 /// update parts folded into the input bias, and layer 0's input projection left to the
 /// caller, who can precompute it per token ([`GruStepper::input_table`]).
 ///
-/// Each layer's step computes the [`gru_cell`] of [`Gru::forward_masked`]: on the CPU in f32 as
+/// Each layer's step computes the GRU cell of [`Gru::forward_masked`]: on the CPU in f32 as
 /// one GEMM and one fused element-wise pass, elsewhere with libtorch kernels.
 #[derive(Debug)]
 pub struct GruStepper {
