@@ -233,7 +233,7 @@ impl Gru {
         h0: Option<&Tensor>,
         train: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let batch = batch_size(xs)?;
+        let (batch, _) = batch_time(xs)?;
         let zero;
         let h0 = match h0 {
             Some(h) => h,
@@ -330,15 +330,8 @@ impl Gru {
         lengths: &Tensor,
         train: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let size = xs.size();
-        let [batch, time, _] = size.as_slice() else {
-            return Err(crate::Error::Shape {
-                what: "gru input",
-                expected: "[batch, time, features]".into(),
-                got: size,
-            });
-        };
-        self.run_masked(FirstInput::Features(xs), *batch, *time, lengths, train)
+        let (batch, time) = batch_time(xs)?;
+        self.run_masked(FirstInput::Features(xs), batch, time, lengths, train)
     }
 
     /// [`Gru::forward_masked`] over `embedding.forward(tokens)`, computed without the
@@ -364,7 +357,7 @@ impl Gru {
         if !grad_enabled()? {
             // Inference: the recorded (sharded) recurrence, when this GRU has one.
             if let Some(r) = self.record_tokens(embedding, tokens, lengths)? {
-                let out = r.steps.h.f_narrow(0, 1, r.time)?.f_transpose(0, 1)?;
+                let out = r.steps.outputs()?;
                 let (out, h_n) = mask_and_last(&out, &r.lens)?;
                 return Ok((out, h_n.f_unsqueeze(0)?));
             }
@@ -398,33 +391,16 @@ impl Gru {
         tokens: &Tensor,
         lengths: &Tensor,
     ) -> Result<Option<(Tensor, Tensor, GruTape)>> {
-        let Some(Recorded {
-            steps,
-            input,
-            lens,
-            time,
-        }) = self.record_tokens(embedding, tokens, lengths)?
+        let Some(Recorded { steps, input, lens }) =
+            self.record_tokens(embedding, tokens, lengths)?
         else {
             return Ok(None);
         };
-        // [B, T, H], a view of the recorded states h_1..h_T.
-        let leaf = steps
-            .h
-            .f_narrow(0, 1, time)?
-            .f_transpose(0, 1)?
-            .f_detach()?
-            .f_set_requires_grad(true)?;
-        let (out, h_n) = mask_and_last(&leaf, &lens)?;
         let [_, w_hh, _, b_hh] = self.params.as_slice() else {
             return Err(incomplete());
         };
-        let tape = GruTape {
-            leaf,
-            input,
-            w_hh: w_hh.shallow_clone(),
-            b_hh: b_hh.shallow_clone(),
-            steps,
-        };
+        let tape = GruTape::new(steps, input, w_hh, b_hh)?;
+        let (out, h_n) = mask_and_last(&tape.leaf, &lens)?;
         Ok(Some((out, h_n.f_unsqueeze(0)?, tape)))
     }
 
@@ -440,15 +416,7 @@ impl Gru {
         xs: &Tensor,
         train: bool,
     ) -> Result<Option<(Tensor, Tensor, GruTapes)>> {
-        let size = xs.size();
-        let [batch, time, _] = size.as_slice() else {
-            return Err(crate::Error::Shape {
-                what: "gru input",
-                expected: "[batch, time, features]".into(),
-                got: size,
-            });
-        };
-        let (batch, time) = (*batch, *time);
+        let (batch, time) = batch_time(xs)?;
         if self.config.bidirectional || time == 0 {
             return Ok(None);
         }
@@ -470,21 +438,10 @@ impl Gru {
                 .f_linear(w_ih, Some(&folded_bias(b_ih, b_hh, hidden)?))?;
             let source = tape::Input::Projections(gi);
             let steps = tch::no_grad(|| tape::record(&source, (time, batch), w_hh, b_hh, hidden))?;
-            let leaf = steps
-                .h
-                .f_narrow(0, 1, time)?
-                .f_transpose(0, 1)?
-                .f_detach()?
-                .f_set_requires_grad(true)?;
-            finals.push(leaf.f_select(1, time - 1)?);
-            tapes.push(GruTape {
-                leaf: leaf.shallow_clone(),
-                input: source,
-                w_hh: w_hh.shallow_clone(),
-                b_hh: b_hh.shallow_clone(),
-                steps,
-            });
-            input = leaf;
+            let tape = GruTape::new(steps, source, w_hh, b_hh)?;
+            input = tape.leaf.shallow_clone();
+            finals.push(input.f_select(1, time - 1)?);
+            tapes.push(tape);
         }
         Ok(Some((input, Tensor::f_stack(&finals, 0)?, GruTapes(tapes))))
     }
@@ -523,12 +480,7 @@ impl Gru {
             tape::Input::Projections(embedding.forward(&ids)?.f_linear(w_ih, Some(&bias))?)
         };
         let steps = tch::no_grad(|| tape::record(&input, (time, batch), w_hh, b_hh, hidden))?;
-        Ok(Some(Recorded {
-            steps,
-            input,
-            lens,
-            time,
-        }))
+        Ok(Some(Recorded { steps, input, lens }))
     }
 
     /// `(batch, time)` of token ids `[batch, time]`, checked against `embedding`'s size.
@@ -821,7 +773,6 @@ struct Recorded {
     input: tape::Input,
     /// Clamped lengths `[B]`.
     lens: Tensor,
-    time: i64,
 }
 
 fn incomplete() -> crate::Error {
@@ -923,9 +874,10 @@ fn gather_time(xs: &Tensor, index: &Tensor) -> Result<Tensor> {
     Ok(xs.f_gather(1, &idx, false)?)
 }
 
-fn batch_size(xs: &Tensor) -> Result<i64> {
+/// `(batch, time)` of a GRU input `[batch, time, features]`.
+fn batch_time(xs: &Tensor) -> Result<(i64, i64)> {
     match xs.size().as_slice() {
-        [b, _, _] => Ok(*b),
+        [b, t, _] => Ok((*b, *t)),
         _ => Err(crate::Error::Shape {
             what: "gru input",
             expected: "[batch, time, features]".into(),

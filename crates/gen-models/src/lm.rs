@@ -178,13 +178,12 @@ impl GruLanguageModel {
             .embedding
             .forward(ids)?
             .f_dropout(self.config.dropout, true)?;
-        match self.gru.forward_taped(&xs, true)? {
-            Some((out, _, tapes)) => {
-                let out = out.f_dropout(self.config.dropout, true)?;
-                Ok((self.head.forward(&out)?, Some(tapes)))
-            }
-            None => Ok((self.forward_unchecked(ids, None, true)?.0, None)),
-        }
+        let (out, tapes) = match self.gru.forward_taped(&xs, true)? {
+            Some((out, _, tapes)) => (out, Some(tapes)),
+            None => (self.gru.forward(&xs, None, true)?.0, None),
+        };
+        let out = out.f_dropout(self.config.dropout, true)?;
+        Ok((self.head.forward(&out)?, tapes))
     }
 
     /// [`GruLanguageModel::forward_with_state`] without the input checks, for ids the caller

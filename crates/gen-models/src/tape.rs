@@ -30,6 +30,12 @@ pub(crate) struct Steps {
 }
 
 impl Steps {
+    /// The outputs `h_1, ..., h_T` as a `[B, T, H]` view.
+    pub(crate) fn outputs(&self) -> Result<Tensor> {
+        let time = time_batch(&self.rz).0;
+        Ok(self.h.f_narrow(0, 1, time)?.f_transpose(0, 1)?)
+    }
+
     /// The rows `start..start + len` of the batch: views into the same buffers.
     fn rows(&self, start: i64, len: i64) -> Result<Steps> {
         Ok(Steps {
@@ -195,6 +201,18 @@ pub struct GruTape {
 }
 
 impl GruTape {
+    /// The tape of a recorded recurrence over `input`: its outputs ([`Steps::outputs`]) hang
+    /// off one new leaf, which the loss is computed from.
+    pub(crate) fn new(steps: Steps, input: Input, w_hh: &Tensor, b_hh: &Tensor) -> Result<Self> {
+        Ok(GruTape {
+            leaf: steps.outputs()?.f_detach()?.f_set_requires_grad(true)?,
+            input,
+            w_hh: w_hh.shallow_clone(),
+            b_hh: b_hh.shallow_clone(),
+            steps,
+        })
+    }
+
     /// Back-propagates the gradient that reached the outputs and final state (call it after
     /// the loss's `backward`) through time, into `W_hh`, `b_hh` and, through the recorded
     /// input projection, `W_ih`, `b_ih` and the embedding. Does nothing when no gradient
