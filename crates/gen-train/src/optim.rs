@@ -398,20 +398,21 @@ fn state<'a>(state: &'a mut [(&'static str, Tensor)], name: &str) -> Result<&'a 
         .ok_or_else(|| Error::config("optimizer", format!("internal state `{name}` missing")))
 }
 
-/// Adam's per-step scalars, in f32 for the fused pass.
+/// Adam's per-step scalars, shared by the kernel path and the fused pass (which reads them
+/// in f32).
 #[derive(Debug, Clone, Copy)]
 struct AdamCoefficients {
     /// L2 penalty added to the gradient (Adam), else 0.
-    l2: f32,
+    l2: f64,
     /// Factor on the parameter before the update (AdamW: `1 - lr wd`), else 1.
-    decay: f32,
+    decay: f64,
     /// lerp weights of the moments: `1 - beta1`, `1 - beta2`.
-    w1: f32,
-    w2: f32,
-    /// `denom = sqrt(v) * scale + eps`, `p -= step * m / denom`.
-    scale: f32,
-    eps: f32,
-    step: f32,
+    w1: f64,
+    w2: f64,
+    /// `denom = sqrt(v) / div + eps`, `p -= step * m / denom`.
+    div: f64,
+    eps: f64,
+    step: f64,
 }
 
 impl AdamCoefficients {
@@ -420,27 +421,23 @@ impl AdamCoefficients {
         let bc2 = 1.0 - c.beta2.powf(t);
         // Keras: lr_t = lr sqrt(bc2) / bc1, denom = sqrt(v) + eps. PyTorch: step = lr / bc1,
         // denom = sqrt(v) / sqrt(bc2) + eps.
-        let (scale, step) = if c.keras_epsilon {
+        let (div, step) = if c.keras_epsilon {
             (1.0, lr * bc2.sqrt() / bc1)
         } else {
-            (1.0 / bc2.sqrt(), lr / bc1)
+            (bc2.sqrt(), lr / bc1)
         };
         AdamCoefficients {
-            l2: if decoupled {
-                0.0
-            } else {
-                c.weight_decay as f32
-            },
+            l2: if decoupled { 0.0 } else { c.weight_decay },
             decay: if decoupled {
-                (1.0 - lr * c.weight_decay) as f32
+                1.0 - lr * c.weight_decay
             } else {
                 1.0
             },
-            w1: (1.0 - c.beta1) as f32,
-            w2: (1.0 - c.beta2) as f32,
-            scale: scale as f32,
-            eps: c.eps as f32,
-            step: step as f32,
+            w1: 1.0 - c.beta1,
+            w2: 1.0 - c.beta2,
+            div,
+            eps: c.eps,
+            step,
         }
     }
 }
@@ -448,39 +445,30 @@ impl AdamCoefficients {
 /// Adam through libtorch kernels (any device and kind): seven kernels and one temporary, m
 /// and v by lerp, one denominator scaled in place, one addcdiv. Same algebra as the
 /// documented updates (tested to 1e-12 in f64).
-#[allow(clippy::too_many_arguments)]
 fn adam_kernels(
-    c: &AdamConfig,
-    decoupled: bool,
-    lr: f64,
-    t: f64,
+    c: &AdamCoefficients,
     param: &mut Tensor,
     grad: &Tensor,
     m: &mut Tensor,
     v: &mut Tensor,
 ) -> Result<()> {
-    let grad = if c.weight_decay != 0.0 && !decoupled {
-        grad.f_add(&param.f_mul_scalar(c.weight_decay)?)?
+    let grad = if c.l2 != 0.0 {
+        grad.f_add(&param.f_mul_scalar(c.l2)?)?
     } else {
         grad.shallow_clone()
     };
-    if decoupled && c.weight_decay != 0.0 {
-        let _ = param.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
+    if c.decay != 1.0 {
+        let _ = param.f_mul_scalar_(c.decay)?;
     }
     // m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2
-    let _ = m.f_lerp_(&grad, 1.0 - c.beta1)?;
-    let _ = v.f_lerp_(&grad.f_square()?, 1.0 - c.beta2)?;
-    let bc1 = 1.0 - c.beta1.powf(t);
-    let bc2 = 1.0 - c.beta2.powf(t);
+    let _ = m.f_lerp_(&grad, c.w1)?;
+    let _ = v.f_lerp_(&grad.f_square()?, c.w2)?;
     // p -= step * m / denom, as p += m / (denom / -step).
-    let (mut denom, step) = if c.keras_epsilon {
-        (v.f_sqrt()?.f_add_scalar_(c.eps)?, lr * bc2.sqrt() / bc1)
-    } else {
-        let mut denom = v.f_sqrt()?;
-        let _ = denom.f_div_scalar_(bc2.sqrt())?;
-        (denom.f_add_scalar_(c.eps)?, lr / bc1)
-    };
-    let _ = denom.f_div_scalar_(-step)?;
+    let mut denom = v.f_sqrt()?;
+    if c.div != 1.0 {
+        let _ = denom.f_div_scalar_(c.div)?;
+    }
+    let _ = denom.f_add_scalar_(c.eps)?.f_div_scalar_(-c.step)?;
     let _ = param.f_addcdiv_(m, &denom)?;
     Ok(())
 }
@@ -546,17 +534,18 @@ fn lerp(a: f32, b: f32, w: f32) -> f32 {
 
 #[multiversion::multiversion(targets = "simd")]
 fn adam_pass(c: &AdamCoefficients, g: &[f32], p: &mut [f32], m: &mut [f32], v: &mut [f32]) {
-    let c = *c;
+    let (l2, decay, w1, w2) = (c.l2 as f32, c.decay as f32, c.w1 as f32, c.w2 as f32);
+    let (scale, eps, step) = ((1.0 / c.div) as f32, c.eps as f32, c.step as f32);
     for (((g, p), m), v) in g
         .iter()
         .zip(p.iter_mut())
         .zip(m.iter_mut())
         .zip(v.iter_mut())
     {
-        let g = *g + c.l2 * *p;
-        *m = lerp(*m, g, c.w1);
-        *v = lerp(*v, g * g, c.w2);
-        *p = *p * c.decay - c.step * *m / (v.sqrt() * c.scale + c.eps);
+        let g = *g + l2 * *p;
+        *m = lerp(*m, g, w1);
+        *v = lerp(*v, g * g, w2);
+        *p = *p * decay - step * *m / (v.sqrt() * scale + eps);
     }
 }
 
@@ -577,7 +566,7 @@ fn update(
                 return Err(Error::config("optimizer", "Adam's state is not [m, v]"));
             };
             if !adam_fused(&coef, param, grad, m, v)? {
-                adam_kernels(c, decoupled, lr, t, param, grad, m, v)?;
+                adam_kernels(&coef, param, grad, m, v)?;
             }
         }
         OptimizerConfig::Sgd(c) => {
@@ -668,7 +657,7 @@ mod fused_tests {
                     let t = f64::from(step);
                     let coef = AdamCoefficients::new(&c, decoupled, c.lr, t);
                     assert!(adam_fused(&coef, &p1, &grad, &m1, &v1).unwrap());
-                    adam_kernels(&c, decoupled, c.lr, t, &mut p2, &grad, &mut m2, &mut v2).unwrap();
+                    adam_kernels(&coef, &mut p2, &grad, &mut m2, &mut v2).unwrap();
                 }
                 for (a, b) in [(&p1, &p2), (&m1, &m2), (&v1, &v2)] {
                     let diff = (a - b).abs().max().double_value(&[]);
