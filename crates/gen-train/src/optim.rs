@@ -209,6 +209,20 @@ struct Slot {
     param: Tensor,
     /// Named state tensors (e.g. `exp_avg`), created zero on first use.
     state: Vec<(&'static str, Tensor)>,
+    /// The gradient [`Optimizer::backward`] computed, if it reached this parameter.
+    grad: Option<Tensor>,
+}
+
+impl Slot {
+    /// The gradient the next update reads: [`Optimizer::backward`]'s when `own` (none where
+    /// it did not reach), else the variable's `.grad` when defined.
+    fn gradient(&self, own: bool) -> Option<Tensor> {
+        if own {
+            self.grad.as_ref().map(Tensor::shallow_clone)
+        } else {
+            Some(self.param.grad()).filter(Tensor::defined)
+        }
+    }
 }
 
 /// An optimiser over the trainable variables of a `VarStore`, with exportable state.
@@ -216,6 +230,8 @@ struct Slot {
 pub struct Optimizer {
     config: OptimizerConfig,
     slots: Vec<Slot>,
+    /// Whether the next update reads the gradients of [`Optimizer::backward`] (else `.grad`).
+    own_grads: bool,
     step: i64,
     lr: f64,
 }
@@ -241,12 +257,18 @@ impl Optimizer {
             for &s in state_names {
                 state.push((s, param.f_zeros_like()?.f_detach()?));
             }
-            slots.push(Slot { name, param, state });
+            slots.push(Slot {
+                name,
+                param,
+                state,
+                grad: None,
+            });
         }
         let lr = config.lr();
         Ok(Optimizer {
             config,
             slots,
+            own_grads: false,
             step: 0,
             lr,
         })
@@ -272,13 +294,58 @@ impl Optimizer {
         &self.config
     }
 
-    /// Clears every parameter's gradient.
+    /// Clears every parameter's gradient (`.grad` and any [`Optimizer::backward`] left).
     pub fn zero_grad(&mut self) -> Result<()> {
+        self.own_grads = false;
         for slot in &mut self.slots {
+            slot.grad = None;
             let mut grad = slot.param.grad();
             if grad.defined() {
                 let _ = grad.f_zero_()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Back-propagates the scalar `loss` into this optimiser's parameters only, and keeps
+    /// the gradients for the next [`Optimizer::clip`] and [`Optimizer::step`] in place of the
+    /// variables' `.grad`: PyTorch's `zero_grad(set_to_none=True)` then `backward()`.
+    ///
+    /// Unlike `loss.backward()` after [`Optimizer::zero_grad`], it neither fills `.grad` with
+    /// zeros nor adds into it, and computes no gradient that no parameter of this optimiser
+    /// needs (another network's weights, say). Parameters that do not require a gradient now
+    /// (frozen) or that `loss` does not reach get none, and the update skips them. A second
+    /// call before the update adds to the first's gradients.
+    pub fn backward(&mut self, loss: &Tensor) -> Result<()> {
+        let params: Vec<&Tensor> = self
+            .slots
+            .iter()
+            .map(|s| &s.param)
+            .filter(|p| p.requires_grad())
+            .collect();
+        let grads = if params.is_empty() {
+            Vec::new()
+        } else {
+            Tensor::f_run_backward(&[loss], &params, false, false)?
+        };
+        if !self.own_grads {
+            for slot in &mut self.slots {
+                slot.grad = None;
+            }
+            self.own_grads = true;
+        }
+        let mut grads = grads.into_iter();
+        for slot in &mut self.slots {
+            if !slot.param.requires_grad() {
+                continue;
+            }
+            let Some(g) = grads.next().filter(Tensor::defined) else {
+                continue;
+            };
+            slot.grad = Some(match slot.grad.take() {
+                Some(old) => old.f_add(&g)?,
+                None => g,
+            });
         }
         Ok(())
     }
@@ -289,10 +356,10 @@ impl Optimizer {
         match clip {
             GradClip::None => Ok(0.0),
             GradClip::Value(max) => {
+                let own = self.own_grads;
                 tch::no_grad(|| -> Result<()> {
                     for slot in &self.slots {
-                        let mut grad = slot.param.grad();
-                        if grad.defined() {
+                        if let Some(mut grad) = slot.gradient(own) {
                             let _ = grad.f_clamp_(-max, max)?;
                         }
                     }
@@ -301,10 +368,10 @@ impl Optimizer {
                 Ok(0.0)
             }
             GradClip::Norm(max) => tch::no_grad(|| -> Result<f64> {
+                let own = self.own_grads;
                 let mut total = 0.0;
                 for slot in &self.slots {
-                    let grad = slot.param.grad();
-                    if grad.defined() {
+                    if let Some(grad) = slot.gradient(own) {
                         total += grad.f_square()?.f_sum(Kind::Double)?.f_double_value(&[])?;
                     }
                 }
@@ -313,8 +380,7 @@ impl Optimizer {
                 let scale = max / (norm + 1e-6);
                 if scale < 1.0 {
                     for slot in &self.slots {
-                        let mut grad = slot.param.grad();
-                        if grad.defined() {
+                        if let Some(mut grad) = slot.gradient(own) {
                             let _ = grad.f_mul_scalar_(scale)?;
                         }
                     }
@@ -324,18 +390,20 @@ impl Optimizer {
         }
     }
 
-    /// Applies one update to every parameter that has a gradient.
+    /// Applies one update to every parameter that has a gradient, then drops the gradients
+    /// of [`Optimizer::backward`].
     pub fn step(&mut self) -> Result<()> {
         self.step += 1;
         let t = self.step as f64;
         let lr = self.lr;
         let config = self.config.clone();
+        let own = std::mem::take(&mut self.own_grads);
         tch::no_grad(|| -> Result<()> {
             for slot in &mut self.slots {
-                let grad = slot.param.grad();
-                if !grad.defined() {
+                let Some(grad) = slot.gradient(own) else {
                     continue;
-                }
+                };
+                slot.grad = None;
                 update(&config, lr, t, &mut slot.param, &grad, &mut slot.state)?;
             }
             Ok(())

@@ -309,3 +309,106 @@ fn bad_configs_are_rejected() {
         toml::from_str::<OptimizerConfig>("name = \"adam\"\nlearning_rate = 0.1").unwrap_err();
     assert!(err.to_string().contains("learning_rate"), "{err}");
 }
+
+/// SGD with `lr` 1 over two f64 scalars `a = 3`, `b = 4`: one update subtracts the gradient.
+fn sgd_pair(weight_decay: f64) -> (VarStore, Tensor, Tensor, Optimizer) {
+    let mut vs = VarStore::new(Device::Cpu);
+    let a = vs.root().var_copy("a", &Tensor::from_slice(&[3.0f64]));
+    let b = vs.root().var_copy("b", &Tensor::from_slice(&[4.0f64]));
+    vs.double();
+    let config = OptimizerConfig::Sgd(SgdConfig {
+        lr: 1.0,
+        weight_decay,
+        ..Default::default()
+    });
+    let opt = Optimizer::new(&vs, config).unwrap();
+    (vs, a, b, opt)
+}
+
+fn value(t: &Tensor) -> f64 {
+    t.double_value(&[0])
+}
+
+#[test]
+fn backward_gives_the_same_steps_and_leaves_grad_alone() {
+    // The torch.optim.Adam reference of `pytorch_adam_three_steps` (lr 0.1 on p^2 / 2 from 2).
+    let mut vs = VarStore::new(Device::Cpu);
+    let p = vs.root().var_copy("p", &Tensor::from_slice(&[2.0f64]));
+    vs.double();
+    let config = AdamConfig {
+        lr: 0.1,
+        ..Default::default()
+    };
+    let mut opt = Optimizer::new(&vs, OptimizerConfig::Adam(config)).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        opt.backward(&((&p * &p).sum(Kind::Double) * 0.5)).unwrap();
+        opt.step().unwrap();
+        got.push(value(&p));
+    }
+    assert_close(
+        &got,
+        &[1.9000000005, 1.8001664866210927, 1.7006233928121137],
+        1e-12,
+    );
+    assert!(!p.grad().defined(), "backward wrote .grad");
+}
+
+#[test]
+fn backward_reaches_only_its_own_parameters() {
+    // loss = a b c with c in another store: d/da = b c = 8, d/db = a c = 6.
+    let (_vs, a, b, mut opt) = sgd_pair(0.0);
+    let other = VarStore::new(Device::Cpu);
+    let c = other.root().var_copy("c", &Tensor::from_slice(&[2.0f64]));
+    opt.backward(&(&a * &b * &c).sum(Kind::Double)).unwrap();
+    opt.step().unwrap();
+    assert_eq!((value(&a), value(&b)), (3.0 - 8.0, 4.0 - 6.0));
+    assert!(
+        !c.grad().defined(),
+        "the other store's variable got a gradient"
+    );
+    assert_eq!(value(&c), 2.0);
+}
+
+#[test]
+fn backward_skips_parameters_the_loss_does_not_reach() {
+    // With weight decay 0.5, an update with a zero gradient would still move b by -2.
+    let (_vs, a, b, mut opt) = sgd_pair(0.5);
+    // A stale .grad on b (from an ordinary backward) must not be used either.
+    (&b * 10.0).sum(Kind::Double).backward();
+    opt.backward(&(&a * 2.0).sum(Kind::Double)).unwrap();
+    opt.step().unwrap();
+    assert_eq!(value(&a), 3.0 - (2.0 + 0.5 * 3.0));
+    assert_eq!(value(&b), 4.0);
+}
+
+#[test]
+fn backward_twice_adds_and_step_consumes() {
+    let (_vs, a, _b, mut opt) = sgd_pair(0.0);
+    opt.backward(&(&a * 2.0).sum(Kind::Double)).unwrap();
+    opt.backward(&(&a * 3.0).sum(Kind::Double)).unwrap();
+    opt.step().unwrap();
+    assert_eq!(value(&a), 3.0 - 5.0);
+    // The next update reads .grad again (undefined here): no change.
+    opt.step().unwrap();
+    assert_eq!(value(&a), -2.0);
+    // zero_grad drops what backward left.
+    opt.backward(&(&a * 2.0).sum(Kind::Double)).unwrap();
+    opt.zero_grad().unwrap();
+    opt.step().unwrap();
+    assert_eq!(value(&a), -2.0);
+}
+
+#[test]
+fn clipping_applies_to_the_gradients_of_backward() {
+    // Gradients (3, 4): global norm 5, clipped to 1 gives (0.6, 0.8) (up to PyTorch's 1e-6).
+    let (_vs, a, b, mut opt) = sgd_pair(0.0);
+    opt.backward(&((&a * &a + &b * &b) * 0.5).sum(Kind::Double))
+        .unwrap();
+    let norm = opt.clip(GradClip::Norm(1.0)).unwrap();
+    assert!((norm - 5.0).abs() < 1e-12);
+    opt.clip(GradClip::Value(0.7)).unwrap();
+    opt.step().unwrap();
+    assert!((value(&a) - (3.0 - 0.6)).abs() < 1e-6);
+    assert!((value(&b) - (4.0 - 0.7)).abs() < 1e-12);
+}

@@ -9,7 +9,10 @@
 //!    follow the data's class frequencies);
 //! 2. updates D once on `x` and `G(z).detach()` with the configured loss;
 //! 3. on every `n_critic`-th step (counted by D updates, so resume keeps the rhythm) updates G
-//!    once, on the same `G(z)` scored by the updated D, with D's variables frozen.
+//!    once, on the same `G(z)` scored by the updated D; D's weights get no gradient.
+//!
+//! Each network's gradients come from [`crate::Optimizer::backward`], which computes them for
+//! that network's variables only and hands them to its update without `.grad`.
 //!
 //! So each critic update sees a fresh real batch, as in WGAN-GP's algorithm, and an epoch
 //! makes `batches` D updates and `batches / n_critic` G updates.
@@ -603,7 +606,6 @@ impl TrainStep for GanTask {
         };
 
         // Discriminator update.
-        self.opt_d.zero_grad()?;
         let real_in = Self::add_noise(real, noise)?;
         let fake_in = Self::add_noise(&fake.f_detach()?, noise)?;
         let d = &self.gan.discriminator;
@@ -614,24 +616,18 @@ impl TrainStep for GanTask {
         if let Some(gp) = &gp {
             loss_d = loss_d.f_add(&gp.f_mul_scalar(self.config.gp_lambda)?)?;
         }
-        loss_d.f_backward()?;
+        self.opt_d.backward(&loss_d)?;
         self.opt_d.step()?;
 
-        // Generator update (or, on critic-only steps, its loss on these fakes).
+        // Generator update (or, on critic-only steps, its loss on these fakes). opt_g's
+        // backward computes no gradient for D's weights.
         let loss_g = if generator_step {
-            self.opt_g.zero_grad()?;
-            self.d_vs.freeze();
-            let result = (|| -> Result<f64> {
-                let fake_in = Self::add_noise(&fake, noise)?;
-                let d_fake = self.gan.discriminator.forward_t(&fake_in, labels, true)?;
-                let loss_g = self.g_loss(&d_fake)?;
-                loss_g.f_backward()?;
-                value(&loss_g)
-            })();
-            self.d_vs.unfreeze();
-            let loss_g = result?;
+            let fake_in = Self::add_noise(&fake, noise)?;
+            let d_fake = self.gan.discriminator.forward_t(&fake_in, labels, true)?;
+            let loss_g = self.g_loss(&d_fake)?;
+            self.opt_g.backward(&loss_g)?;
             self.opt_g.step()?;
-            loss_g
+            value(&loss_g)?
         } else {
             value(&self.g_loss(&d_fake.f_detach()?)?)?
         };
