@@ -12,6 +12,7 @@
 //! - [`precision`]: [`Precision`] (`fp32` | `bf16`) and the per-thread [`autocast`] scope that
 //!   gen-models' convolutions and linear layers honour.
 //! - [`slices`]: f32 CPU tensors borrowed as Rust slices, for fused kernels.
+//! - [`team`]: a few parallel jobs on libtorch's own OpenMP threads.
 //!
 //! Every fallible function returns [`Result`] with the crate's single [`Error`].
 //!
@@ -49,6 +50,7 @@ pub mod loss;
 pub mod metrics;
 pub mod precision;
 pub mod slices;
+pub mod team;
 
 pub use convert::{
     array_to_tensor, tensor_to_array, tensor_to_array1, tensor_to_array2, tensor_to_array3,

@@ -7,10 +7,11 @@
 //! allocation. Each step's products go to small scratch buffers, and only what the backward
 //! pass reads is kept.
 //!
-//! Both passes split the batch into one shard per libtorch thread and run the shards in
-//! parallel OS threads, each with ONE libtorch thread: the per-step kernels are far too small
-//! for libtorch's intra-op threads, whose hand-offs cost more than they save (two threads were
-//! slower than one in a 2-core profile), while shards need no synchronisation until the end.
+//! Both passes split the batch into one shard per libtorch thread and run the shards on
+//! libtorch's OpenMP threads ([`gen_core::team`]), each with ONE libtorch thread: the
+//! per-step kernels are far too small for libtorch's intra-op threads, whose hand-offs cost
+//! more than they save (two threads were slower than one in a 2-core profile), while shards
+//! need no synchronisation until the end.
 
 use crate::fused;
 use crate::Result;
@@ -408,35 +409,18 @@ fn shards(batch: i64) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// Runs `work` on every job: inline for one job, else in parallel OS threads with one
-/// libtorch thread each (libtorch's count is restored afterwards). Jobs write disjoint rows.
+/// Runs `work` on every job: inline for one job, else on libtorch's OpenMP threads
+/// ([`gen_core::team`]) with one libtorch thread each (libtorch's count is restored
+/// afterwards). Jobs write disjoint rows.
 fn run_sharded<J: Send>(jobs: Vec<J>, work: fn(J) -> Result<()>) -> Result<()> {
     if jobs.len() <= 1 {
         return jobs.into_iter().try_for_each(work);
     }
     let threads = tch::get_num_threads();
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .map(|job| {
-                scope.spawn(move || {
-                    // Grad mode is per thread; nothing here is recorded.
-                    tch::set_num_threads(1);
-                    tch::no_grad(|| work(job))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(crate::Error::Config {
-                        field: "gru",
-                        reason: "a recurrence thread panicked".into(),
-                    })
-                })
-            })
-            .collect()
+    let results = gen_core::team::map(jobs, |job| {
+        // Grad mode is per thread; nothing here is recorded.
+        tch::set_num_threads(1);
+        tch::no_grad(|| work(job))
     });
     tch::set_num_threads(threads);
     results.into_iter().collect()

@@ -543,8 +543,8 @@ fn adam_kernels(
 
 /// Adam as ONE pass over the memory of `param`, `grad`, `m` and `v` when all four are
 /// contiguous f32 CPU tensors of one size (else `false`, and nothing is touched): seven
-/// libtorch kernels read and wrote about three times as much memory. Tensors of millions of
-/// elements per thread are split over libtorch's thread count.
+/// libtorch kernels read and wrote about three times as much memory. Large tensors are split
+/// over libtorch's threads ([`gen_core::team`]).
 fn adam_fused(
     coef: &AdamCoefficients,
     param: &Tensor,
@@ -564,30 +564,24 @@ fn adam_fused(
     let flat = |t: &Tensor| t.f_view([1, -1]);
     let (p, g, m, v) = (flat(param)?, flat(grad)?, flat(m)?, flat(v)?);
     // SAFETY: the optimiser's step runs on this thread, between training steps; no other code
-    // reads or writes these tensors until it returns (the scoped threads below get disjoint
+    // reads or writes these tensors until it returns (the team's threads below get disjoint
     // chunks of the borrowed slices).
     #[allow(unsafe_code)]
     let ([g], [mut p, mut m, mut v]) = unsafe { gen_core::slices::views([&g], [&p, &m, &v]) }?;
     let (g, p, m, v) = (g.row(0), p.data_mut(), m.data_mut(), v.data_mut());
     let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1);
-    // A fresh thread waits for a CPU while libtorch's OpenMP workers spin after the last
-    // parallel kernel (about a millisecond): on 2 cores a 1.8M-parameter generator took 4.5
-    // ms in two threads and 2.1 ms in one. Only passes of several milliseconds are split.
-    const MIN_CHUNK: usize = 1 << 22;
+    const MIN_CHUNK: usize = 1 << 16;
     let chunk = n.div_ceil(threads).max(MIN_CHUNK);
     if threads == 1 || n <= MIN_CHUNK {
         adam_pass(coef, g, p, m, v);
     } else {
-        std::thread::scope(|scope| {
-            let parts = g
-                .chunks(chunk)
-                .zip(p.chunks_mut(chunk))
-                .zip(m.chunks_mut(chunk))
-                .zip(v.chunks_mut(chunk));
-            for (((g, p), m), v) in parts {
-                scope.spawn(move || adam_pass(coef, g, p, m, v));
-            }
-        });
+        let parts: Vec<_> = g
+            .chunks(chunk)
+            .zip(p.chunks_mut(chunk))
+            .zip(m.chunks_mut(chunk))
+            .zip(v.chunks_mut(chunk))
+            .collect();
+        gen_core::team::map(parts, |(((g, p), m), v)| adam_pass(coef, g, p, m, v));
     }
     Ok(true)
 }
@@ -701,12 +695,12 @@ mod fused_tests {
     use super::*;
 
     /// The fused pass against the kernel path, in f32, for both epsilon forms, L2 and
-    /// decoupled decay, over several steps, on a size that is split across threads (on more
-    /// than one) and a small one that is not.
+    /// decoupled decay, over several steps, on a size that is split across threads and a small
+    /// one that is not.
     #[test]
     fn fused_adam_equals_the_kernel_path() {
         let o = (Kind::Float, Device::Cpu);
-        for n in [37i64, (1 << 22) + 37] {
+        for n in [37i64, 200_003] {
             for (keras_epsilon, decoupled, weight_decay) in [
                 (false, false, 0.0),
                 (true, false, 0.0),
