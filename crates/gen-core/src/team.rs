@@ -26,7 +26,9 @@ use std::sync::Mutex;
 /// inline.
 ///
 /// Inside the jobs libtorch runs its kernels single-threaded (they are inside a parallel
-/// region). A panic in a job is resumed on the calling thread after every job has finished.
+/// region), and denormals are flushed as on the calling thread ([`crate::flush_denormal`]),
+/// whatever the worker's own setting. A panic in a job is resumed on the calling thread after
+/// every job has finished.
 pub fn for_each<F>(jobs: usize, work: F)
 where
     F: Fn(usize) + Sync,
@@ -38,6 +40,7 @@ where
         next: AtomicUsize::new(0),
         jobs,
         work: &work,
+        flush_denormal: crate::flush_denormal(),
         panic: Mutex::new(None),
         panicked: AtomicBool::new(false),
     };
@@ -87,6 +90,8 @@ struct Queue<'a> {
     next: AtomicUsize,
     jobs: usize,
     work: &'a (dyn Fn(usize) + Sync),
+    /// The caller's denormal flushing, which the jobs run under.
+    flush_denormal: bool,
     panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     panicked: AtomicBool,
 }
@@ -94,6 +99,17 @@ struct Queue<'a> {
 impl Queue<'_> {
     /// Claims and runs jobs until none is left; never unwinds (a panic is kept for the caller).
     fn drain(&self) {
+        let own = crate::flush_denormal();
+        if own != self.flush_denormal {
+            crate::set_flush_denormal(self.flush_denormal);
+        }
+        self.run_jobs();
+        if own != self.flush_denormal {
+            crate::set_flush_denormal(own);
+        }
+    }
+
+    fn run_jobs(&self) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.jobs {
@@ -201,10 +217,36 @@ mod tests {
             next: AtomicUsize::new(0),
             jobs: 0,
             work: &|_| {},
+            flush_denormal: false,
             panic: Mutex::new(None),
             panicked: AtomicBool::new(false),
         };
         assert!(omp::parallel(&queue, 2));
+    }
+
+    #[test]
+    fn jobs_flush_denormals_as_the_caller_does() {
+        if !cfg!(target_arch = "x86_64") {
+            return;
+        }
+        // A fresh thread gets its own OpenMP team, started here with flushing off.
+        std::thread::spawn(|| {
+            let before = tch::get_num_threads();
+            tch::set_num_threads(2);
+            let seen = |on: bool| {
+                crate::set_flush_denormal(on);
+                let flags = map(vec![(); 4], |()| {
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                    crate::flush_denormal()
+                });
+                flags.iter().all(|&f| f == on)
+            };
+            let results = [seen(false), seen(true), seen(false)];
+            tch::set_num_threads(before);
+            assert_eq!(results, [true; 3]);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
