@@ -7,7 +7,7 @@
 //! state at its last real token, so appended padding changes nothing.
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, GruTape, Linear};
+use crate::layers::{Embedding, Gru, GruConfig, GruTapes, Linear};
 use crate::{Module, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
@@ -131,15 +131,15 @@ impl Module for GruClassifier {
 }
 
 impl GruClassifier {
-    /// The training forward pass with the GRU's hand-written backward pass
-    /// ([`Gru::forward_tokens_taped`]): returns the logits and, for a one-layer,
-    /// one-direction GRU, a [`GruTape`] to run after the loss's `backward`. Other GRUs run
-    /// `forward_t(.., true)` and return no tape.
+    /// The training forward pass with the GRU's hand-written backward passes
+    /// ([`Gru::forward_tokens_taped`]): returns the logits and, for a one-direction GRU of
+    /// any depth, the [`GruTapes`] to run after the loss's `backward`. A bidirectional GRU
+    /// runs `forward_t(.., true)` and returns no tapes.
     pub fn forward_taped(
         &self,
         tokens: &Tensor,
         lengths: &Tensor,
-    ) -> Result<(Tensor, Option<GruTape>)> {
+    ) -> Result<(Tensor, Option<GruTapes>)> {
         match self
             .gru
             .forward_tokens_taped(&self.embedding, tokens, lengths)?

@@ -344,8 +344,8 @@ impl Gru {
     /// otherwise this embeds the tokens first. Either way the padding row gets no gradient, as
     /// in [`Embedding::forward`].
     ///
-    /// Without autograd (under `tch::no_grad`), a one-layer, one-direction GRU runs the
-    /// recorded recurrence of [`Gru::forward_tokens_taped`], sharded over threads.
+    /// Without autograd (under `tch::no_grad`), a one-direction GRU runs the recorded
+    /// recurrence of [`Gru::forward_tokens_taped`], sharded over threads.
     pub fn forward_tokens(
         &self,
         embedding: &Embedding,
@@ -356,10 +356,8 @@ impl Gru {
         let (batch, time) = self.token_shape(embedding, tokens)?;
         if !grad_enabled()? {
             // Inference: the recorded (sharded) recurrence, when this GRU has one.
-            if let Some(r) = self.record_tokens(embedding, tokens, lengths)? {
-                let out = r.steps.outputs()?;
-                let (out, h_n) = mask_and_last(&out, &r.lens)?;
-                return Ok((out, h_n.f_unsqueeze(0)?));
+            if let Some((out, h_n, _)) = self.record_stack(embedding, tokens, lengths, train)? {
+                return Ok((out, h_n));
             }
         }
         let vocab = embedding.weight.size().first().copied().unwrap_or(0);
@@ -375,33 +373,61 @@ impl Gru {
         self.run_masked(first, batch, time, lengths, train)
     }
 
-    /// [`Gru::forward_tokens`] for training with a hand-written backward pass, for a
-    /// one-layer, one-direction GRU (`None` otherwise: use [`Gru::forward_tokens`]).
+    /// [`Gru::forward_tokens`] for training with hand-written backward passes, for a
+    /// one-direction GRU of any depth (`None` when bidirectional: use [`Gru::forward_tokens`]).
     ///
-    /// The recurrence runs without autograd; the returned outputs and final state hang off
-    /// one recorded leaf. After back-propagating a loss computed from them, call
-    /// [`GruTape::backward`]: it runs backpropagation through time by hand (per step one
-    /// `[B, 3H] x [3H, H]` product and a few element-wise kernels, no autograd bookkeeping),
-    /// computes `W_hh`'s gradient as ONE `[3H, T*B] x [T*B, H]` product, and passes the
-    /// gradients into the variables. Same gradients as the autograd path (tested within 1e-5);
-    /// forgetting `backward` leaves the GRU's and the embedding's gradients unset.
+    /// Each layer's recurrence runs without autograd; the returned outputs and final states
+    /// hang off one recorded leaf per layer. The first layer reads the tokens as
+    /// [`Gru::forward_tokens`] does (a gather from the projected embedding table); each layer
+    /// above projects the one below's outputs (after the dropout between layers) in one GEMM
+    /// under autograd. Every layer runs all `time` steps: a recurrence is causal, so the
+    /// steps past a sequence's length change nothing that is read (the outputs are zeroed
+    /// there, the final states are taken at the last real step). After back-propagating a
+    /// loss computed from them, call [`GruTapes::backward`]: per layer, backpropagation
+    /// through time by hand (per step one `[B, 3H] x [3H, H]` product and one fused
+    /// element-wise pass, no autograd bookkeeping), `W_hh`'s gradient as ONE `[3H, T*B] x
+    /// [T*B, H]` product, and the gradients passed into the variables. Same gradients as the
+    /// autograd path (tested within 1e-5 for 1-3 layers); forgetting `backward` leaves the
+    /// GRU's and the embedding's gradients unset.
     pub fn forward_tokens_taped(
         &self,
         embedding: &Embedding,
         tokens: &Tensor,
         lengths: &Tensor,
-    ) -> Result<Option<(Tensor, Tensor, GruTape)>> {
+    ) -> Result<Option<(Tensor, Tensor, GruTapes)>> {
+        self.record_stack(embedding, tokens, lengths, true)
+    }
+
+    /// [`Gru::forward_tokens_taped`] with the dropout between layers on or off (`train`).
+    fn record_stack(
+        &self,
+        embedding: &Embedding,
+        tokens: &Tensor,
+        lengths: &Tensor,
+        train: bool,
+    ) -> Result<Option<(Tensor, Tensor, GruTapes)>> {
         let Some(Recorded { steps, input, lens }) =
             self.record_tokens(embedding, tokens, lengths)?
         else {
             return Ok(None);
         };
-        let [_, w_hh, _, b_hh] = self.params.as_slice() else {
+        let [_, w_hh, _, b_hh] = self.params.get(..4).unwrap_or_default() else {
             return Err(incomplete());
         };
-        let tape = GruTape::new(steps, input, w_hh, b_hh)?;
-        let (out, h_n) = mask_and_last(&tape.leaf, &lens)?;
-        Ok(Some((out, h_n.f_unsqueeze(0)?, tape)))
+        let (batch, time) = self.token_shape(embedding, tokens)?;
+        let mut tapes = vec![GruTape::new(steps, input, w_hh, b_hh)?];
+        for params in self.params.chunks(4).skip(1) {
+            let below = tapes.last().map(|t| &t.leaf).ok_or_else(incomplete)?;
+            let input = below.f_dropout(self.config.dropout, train)?;
+            tapes.push(self.record_projected(params, &input, time, batch)?);
+        }
+        let finals = tapes
+            .iter()
+            .map(|t| last_step(&t.leaf, &lens))
+            .collect::<Result<Vec<_>>>()?;
+        let top = tapes.last().map(|t| &t.leaf).ok_or_else(incomplete)?;
+        let out = zero_past(top, &lens)?;
+        Ok(Some((out, Tensor::f_stack(&finals, 0)?, GruTapes(tapes))))
     }
 
     /// [`Gru::forward`] from a zero state, for training with hand-written backward passes, for
@@ -420,25 +446,13 @@ impl Gru {
         if self.config.bidirectional || time == 0 {
             return Ok(None);
         }
-        let hidden = self.hidden;
         let mut input = xs.shallow_clone();
         let (mut tapes, mut finals) = (Vec::new(), Vec::new());
         for (layer, params) in self.params.chunks(4).enumerate() {
-            let [w_ih, w_hh, b_ih, b_hh] = params else {
-                return Err(incomplete());
-            };
             if layer > 0 {
                 input = input.f_dropout(self.config.dropout, train)?;
             }
-            let features = input.size().last().copied().unwrap_or(0);
-            // Time-major projections [T * B, 3H] (b_hh's reset and update parts folded in).
-            let gi = input
-                .f_transpose(0, 1)?
-                .f_reshape([-1, features])?
-                .f_linear(w_ih, Some(&folded_bias(b_ih, b_hh, hidden)?))?;
-            let source = tape::Input::Projections(gi);
-            let steps = tch::no_grad(|| tape::record(&source, (time, batch), w_hh, b_hh, hidden))?;
-            let tape = GruTape::new(steps, source, w_hh, b_hh)?;
+            let tape = self.record_projected(params, &input, time, batch)?;
             input = tape.leaf.shallow_clone();
             finals.push(input.f_select(1, time - 1)?);
             tapes.push(tape);
@@ -446,20 +460,44 @@ impl Gru {
         Ok(Some((input, Tensor::f_stack(&finals, 0)?, GruTapes(tapes))))
     }
 
-    /// The sharded recurrence of a one-layer, one-direction GRU over `tokens`, run without
-    /// autograd; `None` for other GRUs.
+    /// One layer's taped recurrence over `input` `[B, T, features]`: its time-major input
+    /// projections `[T * B, 3H]` (`b_hh`'s reset and update parts folded in) in one GEMM under
+    /// autograd, then the recorded recurrence.
+    fn record_projected(
+        &self,
+        params: &[Tensor],
+        input: &Tensor,
+        time: i64,
+        batch: i64,
+    ) -> Result<GruTape> {
+        let [w_ih, w_hh, b_ih, b_hh] = params else {
+            return Err(incomplete());
+        };
+        let hidden = self.hidden;
+        let features = input.size().last().copied().unwrap_or(0);
+        let gi = input
+            .f_transpose(0, 1)?
+            .f_reshape([-1, features])?
+            .f_linear(w_ih, Some(&folded_bias(b_ih, b_hh, hidden)?))?;
+        let source = tape::Input::Projections(gi);
+        let steps = tch::no_grad(|| tape::record(&source, (time, batch), w_hh, b_hh, hidden))?;
+        GruTape::new(steps, source, w_hh, b_hh)
+    }
+
+    /// The sharded recurrence of a one-direction GRU's first layer over `tokens`, run
+    /// without autograd; `None` when bidirectional.
     fn record_tokens(
         &self,
         embedding: &Embedding,
         tokens: &Tensor,
         lengths: &Tensor,
     ) -> Result<Option<Recorded>> {
-        if self.config.num_layers != 1 || self.config.bidirectional {
+        if self.config.bidirectional {
             return Ok(None);
         }
         let (batch, time) = self.token_shape(embedding, tokens)?;
         let hidden = self.hidden;
-        let [w_ih, w_hh, b_ih, b_hh] = self.params.as_slice() else {
+        let [w_ih, w_hh, b_ih, b_hh] = self.params.get(..4).unwrap_or_default() else {
             return Err(incomplete());
         };
         let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
@@ -822,12 +860,6 @@ fn folded_bias(b_ih: &Tensor, b_hh: &Tensor, hidden: i64) -> Result<Tensor> {
         ],
         0,
     )?)?)
-}
-
-/// Outputs `[B, T, H]` zeroed past each length, and each sequence's output at its last real
-/// step `[B, H]`; `lens` are clamped lengths `[B]`.
-fn mask_and_last(out: &Tensor, lens: &Tensor) -> Result<(Tensor, Tensor)> {
-    Ok((zero_past(out, lens)?, last_step(out, lens)?))
 }
 
 /// Each sequence's output at its last real step: `out` `[B, T, H]`, clamped `lens` `[B]`.

@@ -22,10 +22,9 @@
 //!
 //! Training the classifier through `forward_t(.., true)` and `backward` works; its faster path
 //! records the GRU without autograd and runs backpropagation through time by hand
-//! ([`GruClassifier::forward_taped`], then [`GruTape::backward`] after the loss's backward;
-//! same gradients, tested). The language model has the same for any depth
-//! ([`GruLanguageModel::forward_taped`], then [`GruTapes::backward`]). `gen-train`'s loop does
-//! this for you.
+//! ([`GruClassifier::forward_taped`], then [`GruTapes::backward`] after the loss's backward;
+//! same gradients, tested), for one-direction GRUs of any depth; so does the language model
+//! ([`GruLanguageModel::forward_taped`]). `gen-train`'s loop does this for you.
 //!
 //! ```
 //! # use gen_models::{GruClassifier, GruClassifierConfig, Module};

@@ -303,15 +303,18 @@ fn token_table_path_equals_embedding_then_gru_with_all_gradients() {
 #[test]
 fn hand_written_backward_equals_autograd() {
     // The classifier's taped training pass (manual backpropagation through time), and its
-    // no-grad inference, against the autograd path, for every pooling, full and ragged lengths, and both the table path
-    // (vocab 12 <= 4 * 7 tokens) and the embed-first path (vocab 50): the logits and every
-    // variable's gradient agree.
-    for (vocab, pooling, ragged) in [
-        (12i64, Pooling::Last, true),
-        (12, Pooling::Last, false),
-        (12, Pooling::Mean, true),
-        (50, Pooling::Max, true),
-        (50, Pooling::Last, true),
+    // no-grad inference, against the autograd path, for every pooling, full and ragged
+    // lengths, both the table path (vocab 12 <= 4 * 7 tokens) and the embed-first path
+    // (vocab 50), and 1-3 layers: the logits and every variable's gradient agree.
+    for (vocab, pooling, ragged, layers) in [
+        (12i64, Pooling::Last, true, 1),
+        (12, Pooling::Last, false, 1),
+        (12, Pooling::Mean, true, 1),
+        (50, Pooling::Max, true, 1),
+        (50, Pooling::Last, true, 1),
+        (12, Pooling::Last, true, 2),
+        (12, Pooling::Max, true, 3),
+        (50, Pooling::Mean, true, 2),
     ] {
         tch::manual_seed(5);
         let vs = nn::VarStore::new(Device::Cpu);
@@ -321,6 +324,10 @@ fn hand_written_backward_equals_autograd() {
             hidden_size: 6,
             num_classes: 3,
             pooling,
+            gru: GruConfig {
+                num_layers: layers,
+                ..GruConfig::default()
+            },
             ..GruClassifierConfig::default()
         };
         let model = GruClassifier::init(&vs.root(), &config).unwrap();
@@ -343,26 +350,26 @@ fn hand_written_backward_equals_autograd() {
         let (logits_b, tape) = model.forward_taped(&tokens, &lengths).unwrap();
         assert!(max_abs_diff(&logits_a, &logits_b) < 1e-5, "logits");
         (&logits_b * &w).sum(Kind::Float).backward();
-        tape.expect("a one-layer GRU has a tape")
+        tape.expect("a one-direction GRU has tapes")
             .backward()
             .unwrap();
         let tested = take_grads(&vs);
         for ((name, a), (_, b)) in reference.iter().zip(&tested) {
             assert!(
                 max_abs_diff(a, b) < 1e-5,
-                "gradient of {name} ({vocab}, {pooling:?}, ragged {ragged}): {}",
+                "gradient of {name} ({vocab}, {pooling:?}, ragged {ragged}, {layers} layers): {}",
                 max_abs_diff(a, b)
             );
             assert!(
                 a.abs().max().double_value(&[]) > 0.0,
-                "{name} gets a gradient"
+                "{name} gets a gradient ({layers} layers)"
             );
         }
     }
 }
 
 #[test]
-fn taped_path_is_only_for_one_forward_layer() {
+fn taped_path_is_only_for_one_direction() {
     let vs = nn::VarStore::new(Device::Cpu);
     let config = GruConfig {
         bidirectional: true,
