@@ -132,9 +132,9 @@ impl Module for GruClassifier {
 
 impl GruClassifier {
     /// The training forward pass with the GRU's hand-written backward passes
-    /// ([`Gru::forward_tokens_taped`]): returns the logits and, for a one-direction GRU of
-    /// any depth, the [`GruTapes`] to run after the loss's `backward`. A bidirectional GRU
-    /// runs `forward_t(.., true)` and returns no tapes.
+    /// ([`Gru::forward_tokens_taped`]): returns the logits and the [`GruTapes`] to run after
+    /// the loss's `backward` (none for sequences without steps, which run `forward_t(..,
+    /// true)`).
     pub fn forward_taped(
         &self,
         tokens: &Tensor,

@@ -344,8 +344,8 @@ impl Gru {
     /// otherwise this embeds the tokens first. Either way the padding row gets no gradient, as
     /// in [`Embedding::forward`].
     ///
-    /// Without autograd (under `tch::no_grad`), a one-direction GRU runs the recorded
-    /// recurrence of [`Gru::forward_tokens_taped`], sharded over threads.
+    /// Without autograd (under `tch::no_grad`), it runs the recorded recurrences of
+    /// [`Gru::forward_tokens_taped`], sharded over threads.
     pub fn forward_tokens(
         &self,
         embedding: &Embedding,
@@ -373,21 +373,23 @@ impl Gru {
         self.run_masked(first, batch, time, lengths, train)
     }
 
-    /// [`Gru::forward_tokens`] for training with hand-written backward passes, for a
-    /// one-direction GRU of any depth (`None` when bidirectional: use [`Gru::forward_tokens`]).
+    /// [`Gru::forward_tokens`] for training with hand-written backward passes, for a GRU of
+    /// any depth and direction (`None` only without steps).
     ///
-    /// Each layer's recurrence runs without autograd; the returned outputs and final states
-    /// hang off one recorded leaf per layer. The first layer reads the tokens as
-    /// [`Gru::forward_tokens`] does (a gather from the projected embedding table); each layer
-    /// above projects the one below's outputs (after the dropout between layers) in one GEMM
-    /// under autograd. Every layer runs all `time` steps: a recurrence is causal, so the
-    /// steps past a sequence's length change nothing that is read (the outputs are zeroed
-    /// there, the final states are taken at the last real step). After back-propagating a
+    /// Each layer's recurrence runs without autograd, per direction; the returned outputs and
+    /// final states hang off one recorded leaf per layer and direction. The first layer reads
+    /// the tokens as [`Gru::forward_tokens`] does (a gather from the projected embedding
+    /// table); each layer above projects the one below's outputs (after the dropout between
+    /// layers) in one GEMM under autograd. A reverse direction reads each sequence backwards
+    /// from its own last real step (a gather of the ids or inputs, undone on its outputs).
+    /// Every direction runs all `time` steps: a recurrence is causal, so the steps past a
+    /// sequence's length change nothing that is read (the outputs are zeroed there, the final
+    /// states are taken at the last real step). After back-propagating a
     /// loss computed from them, call [`GruTapes::backward`]: per layer, backpropagation
     /// through time by hand (per step one `[B, 3H] x [3H, H]` product and one fused
     /// element-wise pass, no autograd bookkeeping), `W_hh`'s gradient as ONE `[3H, T*B] x
     /// [T*B, H]` product, and the gradients passed into the variables. Same gradients as the
-    /// autograd path (tested within 1e-5 for 1-3 layers); forgetting `backward` leaves the
+    /// autograd path (tested within 1e-5 for 1-3 layers, both directions); forgetting `backward` leaves the
     /// GRU's and the embedding's gradients unset.
     pub fn forward_tokens_taped(
         &self,
@@ -406,28 +408,61 @@ impl Gru {
         lengths: &Tensor,
         train: bool,
     ) -> Result<Option<(Tensor, Tensor, GruTapes)>> {
-        let Some(Recorded { steps, input, lens }) =
-            self.record_tokens(embedding, tokens, lengths)?
-        else {
-            return Ok(None);
-        };
-        let [_, w_hh, _, b_hh] = self.params.get(..4).unwrap_or_default() else {
-            return Err(incomplete());
-        };
         let (batch, time) = self.token_shape(embedding, tokens)?;
-        let mut tapes = vec![GruTape::new(steps, input, w_hh, b_hh)?];
-        for params in self.params.chunks(4).skip(1) {
-            let below = tapes.last().map(|t| &t.leaf).ok_or_else(incomplete)?;
-            let input = below.f_dropout(self.config.dropout, train)?;
-            tapes.push(self.record_projected(params, &input, time, batch)?);
+        if time == 0 {
+            return Ok(None);
         }
-        let finals = tapes
-            .iter()
-            .map(|t| last_step(&t.leaf, &lens))
-            .collect::<Result<Vec<_>>>()?;
-        let top = tapes.last().map(|t| &t.leaf).ok_or_else(incomplete)?;
-        let out = zero_past(top, &lens)?;
-        Ok(Some((out, Tensor::f_stack(&finals, 0)?, GruTapes(tapes))))
+        let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
+        let rev = reversal(&lens, time)?;
+        let dirs = if self.config.bidirectional { 2 } else { 1 };
+        let mut params = self.params.chunks(4);
+        let (mut tapes, mut finals) = (Vec::new(), Vec::new());
+        let mut below: Option<Tensor> = None;
+        for layer in 0..self.config.num_layers {
+            let mut outs = Vec::with_capacity(dirs);
+            let mut layer_tapes = Vec::with_capacity(dirs);
+            for dir in 0..dirs {
+                let params = params.next().ok_or_else(incomplete)?;
+                // A reverse direction reads each sequence backwards from its last real step.
+                let reversed = |x: &Tensor| -> Result<Tensor> {
+                    if dir == 1 {
+                        gather_time(x, &rev)
+                    } else {
+                        Ok(x.shallow_clone())
+                    }
+                };
+                let tape = match &below {
+                    None => {
+                        let ids = if dir == 1 {
+                            tokens.f_gather(1, &rev, false)?
+                        } else {
+                            tokens.shallow_clone()
+                        };
+                        self.record_tokens(embedding, params, &ids, batch, time)?
+                    }
+                    Some(x) => self.record_projected(params, &reversed(x)?, time, batch)?,
+                };
+                finals.push(last_step(&tape.leaf, &lens)?);
+                outs.push(reversed(&tape.leaf)?);
+                layer_tapes.push(tape);
+            }
+            tapes.push(layer_tapes);
+            let mut out = if dirs == 2 {
+                Tensor::f_cat(&outs, 2)?
+            } else {
+                outs.pop().ok_or_else(incomplete)?
+            };
+            if layer + 1 < self.config.num_layers {
+                out = out.f_dropout(self.config.dropout, train)?;
+            }
+            below = Some(out);
+        }
+        let top = below.ok_or_else(incomplete)?;
+        Ok(Some((
+            zero_past(&top, &lens)?,
+            Tensor::f_stack(&finals, 0)?,
+            GruTapes(tapes),
+        )))
     }
 
     /// [`Gru::forward`] from a zero state, for training with hand-written backward passes, for
@@ -455,7 +490,7 @@ impl Gru {
             let tape = self.record_projected(params, &input, time, batch)?;
             input = tape.leaf.shallow_clone();
             finals.push(input.f_select(1, time - 1)?);
-            tapes.push(tape);
+            tapes.push(vec![tape]);
         }
         Ok(Some((input, Tensor::f_stack(&finals, 0)?, GruTapes(tapes))))
     }
@@ -484,23 +519,20 @@ impl Gru {
         GruTape::new(steps, source, w_hh, b_hh)
     }
 
-    /// The sharded recurrence of a one-direction GRU's first layer over `tokens`, run
-    /// without autograd; `None` when bidirectional.
+    /// The first layer's taped recurrence (one direction, `params`) over `tokens` `[B, T]`,
+    /// recorded without autograd.
     fn record_tokens(
         &self,
         embedding: &Embedding,
+        params: &[Tensor],
         tokens: &Tensor,
-        lengths: &Tensor,
-    ) -> Result<Option<Recorded>> {
-        if self.config.bidirectional {
-            return Ok(None);
-        }
-        let (batch, time) = self.token_shape(embedding, tokens)?;
+        batch: i64,
+        time: i64,
+    ) -> Result<GruTape> {
         let hidden = self.hidden;
-        let [w_ih, w_hh, b_ih, b_hh] = self.params.get(..4).unwrap_or_default() else {
+        let [w_ih, w_hh, b_ih, b_hh] = params else {
             return Err(incomplete());
         };
-        let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
         let bias = folded_bias(b_ih, b_hh, hidden)?;
         // What the input projections come from, and what the tape back-propagates into: the
         // table over the present ids (scattering the gradient into its rows is cheaper than
@@ -518,7 +550,7 @@ impl Gru {
             tape::Input::Projections(embedding.forward(&ids)?.f_linear(w_ih, Some(&bias))?)
         };
         let steps = tch::no_grad(|| tape::record(&input, (time, batch), w_hh, b_hh, hidden))?;
-        Ok(Some(Recorded { steps, input, lens }))
+        GruTape::new(steps, input, w_hh, b_hh)
     }
 
     /// `(batch, time)` of token ids `[batch, time]`, checked against `embedding`'s size.
@@ -576,15 +608,7 @@ impl Gru {
             FirstInput::Tokens { tokens, .. } => tokens.device(),
         };
         let lengths = self.checked_lengths(lengths, batch, time, device)?;
-        let steps = Tensor::f_arange(time, (Kind::Int64, device))?.f_unsqueeze(0)?;
-        let lens = lengths.f_unsqueeze(1)?;
-        let valid = steps.f_lt_tensor(&lens)?; // [B, T]
-
-        // rev[b, t] = len_b - 1 - t inside the sequence, t past it: an involution.
-        let rev = lens
-            .f_sub_scalar(1)?
-            .f_sub(&steps)?
-            .f_where_self(&valid, &steps.f_expand([batch, time], false)?)?;
+        let rev = reversal(&lengths, time)?;
         let dirs = if self.config.bidirectional { 2 } else { 1 };
         let mut input: Option<Tensor> = None;
         let mut finals = Vec::with_capacity((self.config.num_layers * dirs) as usize);
@@ -805,14 +829,6 @@ impl GruStepper {
     }
 }
 
-/// A recorded recurrence over tokens.
-struct Recorded {
-    steps: tape::Steps,
-    input: tape::Input,
-    /// Clamped lengths `[B]`.
-    lens: Tensor,
-}
-
 fn incomplete() -> crate::Error {
     crate::Error::Config {
         field: "gru",
@@ -895,6 +911,20 @@ fn zero_past(out: &Tensor, lens: &Tensor) -> Result<Tensor> {
 enum FirstInput<'a> {
     Features(&'a Tensor),
     Tokens { table: Tensor, tokens: &'a Tensor },
+}
+
+/// `rev[b, t] = len_b - 1 - t` inside each sequence and `t` past it, for clamped `lens`
+/// `[B]`: reading a sequence in `rev`'s order reads it backwards from its last real step,
+/// and the same index undoes it (an involution).
+fn reversal(lens: &Tensor, time: i64) -> Result<Tensor> {
+    let batch = lens.size().first().copied().unwrap_or(0);
+    let steps = Tensor::f_arange(time, (Kind::Int64, lens.device()))?.f_unsqueeze(0)?;
+    let lens = lens.f_unsqueeze(1)?;
+    let valid = steps.f_lt_tensor(&lens)?; // [B, T]
+    Ok(lens
+        .f_sub_scalar(1)?
+        .f_sub(&steps)?
+        .f_where_self(&valid, &steps.f_expand([batch, time], false)?)?)
 }
 
 /// Reorders the time axis of `xs` `[B, T, F]` per row: `out[b, t] = xs[b, index[b, t]]`.

@@ -23,7 +23,7 @@
 //! Training the classifier through `forward_t(.., true)` and `backward` works; its faster path
 //! records the GRU without autograd and runs backpropagation through time by hand
 //! ([`GruClassifier::forward_taped`], then [`GruTapes::backward`] after the loss's backward;
-//! same gradients, tested), for one-direction GRUs of any depth; so does the language model
+//! same gradients, tested), for GRUs of any depth and direction; so does the language model
 //! ([`GruLanguageModel::forward_taped`]). `gen-train`'s loop does this for you.
 //!
 //! ```

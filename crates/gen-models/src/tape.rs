@@ -219,9 +219,19 @@ impl GruTape {
     /// input projection, `W_ih`, `b_ih` and the embedding. Does nothing when no gradient
     /// reached them.
     pub fn backward(self) -> Result<()> {
+        match self.pull()? {
+            Some(pull) => Ok(pull.f_backward()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs backpropagation through time and returns the scalar whose `backward` passes the
+    /// gradients into the variables and the recorded input (`None` when no gradient reached
+    /// the outputs). Directions that share their input are pulled in one `backward`.
+    fn pull(self) -> Result<Option<Tensor>> {
         let grad = self.leaf.grad();
         if !grad.defined() {
-            return Ok(());
+            return Ok(None);
         }
         let GruTape {
             input,
@@ -290,11 +300,11 @@ impl GruTape {
             Input::Table { table, .. } => table,
             Input::Projections(gi) => gi,
         };
-        dot(pull, &d_input)?
-            .f_add(&dot(&w_hh, &d_w_hh)?)?
-            .f_add(&dot(&b_hh.f_narrow(0, h2, hidden)?, &d_b_n)?)?
-            .f_backward()?;
-        Ok(())
+        Ok(Some(
+            dot(pull, &d_input)?
+                .f_add(&dot(&w_hh, &d_w_hh)?)?
+                .f_add(&dot(&b_hh.f_narrow(0, h2, hidden)?, &d_b_n)?)?,
+        ))
     }
 }
 
@@ -303,17 +313,33 @@ fn dot(x: &Tensor, g: &Tensor) -> Result<Tensor> {
     Ok(x.f_reshape([-1])?.f_dot(&g.f_reshape([-1])?)?)
 }
 
-/// The tapes of a stacked GRU's layers ([`crate::layers::Gru::forward_taped`]), first layer
-/// first.
+/// The tapes of a stacked GRU ([`crate::layers::Gru::forward_taped`],
+/// [`crate::layers::Gru::forward_tokens_taped`]): per layer, first layer first, one tape per
+/// direction.
 #[derive(Debug)]
-pub struct GruTapes(pub(crate) Vec<GruTape>);
+pub struct GruTapes(pub(crate) Vec<Vec<GruTape>>);
 
 impl GruTapes {
-    /// Runs every layer's [`GruTape::backward`], last layer first: each pulls its gradient
-    /// into the layer below's outputs before that layer's turn. Call it after the loss's
-    /// `backward`.
+    /// Runs every layer's backpropagation through time, last layer first, each layer's
+    /// directions together (they read the same input, whose graph one `backward` frees): each
+    /// pulls its gradient into the layer below's outputs before that layer's turn. Call it
+    /// after the loss's `backward`.
     pub fn backward(self) -> Result<()> {
-        self.0.into_iter().rev().try_for_each(GruTape::backward)
+        for layer in self.0.into_iter().rev() {
+            let mut total: Option<Tensor> = None;
+            for tape in layer {
+                if let Some(pull) = tape.pull()? {
+                    total = Some(match total {
+                        Some(t) => t.f_add(&pull)?,
+                        None => pull,
+                    });
+                }
+            }
+            if let Some(total) = total {
+                total.f_backward()?;
+            }
+        }
+        Ok(())
     }
 }
 

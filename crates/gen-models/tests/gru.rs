@@ -305,16 +305,21 @@ fn hand_written_backward_equals_autograd() {
     // The classifier's taped training pass (manual backpropagation through time), and its
     // no-grad inference, against the autograd path, for every pooling, full and ragged
     // lengths, both the table path (vocab 12 <= 4 * 7 tokens) and the embed-first path
-    // (vocab 50), and 1-3 layers: the logits and every variable's gradient agree.
-    for (vocab, pooling, ragged, layers) in [
-        (12i64, Pooling::Last, true, 1),
-        (12, Pooling::Last, false, 1),
-        (12, Pooling::Mean, true, 1),
-        (50, Pooling::Max, true, 1),
-        (50, Pooling::Last, true, 1),
-        (12, Pooling::Last, true, 2),
-        (12, Pooling::Max, true, 3),
-        (50, Pooling::Mean, true, 2),
+    // (vocab 50), 1-3 layers and both directions: the logits and every variable's gradient
+    // agree.
+    for (vocab, pooling, ragged, layers, bidirectional) in [
+        (12i64, Pooling::Last, true, 1, false),
+        (12, Pooling::Last, false, 1, false),
+        (12, Pooling::Mean, true, 1, false),
+        (50, Pooling::Max, true, 1, false),
+        (50, Pooling::Last, true, 1, false),
+        (12, Pooling::Last, true, 2, false),
+        (12, Pooling::Max, true, 3, false),
+        (50, Pooling::Mean, true, 2, false),
+        (12, Pooling::Last, true, 1, true),
+        (12, Pooling::Mean, false, 2, true),
+        (50, Pooling::Last, true, 2, true),
+        (12, Pooling::Max, true, 3, true),
     ] {
         tch::manual_seed(5);
         let vs = nn::VarStore::new(Device::Cpu);
@@ -326,6 +331,7 @@ fn hand_written_backward_equals_autograd() {
             pooling,
             gru: GruConfig {
                 num_layers: layers,
+                bidirectional,
                 ..GruConfig::default()
             },
             ..GruClassifierConfig::default()
@@ -350,26 +356,26 @@ fn hand_written_backward_equals_autograd() {
         let (logits_b, tape) = model.forward_taped(&tokens, &lengths).unwrap();
         assert!(max_abs_diff(&logits_a, &logits_b) < 1e-5, "logits");
         (&logits_b * &w).sum(Kind::Float).backward();
-        tape.expect("a one-direction GRU has tapes")
+        tape.expect("a GRU over steps has tapes")
             .backward()
             .unwrap();
         let tested = take_grads(&vs);
         for ((name, a), (_, b)) in reference.iter().zip(&tested) {
             assert!(
                 max_abs_diff(a, b) < 1e-5,
-                "gradient of {name} ({vocab}, {pooling:?}, ragged {ragged}, {layers} layers): {}",
+                "gradient of {name} ({vocab}, {pooling:?}, ragged {ragged}, {layers} layers, bi {bidirectional}): {}",
                 max_abs_diff(a, b)
             );
             assert!(
                 a.abs().max().double_value(&[]) > 0.0,
-                "{name} gets a gradient ({layers} layers)"
+                "{name} gets a gradient ({layers} layers, bi {bidirectional})"
             );
         }
     }
 }
 
 #[test]
-fn taped_path_is_only_for_one_direction() {
+fn taped_path_needs_steps() {
     let vs = nn::VarStore::new(Device::Cpu);
     let config = GruConfig {
         bidirectional: true,
@@ -377,10 +383,15 @@ fn taped_path_is_only_for_one_direction() {
     };
     let emb = gen_models::layers::Embedding::new(&(vs.root() / "e"), 10, 3, Some(0)).unwrap();
     let gru = Gru::new(&(vs.root() / "g"), 3, 4, &config).unwrap();
-    let tokens = Tensor::from_slice(&[1i64, 2, 3]).view([1, 3]);
     let lengths = Tensor::from_slice(&[3i64]);
+    let tokens = Tensor::from_slice(&[1i64, 2, 3]).view([1, 3]);
     assert!(gru
         .forward_tokens_taped(&emb, &tokens, &lengths)
+        .unwrap()
+        .is_some());
+    let none = Tensor::zeros([1, 0], (Kind::Int64, Device::Cpu));
+    assert!(gru
+        .forward_tokens_taped(&emb, &none, &lengths)
         .unwrap()
         .is_none());
 }
