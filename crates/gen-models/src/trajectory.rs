@@ -74,7 +74,7 @@
 //! ```
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, Linear};
+use crate::layers::{Embedding, Gru, GruConfig, GruTapes, Linear};
 use crate::sampling::{sampler_rng, SamplerRng};
 use crate::{Error, Module, Result};
 use rand::Rng;
@@ -200,6 +200,17 @@ impl Default for TrajectorySampling {
 
 /// A conditional GRU mixture-density trajectory generator; see the [module docs](self).
 ///
+/// How a forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Evaluation: no augmentation, no dropout.
+    Eval,
+    /// Training under autograd.
+    Train,
+    /// Training through the GRU's hand-written backward passes.
+    Taped,
+}
+
 /// Variables (under the model's path): `embedding.weight [num_shapes, emb]`, `gru.*`,
 /// `head.weight [6K, hidden]`, `head.bias [6K]`, `start.weight [6K, emb]`,
 /// `start.bias [6K]`. Initialisation follows PyTorch's modules.
@@ -462,6 +473,29 @@ impl TrajectoryMdn {
     /// [`TrajectoryMdnConfig::time_warp`] and [`TrajectoryMdnConfig::offset_noise`]; the start
     /// term always reads the given first points.
     pub fn nll(&self, shapes: &Tensor, points: &Tensor, train: bool) -> Result<Tensor> {
+        let pass = if train { Pass::Train } else { Pass::Eval };
+        Ok(self.nll_with(shapes, points, pass)?.0)
+    }
+
+    /// [`TrajectoryMdn::nll`] in training mode through the GRU's hand-written backward passes
+    /// ([`Gru::forward_taped`]): the loss, and the tapes to run after its `backward`
+    /// ([`GruTapes::backward`]; none for a bidirectional GRU, which runs under autograd).
+    /// Same loss and gradients as `nll(.., true)` without dropout (tested).
+    pub fn nll_taped(
+        &self,
+        shapes: &Tensor,
+        points: &Tensor,
+    ) -> Result<(Tensor, Option<GruTapes>)> {
+        self.nll_with(shapes, points, Pass::Taped)
+    }
+
+    fn nll_with(
+        &self,
+        shapes: &Tensor,
+        points: &Tensor,
+        pass: Pass,
+    ) -> Result<(Tensor, Option<GruTapes>)> {
+        let train = pass != Pass::Eval;
         let (b, t) = self.check(shapes, points)?;
         let original = points;
         let shifted;
@@ -472,7 +506,7 @@ impl TrajectoryMdn {
             points
         };
         let k = self.config.num_components;
-        let steps = self.forward_unchecked(shapes, points, train)?;
+        let (steps, tapes) = self.forward_unchecked(shapes, points, pass)?;
         let targets = points
             .f_narrow(1, 1, t - 1)?
             .f_sub(&points.f_narrow(1, 0, t - 1)?)?
@@ -486,10 +520,11 @@ impl TrajectoryMdn {
             .f_select(1, 0)?
             .f_div_scalar(self.config.position_scale)?;
         let start_nll = mixture_nll(&self.start_params(shapes)?, &first, k)?;
-        Ok(step_nll
+        let loss = step_nll
             .f_add(&start_nll)?
             .f_div_scalar(t as f64)?
-            .f_mean(Kind::Float)?)
+            .f_mean(Kind::Float)?;
+        Ok((loss, tapes))
     }
 
     /// The training augmentation: `points` re-timed (see [`TrajectoryMdnConfig::time_warp`]),
@@ -524,7 +559,15 @@ impl TrajectoryMdn {
         Ok(warped.f_add(&offsets.f_mul(&fade)?)?)
     }
 
-    fn forward_unchecked(&self, shapes: &Tensor, points: &Tensor, train: bool) -> Result<Tensor> {
+    /// The mixture parameters of every step; [`Pass::Taped`] runs the GRU through
+    /// [`Gru::forward_taped`] (falling back to autograd where it has no taped path).
+    fn forward_unchecked(
+        &self,
+        shapes: &Tensor,
+        points: &Tensor,
+        pass: Pass,
+    ) -> Result<(Tensor, Option<GruTapes>)> {
+        let train = pass != Pass::Eval;
         let (b, t) = match points.size().as_slice() {
             [b, t, _] => (*b, *t),
             _ => {
@@ -548,8 +591,16 @@ impl TrajectoryMdn {
             1,
         )?;
         let xs = self.step_inputs(&emb, &inputs, &prev, 0, t)?;
-        let (out, _) = self.gru.forward(&xs, None, train)?;
-        self.head.forward(&out)
+        let taped = if pass == Pass::Taped {
+            self.gru.forward_taped(&xs, train)?
+        } else {
+            None
+        };
+        let (out, tapes) = match taped {
+            Some((out, _, tapes)) => (out, Some(tapes)),
+            None => (self.gru.forward(&xs, None, train)?.0, None),
+        };
+        Ok((self.head.forward(&out)?, tapes))
     }
 
     /// Draws `num_samples` trajectories of shape `shape`; returns them as a CPU `f64` tensor
@@ -746,6 +797,7 @@ impl Module for TrajectoryMdn {
 
     fn forward_t(&self, (shapes, points): Self::Input<'_>, train: bool) -> Result<Tensor> {
         self.check(shapes, points)?;
-        self.forward_unchecked(shapes, points, train)
+        let pass = if train { Pass::Train } else { Pass::Eval };
+        Ok(self.forward_unchecked(shapes, points, pass)?.0)
     }
 }

@@ -1,6 +1,8 @@
 //! The language-model task: windows, the objective's metrics, held-out perplexity and bits per
 //! token against closed forms, and a tiny LM that learns a text through the generic loop.
 
+mod common;
+
 use gen_data::text::CharVocab;
 use gen_models::layers::GruConfig;
 use gen_models::{generate, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig};
@@ -146,36 +148,7 @@ fn taped_training_pass_equals_autograd() {
     let ids: Vec<i64> = (0..200).map(|i| (i * 7 + i / 3) % 11).collect();
     let data = LmData::new(ids, &LmDataConfig { seq_len: 8 }, Device::Cpu).unwrap();
     let batch = data.batch(&[0, 3, 5, 7, 9]).unwrap();
-    let grads = || {
-        let mut vars: Vec<_> = vs.variables().into_iter().collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars.into_iter()
-            .map(|(name, mut t)| {
-                let g = t.grad().copy();
-                t.zero_grad();
-                (name, g)
-            })
-            .collect::<Vec<_>>()
-    };
-    let (loss, metrics_a) = model.forward_loss(&batch, true).unwrap();
-    loss.backward();
-    let reference = grads();
-    let metrics_b = model.backward_loss(&batch).unwrap();
-    let tested = grads();
-    let (a, b) = (
-        metrics_a.mean("loss").unwrap(),
-        metrics_b.mean("loss").unwrap(),
-    );
-    assert!((a - b).abs() < 1e-5, "loss {a} vs {b}");
-    assert_eq!(reference.len(), tested.len());
-    for ((name, a), (_, b)) in reference.iter().zip(&tested) {
-        let diff = (a - b).abs().max().double_value(&[]);
-        assert!(diff < 1e-5, "gradient of {name}: {diff}");
-        assert!(
-            a.abs().max().double_value(&[]) > 0.0,
-            "{name} gets a gradient"
-        );
-    }
+    common::assert_backward_loss_equals_autograd(&model, &vs, &batch, |_| true);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! trainer, determinism, evaluation figures, saved-model round trip, and the plot and CSV
 //! outputs. Fixtures are synthetic LASA-like shapes; no dataset is needed.
 
+mod common;
+
 use gen_data::lasa::{Demo, LasaShape};
 use gen_models::{TrajectoryMdnConfig, TrajectorySampling};
 use gen_train::learner::Verbosity;
@@ -340,4 +342,32 @@ fn objective_reports_the_nll_as_loss() {
         .double_value(&[]);
     assert_eq!(loss.double_value(&[]), nll);
     assert!((metrics.mean("loss").unwrap() - nll).abs() < 1e-12);
+}
+
+#[test]
+fn taped_training_pass_equals_autograd() {
+    // backward_loss runs the 2-layer GRU through its hand-written backward passes; without
+    // augmentation or dropout it must give the loss and every gradient of forward_loss +
+    // backward (libtorch's `gru` op under autograd).
+    let _s = serial();
+    tch::manual_seed(3);
+    let config = TrajectoryMdnConfig {
+        num_shapes: 3,
+        embedding_dim: 4,
+        hidden_size: 8,
+        num_components: 2,
+        length: 12,
+        offset_noise: 0.0,
+        time_warp: 0.0,
+        ..TrajectoryMdnConfig::default()
+    };
+    assert_eq!(config.gru.num_layers, 2);
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let model =
+        <gen_models::TrajectoryMdn as gen_models::Module>::init(&vs.root(), &config).unwrap();
+    let all = shapes(3, 40);
+    let refs: Vec<&LasaShape> = all.iter().collect();
+    let data = training_data(&refs, None, 12, Device::Cpu).unwrap();
+    let batch = data.batch(&[0, 2, 3, 5]).unwrap();
+    common::assert_backward_loss_equals_autograd(&model, &vs, &batch, |name| name.contains("gru"));
 }

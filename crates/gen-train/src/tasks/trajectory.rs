@@ -193,11 +193,26 @@ impl Objective for TrajectoryMdn {
 
     fn forward_loss(&self, batch: &TrajectoryBatch, train: bool) -> Result<(Tensor, Metrics)> {
         let loss = self.nll(&batch.shapes, &batch.points, train)?;
-        let n = batch.shapes.size().first().copied().unwrap_or(0) as f64;
-        let mut metrics = Metrics::new();
-        metrics.add("loss", loss.f_double_value(&[])? * n, n);
-        Ok((loss, metrics))
+        Ok((loss.shallow_clone(), trajectory_metrics(&loss, batch)?))
     }
+
+    /// Trains through the GRU's hand-written backward passes (`TrajectoryMdn::nll_taped`).
+    fn backward_loss(&self, batch: &TrajectoryBatch) -> Result<Metrics> {
+        let (loss, tapes) = self.nll_taped(&batch.shapes, &batch.points)?;
+        loss.f_backward()?;
+        if let Some(tapes) = tapes {
+            tapes.backward()?;
+        }
+        trajectory_metrics(&loss, batch)
+    }
+}
+
+/// The `loss` metric of a batch's mean NLL, as a sum over trajectories.
+fn trajectory_metrics(loss: &Tensor, batch: &TrajectoryBatch) -> Result<Metrics> {
+    let n = batch.shapes.size().first().copied().unwrap_or(0) as f64;
+    let mut metrics = Metrics::new();
+    metrics.add("loss", loss.f_double_value(&[])? * n, n);
+    Ok(metrics)
 }
 
 /// How [`evaluate_trajectories`] samples.
