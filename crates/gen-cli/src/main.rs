@@ -144,7 +144,7 @@ struct SampleArgs {
     /// Seed of the latents.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The PNG to write. Default: <run>/samples/sample-seed<S>[-class<K>].png
+    /// The PNG to write. Default: `<run>/samples/sample-seed<S>[-class<K>].png`
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -204,7 +204,7 @@ struct Resolved {
 struct Source {
     #[command(flatten)]
     settings: Settings,
-    /// The folder of the study. Default: runs/<cv|tune>-<preset>-<UTC time>.
+    /// The folder of the study. Default: `runs/<cv|tune>-<preset>-<UTC time>`.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Overwrite an existing folder.
@@ -262,7 +262,7 @@ struct RateArgs {
 struct TrainArgs {
     #[command(flatten)]
     settings: Settings,
-    /// The run folder. Default: runs/<preset>-<UTC time>.
+    /// The run folder. Default: `runs/<preset>-<UTC time>`.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Overwrite an existing run folder.
