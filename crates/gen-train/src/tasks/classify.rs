@@ -119,10 +119,7 @@ impl Objective for GruClassifier {
     fn backward_loss(&self, batch: &TextBatch) -> Result<Metrics> {
         let (logits, tape) = self.forward_taped(&batch.tokens, &batch.lengths)?;
         let (loss, metrics) = classification_loss(&logits, &batch.labels)?;
-        loss.f_backward()?;
-        if let Some(tape) = tape {
-            tape.backward()?;
-        }
+        super::backward_through_tapes(&loss, tape)?;
         Ok(metrics)
     }
 }

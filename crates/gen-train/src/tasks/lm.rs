@@ -154,10 +154,7 @@ impl Objective for GruLanguageModel {
     fn backward_loss(&self, batch: &LmBatch) -> Result<Metrics> {
         let (logits, tapes) = self.forward_taped(&batch.inputs)?;
         let (loss, metrics) = lm_loss(&logits, &batch.targets)?;
-        loss.f_backward()?;
-        if let Some(tapes) = tapes {
-            tapes.backward()?;
-        }
+        super::backward_through_tapes(&loss, tapes)?;
         Ok(metrics)
     }
 }

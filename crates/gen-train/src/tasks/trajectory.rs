@@ -199,10 +199,7 @@ impl Objective for TrajectoryMdn {
     /// Trains through the GRU's hand-written backward passes (`TrajectoryMdn::nll_taped`).
     fn backward_loss(&self, batch: &TrajectoryBatch) -> Result<Metrics> {
         let (loss, tapes) = self.nll_taped(&batch.shapes, &batch.points)?;
-        loss.f_backward()?;
-        if let Some(tapes) = tapes {
-            tapes.backward()?;
-        }
+        super::backward_through_tapes(&loss, tapes)?;
         trajectory_metrics(&loss, batch)
     }
 }
