@@ -356,7 +356,7 @@ impl Gru {
         let (batch, time) = self.token_shape(embedding, tokens)?;
         if !grad_enabled()? {
             // Inference: the recorded (sharded) recurrence, when this GRU has one.
-            if let Some((out, h_n, _)) = self.record_stack(embedding, tokens, lengths, train)? {
+            if let Some((out, h_n, _)) = self.tokens_stack(embedding, tokens, lengths, train)? {
                 return Ok((out, h_n));
             }
         }
@@ -397,11 +397,11 @@ impl Gru {
         tokens: &Tensor,
         lengths: &Tensor,
     ) -> Result<Option<(Tensor, Tensor, GruTapes)>> {
-        self.record_stack(embedding, tokens, lengths, true)
+        self.tokens_stack(embedding, tokens, lengths, true)
     }
 
     /// [`Gru::forward_tokens_taped`] with the dropout between layers on or off (`train`).
-    fn record_stack(
+    fn tokens_stack(
         &self,
         embedding: &Embedding,
         tokens: &Tensor,
@@ -413,11 +413,30 @@ impl Gru {
             return Ok(None);
         }
         let lens = self.checked_lengths(lengths, batch, time, tokens.device())?;
-        let rev = reversal(&lens, time)?;
+        let first = TapedInput::Tokens { embedding, tokens };
+        self.record_stack(first, &lens, (batch, time), train)
+            .map(Some)
+    }
+
+    /// Records every layer and direction over `first`, reading each sequence to its clamped
+    /// length in `lens` `[B]`; returns the top layer's outputs (zeroed past each length),
+    /// every layer's and direction's final state, and the tapes.
+    fn record_stack(
+        &self,
+        first: TapedInput<'_>,
+        lens: &Tensor,
+        (batch, time): (i64, i64),
+        train: bool,
+    ) -> Result<(Tensor, Tensor, GruTapes)> {
+        let rev = reversal(lens, time)?;
         let dirs = if self.config.bidirectional { 2 } else { 1 };
         let mut params = self.params.chunks(4);
         let (mut tapes, mut finals) = (Vec::new(), Vec::new());
-        let mut below: Option<Tensor> = None;
+        // The input of the layer to record; `None` while it is the first layer's tokens.
+        let mut below = match first {
+            TapedInput::Features(xs) => Some(xs.shallow_clone()),
+            TapedInput::Tokens { .. } => None,
+        };
         for layer in 0..self.config.num_layers {
             let mut outs = Vec::with_capacity(dirs);
             let mut layer_tapes = Vec::with_capacity(dirs);
@@ -431,8 +450,9 @@ impl Gru {
                         Ok(x.shallow_clone())
                     }
                 };
-                let tape = match &below {
-                    None => {
+                let tape = match (&below, &first) {
+                    (Some(x), _) => self.record_projected(params, &reversed(x)?, time, batch)?,
+                    (None, TapedInput::Tokens { embedding, tokens }) => {
                         let ids = if dir == 1 {
                             tokens.f_gather(1, &rev, false)?
                         } else {
@@ -440,9 +460,9 @@ impl Gru {
                         };
                         self.record_tokens(embedding, params, &ids, batch, time)?
                     }
-                    Some(x) => self.record_projected(params, &reversed(x)?, time, batch)?,
+                    (None, TapedInput::Features(_)) => return Err(incomplete()),
                 };
-                finals.push(last_step(&tape.leaf, &lens)?);
+                finals.push(last_step(&tape.leaf, lens)?);
                 outs.push(reversed(&tape.leaf)?);
                 layer_tapes.push(tape);
             }
@@ -458,11 +478,11 @@ impl Gru {
             below = Some(out);
         }
         let top = below.ok_or_else(incomplete)?;
-        Ok(Some((
-            zero_past(&top, &lens)?,
+        Ok((
+            zero_past(&top, lens)?,
             Tensor::f_stack(&finals, 0)?,
             GruTapes(tapes),
-        )))
+        ))
     }
 
     /// [`Gru::forward`] from a zero state, for training with hand-written backward passes, for
@@ -481,18 +501,11 @@ impl Gru {
         if self.config.bidirectional || time == 0 {
             return Ok(None);
         }
-        let mut input = xs.shallow_clone();
-        let (mut tapes, mut finals) = (Vec::new(), Vec::new());
-        for (layer, params) in self.params.chunks(4).enumerate() {
-            if layer > 0 {
-                input = input.f_dropout(self.config.dropout, train)?;
-            }
-            let tape = self.record_projected(params, &input, time, batch)?;
-            input = tape.leaf.shallow_clone();
-            finals.push(input.f_select(1, time - 1)?);
-            tapes.push(vec![tape]);
-        }
-        Ok(Some((input, Tensor::f_stack(&finals, 0)?, GruTapes(tapes))))
+        // Every sequence is read to the end.
+        let lens = Tensor::f_full([batch], time, (Kind::Int64, xs.device()))?;
+        let first = TapedInput::Features(xs);
+        self.record_stack(first, &lens, (batch, time), train)
+            .map(Some)
     }
 
     /// One layer's taped recurrence over `input` `[B, T, features]`: its time-major input
@@ -739,7 +752,7 @@ impl Gru {
                 reason: "a bidirectional GRU cannot run one step at a time".into(),
             });
         }
-        let (hidden, h2) = (self.hidden, 2 * self.hidden);
+        let hidden = self.hidden;
         tch::no_grad(|| {
             self.params
                 .chunks(4)
@@ -751,13 +764,7 @@ impl Gru {
                         Ok(w.f_detach()?.f_transpose(0, 1)?.f_contiguous()?)
                     };
                     let b_hh = b_hh.f_detach()?;
-                    let b_n = Tensor::f_cat(
-                        &[
-                            b_hh.f_narrow(0, 0, h2)?.f_zeros_like()?,
-                            b_hh.f_narrow(0, h2, hidden)?,
-                        ],
-                        0,
-                    )?;
+                    let b_n = recurrent_bias(&b_hh, hidden)?;
                     Ok([
                         t(w_ih)?,
                         folded_bias(b_ih, &b_hh, hidden)?.f_detach()?,
@@ -878,6 +885,18 @@ fn folded_bias(b_ih: &Tensor, b_hh: &Tensor, hidden: i64) -> Result<Tensor> {
     )?)?)
 }
 
+/// `[0, 0, b_hn]`: the part of `b_hh` that stays with the recurrent product `h W_hh^T` (the
+/// reset gate scales it); the other parts are in [`folded_bias`].
+pub(crate) fn recurrent_bias(b_hh: &Tensor, hidden: i64) -> Result<Tensor> {
+    Ok(Tensor::f_cat(
+        &[
+            b_hh.f_narrow(0, 0, 2 * hidden)?.f_zeros_like()?,
+            b_hh.f_narrow(0, 2 * hidden, hidden)?,
+        ],
+        0,
+    )?)
+}
+
 /// Each sequence's output at its last real step: `out` `[B, T, H]`, clamped `lens` `[B]`.
 fn last_step(out: &Tensor, lens: &Tensor) -> Result<Tensor> {
     let size = out.size();
@@ -911,6 +930,17 @@ fn zero_past(out: &Tensor, lens: &Tensor) -> Result<Tensor> {
 enum FirstInput<'a> {
     Features(&'a Tensor),
     Tokens { table: Tensor, tokens: &'a Tensor },
+}
+
+/// What [`Gru::forward_tokens_taped`] and [`Gru::forward_taped`] record the first layer over.
+enum TapedInput<'a> {
+    /// Token ids `[B, T]` into `embedding` (the projected-table path).
+    Tokens {
+        embedding: &'a Embedding,
+        tokens: &'a Tensor,
+    },
+    /// Features `[B, T, F]`.
+    Features(&'a Tensor),
 }
 
 /// `rev[b, t] = len_b - 1 - t` inside each sequence and `t` past it, for clamped `lens`

@@ -108,14 +108,7 @@ pub(crate) fn record(
     let _ = steps.h.f_select(0, 0)?.f_zero_()?;
     let w_hh_t = w_hh.f_detach()?.f_transpose(0, 1)?;
     // gh = h W_hh^T + [0, 0, b_hn]: b_hh's reset and update parts are already in the input.
-    let b_hh = b_hh.f_detach()?;
-    let b_n = Tensor::f_cat(
-        &[
-            b_hh.f_narrow(0, 0, h2)?.f_zeros_like()?,
-            b_hh.f_narrow(0, h2, hidden)?,
-        ],
-        0,
-    )?;
+    let b_n = crate::layers::recurrent_bias(&b_hh.f_detach()?, hidden)?;
     let jobs = shards(batch)
         .into_iter()
         .map(|(start, len)| {
