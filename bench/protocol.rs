@@ -6,8 +6,8 @@
 //! iterations and prints `{"times_ms": [...], "metrics": {name: [...]}}`; `quit` or the end
 //! of input ends it.
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::time::Instant;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn gen(data_dir: &Path, cwd: &Path, args: &[&str]) -> Output {
+fn run_gen(data_dir: &Path, cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gen"))
         .args(args)
         .current_dir(cwd)
@@ -73,7 +73,7 @@ fn train(data: &Path, cwd: &Path, out: &str, extra: &[&str]) -> Output {
     let mut args = vec!["train", "imdb-gru", "--out", out, "--epochs", "2"];
     args.extend_from_slice(TINY);
     args.extend_from_slice(extra);
-    gen(data, cwd, &args)
+    run_gen(data, cwd, &args)
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn train_resume_and_evaluate_a_tiny_run() {
     );
 
     // --json prints exactly one JSON object.
-    let eval = gen(
+    let eval = run_gen(
         data.path(),
         work.path(),
         &["evaluate", "--run", "run", "--json"],
@@ -126,7 +126,7 @@ fn train_resume_and_evaluate_a_tiny_run() {
     );
 
     // Resume of a finished run is a no-op that succeeds.
-    let resumed = gen(data.path(), work.path(), &["resume", "run", "-q"]);
+    let resumed = run_gen(data.path(), work.path(), &["resume", "run", "-q"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
 
     // An existing run folder is never overwritten without --force.
@@ -142,7 +142,7 @@ fn train_resume_and_evaluate_a_tiny_run() {
     let bytes = std::fs::read(&ckpt).unwrap();
     std::fs::write(&ckpt, &bytes[..bytes.len() / 3]).unwrap();
     fails_with(
-        &gen(data.path(), work.path(), &["evaluate", "--run", "run"]),
+        &run_gen(data.path(), work.path(), &["evaluate", "--run", "run"]),
         &["best.safetensors"],
     );
 }
@@ -153,16 +153,16 @@ fn bad_input_gets_one_clear_message() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     fails_with(
-        &gen(data.path(), w, &["train", "nope"]),
+        &run_gen(data.path(), w, &["train", "nope"]),
         &["unknown preset `nope`", "imdb-gru"],
     );
     fails_with(
-        &gen(data.path(), w, &["train", "--config", "missing.toml"]),
+        &run_gen(data.path(), w, &["train", "--config", "missing.toml"]),
         &["missing.toml"],
     );
     // An unknown key lists the valid keys at that path.
     fails_with(
-        &gen(
+        &run_gen(
             data.path(),
             w,
             &[
@@ -177,7 +177,7 @@ fn bad_input_gets_one_clear_message() {
         &["hiden_size", "hidden_size"],
     );
     fails_with(
-        &gen(
+        &run_gen(
             data.path(),
             w,
             &["train", "--set", "trainer.epochs=abc", "--out", "b"],
@@ -185,37 +185,37 @@ fn bad_input_gets_one_clear_message() {
         &["epochs"],
     );
     fails_with(
-        &gen(data.path(), w, &["train", "--set", "model", "--out", "c"]),
+        &run_gen(data.path(), w, &["train", "--set", "model", "--out", "c"]),
         &["key.path=value"],
     );
     // A missing dataset names the fetch command.
     let empty = tempfile::tempdir().unwrap();
     fails_with(
-        &gen(empty.path(), w, &["train", "imdb-gru", "--out", "d", "-q"]),
+        &run_gen(empty.path(), w, &["train", "imdb-gru", "--out", "d", "-q"]),
         &["cargo xtask fetch-data imdb"],
     );
     fails_with(
-        &gen(empty.path(), w, &["train", "--out", "d2", "-q"]),
+        &run_gen(empty.path(), w, &["train", "--out", "d2", "-q"]),
         &["cargo xtask fetch-data mnist"],
     );
     // A folder that is not a run.
     fails_with(
-        &gen(data.path(), w, &["evaluate", "--run", "."]),
+        &run_gen(data.path(), w, &["evaluate", "--run", "."]),
         &["not a gen run folder"],
     );
     fails_with(
-        &gen(data.path(), w, &["resume", "nowhere"]),
+        &run_gen(data.path(), w, &["resume", "nowhere"]),
         &["not a gen run folder"],
     );
     // CUDA asked for on a machine without it.
     if !tch::Cuda::is_available() {
         fails_with(
-            &gen(data.path(), w, &["train", "--device", "cuda", "--out", "e"]),
+            &run_gen(data.path(), w, &["train", "--device", "cuda", "--out", "e"]),
             &["cuda"],
         );
     }
     fails_with(
-        &gen(data.path(), w, &["train", "--device", "tpu", "--out", "f"]),
+        &run_gen(data.path(), w, &["train", "--device", "tpu", "--out", "f"]),
         &["tpu"],
     );
 }
@@ -223,7 +223,7 @@ fn bad_input_gets_one_clear_message() {
 #[test]
 fn presets_and_help_work() {
     let data = fixture();
-    let out = gen(data.path(), data.path(), &["presets"]);
+    let out = run_gen(data.path(), data.path(), &["presets"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("imdb-gru"));
     let list = String::from_utf8_lossy(&out.stdout).into_owned();
     for preset in [
@@ -242,7 +242,7 @@ fn presets_and_help_work() {
         "train", "resume", "generate", "sample", "evaluate", "cv", "tune", "rate", "presets",
         "data",
     ] {
-        let out = gen(data.path(), data.path(), &[cmd, "--help"]);
+        let out = run_gen(data.path(), data.path(), &[cmd, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success() && help.contains("Example"),
@@ -292,7 +292,7 @@ const TINY_LM: &[&str] = &[
 fn train_lm(data: &Path, cwd: &Path, out: &str, seed: &str) -> Output {
     let mut args = vec!["train", "text-char", "--out", out, "--seed", seed];
     args.extend_from_slice(TINY_LM);
-    gen(data, cwd, &args)
+    run_gen(data, cwd, &args)
 }
 
 #[test]
@@ -306,7 +306,7 @@ fn language_model_trains_generates_and_evaluates() {
         assert!(w.join("lm").join(f).exists(), "{f} missing");
     }
     let generate = |seed: &str| {
-        let out = gen(
+        let out = run_gen(
             data.path(),
             w,
             &[
@@ -334,7 +334,7 @@ fn language_model_trains_generates_and_evaluates() {
     );
     assert_eq!(a, generate("3"), "the same seed gives the same text");
 
-    let eval = gen(data.path(), w, &["evaluate", "--run", "lm", "--json"]);
+    let eval = run_gen(data.path(), w, &["evaluate", "--run", "lm", "--json"]);
     assert!(eval.status.success(), "{}", stderr(&eval));
     let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     let bits = v["test_bits_per_token"].as_f64().unwrap();
@@ -345,7 +345,7 @@ fn language_model_trains_generates_and_evaluates() {
 
     // Commands of another kind say what they need.
     fails_with(
-        &gen(data.path(), w, &["sample", "--run", "lm"]),
+        &run_gen(data.path(), w, &["sample", "--run", "lm"]),
         &["language-model run", "image-GAN"],
     );
 }
@@ -405,7 +405,7 @@ fn gan_trains_samples_and_evaluates() {
     let w = work.path();
     let mut args = vec!["train", "mnist-dcgan", "--out", "gan"];
     args.extend_from_slice(TINY_GAN);
-    let out = gen(data.path(), w, &args);
+    let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     for f in [
         "samples/epoch_001.png",
@@ -434,7 +434,7 @@ fn gan_trains_samples_and_evaluates() {
             "sample", "--run", "gan", "--num", "6", "--seed", "5", "--out", out,
         ];
         args.extend_from_slice(extra);
-        gen(data.path(), w, &args)
+        run_gen(data.path(), w, &args)
     };
     let first = sample("a.png", &[]);
     assert!(first.status.success(), "{}", stderr(&first));
@@ -450,16 +450,16 @@ fn gan_trains_samples_and_evaluates() {
     assert_eq!((png.width(), png.height()), (3 * 30 + 2, 2 * 30 + 2));
     fails_with(&sample("c.png", &["--class", "3"]), &["not conditional"]);
     fails_with(
-        &gen(data.path(), w, &["generate", "--run", "gan"]),
+        &run_gen(data.path(), w, &["generate", "--run", "gan"]),
         &["image-gan run", "language-model"],
     );
 
     // The conditional model draws the class asked for, and rejects classes it does not have.
     let mut args = vec!["train", "fashion-cgan", "--out", "cgan"];
     args.extend_from_slice(TINY_GAN);
-    let out = gen(data.path(), w, &args);
+    let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
-    let ok = gen(
+    let ok = run_gen(
         data.path(),
         w,
         &["sample", "--run", "cgan", "--class", "3", "--num", "4"],
@@ -467,7 +467,7 @@ fn gan_trains_samples_and_evaluates() {
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(w.join("cgan/samples/sample-seed0-class3.png").exists());
     fails_with(
-        &gen(
+        &run_gen(
             data.path(),
             w,
             &["sample", "--run", "cgan", "--class", "12"],
@@ -485,7 +485,7 @@ fn cross_validation_and_tuning_run_in_subfolders() {
         "cv", "imdb-gru", "--folds", "3", "--epochs", "1", "--out", "cv",
     ];
     args.extend_from_slice(TINY);
-    let out = gen(data.path(), w, &args);
+    let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -524,7 +524,7 @@ fn cross_validation_and_tuning_run_in_subfolders() {
         "tune",
     ];
     args.extend_from_slice(TINY);
-    let out = gen(data.path(), w, &args);
+    let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
@@ -538,7 +538,7 @@ fn cross_validation_and_tuning_run_in_subfolders() {
     assert!(w.join("tune/trial-003/config.toml").exists());
     assert!(!w.join("tune/trial-004").exists());
     // The best config trains as it is.
-    let out = gen(
+    let out = run_gen(
         data.path(),
         w,
         &["train", "--config", "tune/best.toml", "--out", "best", "-q"],
@@ -546,7 +546,7 @@ fn cross_validation_and_tuning_run_in_subfolders() {
     assert!(out.status.success(), "{}", stderr(&out));
     // A bad key fails before any trial trains.
     fails_with(
-        &gen(
+        &run_gen(
             data.path(),
             w,
             &[
@@ -562,7 +562,7 @@ fn cross_validation_and_tuning_run_in_subfolders() {
     );
     assert!(!w.join("t2").exists());
     fails_with(
-        &gen(
+        &run_gen(
             data.path(),
             w,
             &["cv", "mnist-dcgan", "--folds", "2", "--out", "t3"],
@@ -636,13 +636,13 @@ fn blind_rating_records_choices_and_summarises() {
         "4\n2\nq\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = gen(data.path(), w, &["rate", "--summary"]);
+    let out = run_gen(data.path(), w, &["rate", "--summary"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = String::from_utf8(out.stdout).unwrap();
     assert!(summary.contains("of 2 decided rounds"), "{summary}");
     assert!(summary.contains("scores:"), "{summary}");
     fails_with(
-        &gen(data.path(), w, &["rate", "--summary", "--out", "none.csv"]),
+        &run_gen(data.path(), w, &["rate", "--summary", "--out", "none.csv"]),
         &["none.csv"],
     );
 }

@@ -16,7 +16,7 @@ mod split;
 mod verify;
 
 use crate::util::project_root;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use manifest::{Dataset, Kind, Manifest, Source};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

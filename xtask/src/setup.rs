@@ -6,7 +6,7 @@
 //! links it as `.libtorch`, which `.cargo/config.toml` names as `LIBTORCH` and in the rpath.
 
 use crate::util::{have_program, project_root, user_cache_dir};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -122,10 +122,14 @@ fn read_version(dir: &Path) -> Result<String> {
 /// Installs the wheels into a temporary folder beside `cache`, then renames it into place.
 fn install(cache: &Path, cuda: bool) -> Result<()> {
     if !have_program("python3", &["--version"]) {
-        bail!("python3 is not on PATH: `cargo xtask setup` installs libtorch with pip, so install Python 3 first (or set LIBTORCH to an existing libtorch {TORCH_VERSION})");
+        bail!(
+            "python3 is not on PATH: `cargo xtask setup` installs libtorch with pip, so install Python 3 first (or set LIBTORCH to an existing libtorch {TORCH_VERSION})"
+        );
     }
     if !have_program("python3", &["-m", "pip", "--version"]) {
-        bail!("pip is missing for python3: install it (e.g. `apt-get install python3-pip`), or set LIBTORCH to an existing libtorch {TORCH_VERSION}");
+        bail!(
+            "pip is missing for python3: install it (e.g. `apt-get install python3-pip`), or set LIBTORCH to an existing libtorch {TORCH_VERSION}"
+        );
     }
     let parent = cache.parent().context("cache folder has no parent")?;
     std::fs::create_dir_all(parent)
@@ -162,7 +166,9 @@ fn install(cache: &Path, cuda: bool) -> Result<()> {
     let status = pip.status().context("could not start python3 -m pip")?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
-        bail!("pip could not install torch=={TORCH_VERSION} ({status}). Is the package registry (PyPI) reachable? Alternatively set LIBTORCH to an existing libtorch {TORCH_VERSION}.");
+        bail!(
+            "pip could not install torch=={TORCH_VERSION} ({status}). Is the package registry (PyPI) reachable? Alternatively set LIBTORCH to an existing libtorch {TORCH_VERSION}."
+        );
     }
     let torch = tmp.join("torch");
     let version = read_version(&torch)?;

@@ -1,6 +1,6 @@
 //! Small helpers shared by the xtask commands.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

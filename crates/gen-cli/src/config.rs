@@ -1,6 +1,6 @@
 //! Run configs: presets compiled into the binary, config files, and `--set` overrides.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use gen_core::DeviceChoice;
 use gen_data::sequence::{Padding, Truncating};
 use gen_models::gan::GanConfig;

@@ -3,14 +3,14 @@
 
 use crate::config::ImageGanRun;
 use crate::runs::FitContext;
-use anyhow::{bail, Context, Result};
-use gen_data::idx::{load_mnist_like, ImageDataset};
+use anyhow::{Context, Result, bail};
+use gen_data::idx::{ImageDataset, load_mnist_like};
 use gen_models::gan::Gan;
 use gen_train::eval::{
-    generator_report, images_to_tensor, train_or_load_evaluator_with, Evaluator, GanReport,
-    RealReference,
+    Evaluator, GanReport, RealReference, generator_report, images_to_tensor,
+    train_or_load_evaluator_with,
 };
-use gen_train::tasks::gan::{grid_png, GanTask, ImageData};
+use gen_train::tasks::gan::{GanTask, ImageData, grid_png};
 use gen_train::{Outcome, Trainer, TrainerState};
 use ndarray::s;
 use std::collections::BTreeMap;
@@ -41,7 +41,9 @@ fn task(run: &ImageGanRun, device: tch::Device) -> Result<GanTask> {
 /// Trains (or resumes) in `ctx.dir`, writing sample grids to `samples/` each epoch.
 pub fn train(run: &ImageGanRun, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
     if ctx.fold.is_some() {
-        bail!("cross-validation needs held-out labels; it runs text-classifier and language-model presets");
+        bail!(
+            "cross-validation needs held-out labels; it runs text-classifier and language-model presets"
+        );
     }
     let data = load(run)?;
     let n = run

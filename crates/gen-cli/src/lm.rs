@@ -3,12 +3,12 @@
 
 use crate::config::{LanguageModelRun, TokenLevel};
 use crate::runs::FitContext;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use gen_data::imdb::{self, ImdbSource, LoadOptions, WordDecoder};
 use gen_data::text::{self, CharVocab};
-use gen_models::{generate, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig};
-use gen_train::tasks::lm::{evaluate_lm, unigram_bits_per_token, LmData, LmDataConfig};
+use gen_models::{GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate};
 use gen_train::tasks::Supervised;
+use gen_train::tasks::lm::{LmData, LmDataConfig, evaluate_lm, unigram_bits_per_token};
 use gen_train::{Dataset, Outcome, Subset, Trainer, TrainerState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};

@@ -21,12 +21,12 @@ mod traj;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use config::RunConfig;
-use gen_train::learner::Verbosity;
 use gen_train::Outcome;
+use gen_train::learner::Verbosity;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// gen: train, sample and evaluate generative models on libtorch.
 #[derive(Parser)]
@@ -380,7 +380,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         &config,
                         "sample",
                         "an image-GAN run (mnist-dcgan, fashion-cgan, ...) or a trajectory run (lasa-traj)",
-                    ))
+                    ));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -735,8 +735,8 @@ fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<Exit
 
 /// Logs to stderr at `level` (or `RUST_LOG`), and to `<run>/train.log` when given.
 fn init_logging(level: &str, run_dir: Option<&Path>) -> Result<()> {
-    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

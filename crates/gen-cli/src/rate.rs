@@ -6,7 +6,7 @@
 
 use crate::config::RunConfig;
 use crate::{gan, lm, runs};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use gen_data::batch::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -2,12 +2,12 @@
 //! `checkpoints/`, `samples/` and `train.log`.
 
 use crate::config::{self, RunConfig};
-use anyhow::{bail, Context, Result};
-use gen_train::learner::Verbosity;
+use anyhow::{Context, Result, bail};
 use gen_train::TrainStep;
+use gen_train::learner::Verbosity;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// What every kind's `train` needs besides its config.
 pub struct FitContext {

@@ -4,7 +4,7 @@
 
 use crate::config::{self, RunConfig};
 use crate::runs::{self, FitContext, Fold};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use gen_data::batch::SplitMix64;
 use gen_train::learner::Verbosity;
 use gen_train::{Outcome, TrainerState};
@@ -281,11 +281,7 @@ pub fn tune(
     let up = higher_is_better(metric);
     rows.sort_by(|a, b| {
         let o = a.1.total_cmp(&b.1);
-        if up {
-            o.reverse()
-        } else {
-            o
-        }
+        if up { o.reverse() } else { o }
     });
     println!("{:<5} {:>12}  settings", "rank", metric);
     for (rank, (i, value, _)) in rows.iter().enumerate() {

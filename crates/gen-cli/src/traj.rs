@@ -3,13 +3,13 @@
 
 use crate::config::TrajectoryRun;
 use crate::runs::FitContext;
-use anyhow::{bail, Context, Result};
-use gen_data::lasa::{load_lasa, LasaShape};
-use gen_data::trajectory::{write_csv, LabeledTrajectory};
+use anyhow::{Context, Result, bail};
+use gen_data::lasa::{LasaShape, load_lasa};
+use gen_data::trajectory::{LabeledTrajectory, write_csv};
 use gen_models::TrajectorySampling;
 use gen_train::tasks::trajectory::{
-    evaluate_trajectories, fit_trajectories, load_trajectory_model, sample_trajectories,
-    select_shapes, write_overlay_png, write_report_csv, OverlayPanel,
+    OverlayPanel, evaluate_trajectories, fit_trajectories, load_trajectory_model,
+    sample_trajectories, select_shapes, write_overlay_png, write_report_csv,
 };
 use gen_train::{Outcome, TrainerState};
 use std::collections::BTreeMap;

@@ -104,7 +104,7 @@ pub fn tensor_to_array4<T: Element + Copy>(tensor: &Tensor) -> Result<Array4<T>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Axis, Ix2, Slice};
+    use ndarray::{Axis, Ix2, Slice, array};
 
     #[test]
     fn wrong_rank_is_an_error() {

@@ -57,18 +57,19 @@ pub use convert::{
     tensor_to_array4, tensor_to_arrayd,
 };
 pub use device::{
-    flush_denormal, retain_freed_memory, seed_everything, set_flush_denormal, set_interop_threads,
-    set_threads, DeviceChoice, Threads,
+    DeviceChoice, Threads, flush_denormal, retain_freed_memory, seed_everything,
+    set_flush_denormal, set_interop_threads, set_threads,
 };
 pub use error::{Error, Result};
 pub use loss::{
-    bce, bce_with_logits, cross_entropy, cross_entropy_sum, discriminator_loss, gan_value,
-    generator_loss_minimax, generator_loss_non_saturating, gradient_penalty,
-    hinge_discriminator_loss, hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
-    wasserstein_generator_loss, CrossEntropyOptions, DiscriminatorLossOptions,
+    CrossEntropyOptions, DiscriminatorLossOptions, bce, bce_with_logits, cross_entropy,
+    cross_entropy_sum, discriminator_loss, gan_value, generator_loss_minimax,
+    generator_loss_non_saturating, gradient_penalty, hinge_discriminator_loss,
+    hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
+    wasserstein_generator_loss,
 };
-pub use metrics::{accuracy, bits_per_token, perplexity, Accuracy, NllAccumulator};
-pub use precision::{autocast, autocast_kind, Precision};
+pub use metrics::{Accuracy, NllAccumulator, accuracy, bits_per_token, perplexity};
+pub use precision::{Precision, autocast, autocast_kind};
 
 /// Re-export of the tch version gen-core is built on.
 pub use tch;

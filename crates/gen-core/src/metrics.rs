@@ -1,7 +1,7 @@
 //! Accuracy, perplexity and bits per token, computed from summed NLL and token counts so that
 //! padding (an ignore index) never counts and batches of different sizes combine exactly.
 
-use crate::loss::{cross_entropy_sum, CrossEntropyOptions};
+use crate::loss::{CrossEntropyOptions, cross_entropy_sum};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};

@@ -17,8 +17,8 @@
 //! assert_eq!(sum.into_inner(), 10);
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Runs `work(i)` once for every `i` in `0..jobs`, on up to libtorch's thread count
 /// ([`tch::get_num_threads`]) threads, the calling one included, and returns when all are

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
-use gen_core::{array_to_tensor, tensor_to_array, tensor_to_arrayd, Error};
+use gen_core::{Error, array_to_tensor, tensor_to_array, tensor_to_arrayd};
 use ndarray::{ArrayD, Ix3, IxDyn};
 use proptest::prelude::*;
 use tch::Kind;

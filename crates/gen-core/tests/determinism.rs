@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
-use gen_core::{seed_everything, set_threads, Threads};
+use gen_core::{Threads, seed_everything, set_threads};
 use std::sync::Mutex;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Kind, Tensor};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
-use gen_core::{set_interop_threads, Error, Threads};
+use gen_core::{Error, Threads, set_interop_threads};
 
 #[test]
 fn interop_threads_are_set_once() {

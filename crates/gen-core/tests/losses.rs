@@ -7,10 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
 use gen_core::{
-    bce, bce_with_logits, cross_entropy, cross_entropy_sum, discriminator_loss, gan_value,
-    generator_loss_minimax, generator_loss_non_saturating, gradient_penalty,
-    hinge_discriminator_loss, hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
-    wasserstein_generator_loss, CrossEntropyOptions, DiscriminatorLossOptions, Error,
+    CrossEntropyOptions, DiscriminatorLossOptions, Error, bce, bce_with_logits, cross_entropy,
+    cross_entropy_sum, discriminator_loss, gan_value, generator_loss_minimax,
+    generator_loss_non_saturating, gradient_penalty, hinge_discriminator_loss,
+    hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
+    wasserstein_generator_loss,
 };
 use proptest::prelude::*;
 use std::f64::consts::LN_2;

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
-use gen_core::{accuracy, cross_entropy_sum, Accuracy, CrossEntropyOptions, NllAccumulator};
+use gen_core::{Accuracy, CrossEntropyOptions, NllAccumulator, accuracy, cross_entropy_sum};
 use proptest::prelude::*;
 use tch::{Kind, Tensor};
 

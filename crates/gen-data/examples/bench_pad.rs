@@ -16,9 +16,9 @@
 //! "metrics": {}}`; `quit` or end of input ends it. `--threads` is accepted and ignored: the
 //! padding runs on one thread.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use gen_data::imdb::{self, ImdbSource, LoadOptions};
-use gen_data::sequence::{pad_sequences, PadOptions, Padding, Truncating};
+use gen_data::sequence::{PadOptions, Padding, Truncating, pad_sequences};
 use ndarray::{Array1, Array2};
 use serde_json::json;
 use std::collections::BTreeMap;

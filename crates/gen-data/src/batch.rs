@@ -385,10 +385,10 @@ impl BucketSampler {
                     return Err(Error::invalid(
                         "indices",
                         format!("index {i} is out of range of {} lengths", lengths.len()),
-                    ))
+                    ));
                 }
                 Some(true) => {
-                    return Err(Error::invalid("indices", format!("index {i} is repeated")))
+                    return Err(Error::invalid("indices", format!("index {i} is repeated")));
                 }
                 Some(slot) => *slot = true,
             }

@@ -11,7 +11,7 @@
 //! by [`MAX_PAYLOAD_BYTES`], and memory grows only with data actually read, so a corrupt header
 //! cannot cause a huge allocation.
 
-use crate::{paths, Error, Result};
+use crate::{Error, Result, paths};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use ndarray::{Array1, Array3, Array4, ArrayBase, Axis, Data, Ix1, Ix3};
@@ -451,7 +451,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array};
+    use ndarray::{Array, array};
     use proptest::prelude::*;
 
     fn field_of(err: &Error) -> &str {

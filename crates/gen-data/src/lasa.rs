@@ -152,7 +152,7 @@ fn demo(path: &Path, i: usize, cell: &MatArray) -> Result<Demo> {
                 path,
                 at(".dt"),
                 format!("is {:?}, expected a scalar", dt_matrix.dim()),
-            ))
+            ));
         }
     };
     Ok(Demo {
@@ -190,7 +190,7 @@ fn matrix(path: &Path, s: &StructArray, at: &str, name: &str) -> Result<Array2<f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mat::tests::{lasa_like, Writer};
+    use crate::mat::tests::{Writer, lasa_like};
 
     const FIELDS: [&str; 5] = ["pos", "t", "vel", "acc", "dt"];
 

@@ -315,7 +315,7 @@ impl MatFile {
                             "data type {other} ({}) where miMATRIX or miCOMPRESSED is expected",
                             type_name(other)
                         ),
-                    ))
+                    ));
                 }
             };
             variables.push(variable);
@@ -436,7 +436,7 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<(String, Endian)> {
                 path,
                 "header endian indicator (offset 126)",
                 format!("{other:?} is neither `IM` nor `MI`"),
-            ))
+            ));
         }
     };
     let version_bytes = [
@@ -725,7 +725,7 @@ impl<'a> MatrixReader<'a> {
                         type_name(tag.ty),
                         self.buf.len().saturating_sub(tag.at + 8)
                     ),
-                ))
+                ));
             }
         };
         r.skip_padding(&tag);
@@ -915,7 +915,7 @@ impl<'a> MatrixReader<'a> {
                          mxCELL and mxSTRUCT)",
                         class_name(other)
                     ),
-                ))
+                ));
             }
         };
         if self.pos < self.buf.len() {
@@ -1042,7 +1042,7 @@ impl<'a> MatrixReader<'a> {
                             "single"
                         }
                     ),
-                ))
+                ));
             }
         };
         if data.len() % size != 0 {
@@ -1386,16 +1386,18 @@ pub(crate) mod tests {
             panic!()
         };
         assert_eq!(numeric(s.field(1, "a").unwrap()).data, [2.0]);
-        assert!(file
-            .numeric("s")
-            .unwrap_err()
-            .to_string()
-            .contains("is a struct array"));
-        assert!(file
-            .numeric("zz")
-            .unwrap_err()
-            .to_string()
-            .contains("variable missing"));
+        assert!(
+            file.numeric("s")
+                .unwrap_err()
+                .to_string()
+                .contains("is a struct array")
+        );
+        assert!(
+            file.numeric("zz")
+                .unwrap_err()
+                .to_string()
+                .contains("variable missing")
+        );
     }
 
     fn parse_err(bytes: &[u8]) -> String {

@@ -10,7 +10,7 @@
 //!
 //! Word-level vocabularies belong to [`crate::tokenizer`].
 
-use crate::{paths, Error, Result};
+use crate::{Error, Result, paths};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

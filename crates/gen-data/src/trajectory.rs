@@ -145,11 +145,7 @@ impl Normalizer {
 }
 
 fn nonzero_scale(s: f64) -> f64 {
-    if s.is_finite() && s > 0.0 {
-        s
-    } else {
-        1.0
-    }
+    if s.is_finite() && s > 0.0 { s } else { 1.0 }
 }
 
 /// Every point of `trajs` as rows of one matrix; errors when there are none or the
@@ -437,11 +433,12 @@ mod tests {
         // Population std of [0, 2, 4] is sqrt(8/3).
         assert!((n.scale[0] - (8.0f64 / 3.0).sqrt()).abs() < 1e-12);
         let z = n.apply(a.view()).unwrap();
-        assert!(z
-            .mean_axis(Axis(0))
-            .unwrap()
-            .iter()
-            .all(|m| m.abs() < 1e-12));
+        assert!(
+            z.mean_axis(Axis(0))
+                .unwrap()
+                .iter()
+                .all(|m| m.abs() < 1e-12)
+        );
         let back = n.invert(z.view()).unwrap();
         assert!((back - &a).iter().all(|v| v.abs() < 1e-12));
         // fit_scale: RMS of 0,0,2,4,4,8 = sqrt(100 / 6); the origin stays put.
@@ -493,24 +490,26 @@ mod tests {
             "shape,kind,index,step,x,y\nAngle,generated,3,0,1.5,-2\nAngle,generated,3,1,0,0.25\n"
         );
         let one_d = array![[1.0]];
-        assert!(write_csv(
-            &path,
-            &[
-                LabeledTrajectory {
-                    shape: "a",
-                    kind: "k",
-                    index: 0,
-                    points: a.view()
-                },
-                LabeledTrajectory {
-                    shape: "a",
-                    kind: "k",
-                    index: 1,
-                    points: one_d.view()
-                },
-            ]
-        )
-        .is_err());
+        assert!(
+            write_csv(
+                &path,
+                &[
+                    LabeledTrajectory {
+                        shape: "a",
+                        kind: "k",
+                        index: 0,
+                        points: a.view()
+                    },
+                    LabeledTrajectory {
+                        shape: "a",
+                        kind: "k",
+                        index: 1,
+                        points: one_d.view()
+                    },
+                ]
+            )
+            .is_err()
+        );
     }
 
     fn trajectory() -> impl Strategy<Value = Array2<f64>> {

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)] // Example code may panic.
 use gen_models::layers::{Embedding, Gru, GruConfig};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 fn main() {
     // As `gen` runs by default (`runtime.flush_denormals`): GRU gradients underflow, and

@@ -10,7 +10,7 @@ use crate::error::ensure_config;
 use crate::layers::{Embedding, Gru, GruConfig, GruTapes, Linear};
 use crate::{Module, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor, nn};
 
 /// How the per-step GRU outputs become one vector per sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

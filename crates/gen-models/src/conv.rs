@@ -7,11 +7,11 @@
 //! Batch-norm running statistics are non-trainable variables of the `VarStore`, so they are
 //! saved and restored with the model but never touched by an optimiser.
 
+use crate::Result;
 use crate::error::ensure_config;
 use crate::layers::{autocast_kind_for, cast, uncast};
-use crate::Result;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor, nn};
 
 /// How a layer's parameters are initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]

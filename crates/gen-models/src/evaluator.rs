@@ -18,7 +18,7 @@ use crate::error::ensure_config;
 use crate::layers::Linear;
 use crate::{Error, Module, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 /// Configuration of an [`ImageClassifier`]. Defaults fit 1x28x28 MNIST-like images.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,12 +28,12 @@
 //! # Ok::<(), gen_models::Error>(())
 //! ```
 
-use crate::conv::{leaky_relu, BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, GroupNorm, Init};
+use crate::conv::{BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, GroupNorm, Init, leaky_relu};
 use crate::error::ensure_config;
 use crate::layers::{Embedding, Linear};
 use crate::{Error, Module, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 /// The distribution of the generator's latent vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -731,7 +731,7 @@ impl Gan {
                 return Err(Error::Config {
                     field: "class",
                     reason: "the model is not conditional".into(),
-                })
+                });
             }
             (None, None) => None,
         };

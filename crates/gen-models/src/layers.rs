@@ -3,13 +3,13 @@
 //! Parameter names and initialisations follow PyTorch (`weight`, `bias`, `weight_ih_l0`, ...),
 //! so checkpoints map one-to-one onto the PyTorch modules.
 
+use crate::Result;
 use crate::error::ensure_config;
 use crate::fused;
 use crate::tape;
 pub use crate::tape::{GruTape, GruTapes};
-use crate::Result;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor, nn};
 
 /// A fully connected layer `y = x W^T + b`, initialised like PyTorch's `nn.Linear`
 /// (both weight and bias uniform in `±1/sqrt(in)`).
@@ -275,7 +275,7 @@ impl Gru {
                     what: "gru input",
                     expected: "[batch, time, features]".into(),
                     got: size,
-                })
+                });
             }
         };
         if lengths.size() != [batch] {

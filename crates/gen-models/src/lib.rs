@@ -61,6 +61,6 @@ pub use error::{Error, Result};
 pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribution};
 pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
-pub use sampling::{generate, sampler_rng, SamplerRng, SamplingConfig};
+pub use sampling::{SamplerRng, SamplingConfig, generate, sampler_rng};
 pub use tape::{GruTape, GruTapes};
 pub use trajectory::{TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};

@@ -33,7 +33,7 @@ use crate::error::ensure_config;
 use crate::layers::{Embedding, Gru, GruConfig, GruStepper, GruTapes, Linear};
 use crate::{Error, Module, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor, nn};
 
 /// Configuration of a [`GruLanguageModel`].
 ///

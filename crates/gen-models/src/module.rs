@@ -1,7 +1,7 @@
 //! The `Module` trait that every gen model implements.
 
 use crate::Result;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 use tch::nn;
 
 /// A model built from a serde config on a [`nn::Path`] of a `VarStore`.

@@ -179,7 +179,7 @@ fn argmax(values: &[f64]) -> usize {
 
 /// A uniform draw in `[0, 1)` with 53 random bits.
 fn uniform(rng: &mut SamplerRng) -> f64 {
-    rng.gen::<f64>()
+    rng.r#gen::<f64>()
 }
 
 /// Picks one token from the next-token `logits` by the rule in the [module docs](self),

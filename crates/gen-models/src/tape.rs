@@ -13,8 +13,8 @@
 //! more than they save (two threads were slower than one in a 2-core profile), while shards
 //! need no synchronisation until the end.
 
-use crate::fused;
 use crate::Result;
+use crate::fused;
 use tch::{Device, Kind, Tensor};
 
 /// What the recorded recurrence keeps for the backward pass, time-major.

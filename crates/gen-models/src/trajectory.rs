@@ -75,11 +75,11 @@
 
 use crate::error::ensure_config;
 use crate::layers::{Embedding, Gru, GruConfig, GruTapes, Linear};
-use crate::sampling::{sampler_rng, SamplerRng};
+use crate::sampling::{SamplerRng, sampler_rng};
 use crate::{Error, Module, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 /// Input features per step: position (2), previous displacement (2), time fraction (1).
 const STEP_FEATURES: i64 = 5;
@@ -290,7 +290,7 @@ impl Mixture {
     /// Draws one point: a component by its weight, then a correlated Gaussian, using three
     /// uniforms from `rng` (one for the component, two for Box-Muller).
     pub fn draw(&self, rng: &mut SamplerRng) -> [f64; 2] {
-        let u: f64 = rng.gen();
+        let u: f64 = rng.r#gen();
         let mut mass = 0.0;
         let mut k = self.weights.len().saturating_sub(1);
         for (i, w) in self.weights.iter().enumerate() {
@@ -301,8 +301,8 @@ impl Mixture {
             }
         }
         // Box-Muller: two independent standard normals from two uniforms in (0, 1].
-        let u1: f64 = 1.0 - rng.gen::<f64>();
-        let u2: f64 = rng.gen();
+        let u1: f64 = 1.0 - rng.r#gen::<f64>();
+        let u2: f64 = rng.r#gen();
         let r = (-2.0 * u1.ln()).sqrt();
         let (z1, z2) = (
             r * (std::f64::consts::TAU * u2).cos(),
@@ -390,7 +390,7 @@ impl TrajectoryMdn {
                     what: "trajectory points",
                     expected: "float [batch, time >= 2, 2]".into(),
                     got: size,
-                })
+                });
             }
         };
         if shapes.size() != [b] || shapes.f_kind()? != Kind::Int64 {
@@ -435,7 +435,7 @@ impl TrajectoryMdn {
                     what: "trajectory points",
                     expected: "[batch, time, 2]".into(),
                     got: points.size(),
-                })
+                });
             }
         };
         let device = points.device();
@@ -575,7 +575,7 @@ impl TrajectoryMdn {
                     what: "trajectory points",
                     expected: "[batch, time, 2]".into(),
                     got: points.size(),
-                })
+                });
             }
         };
         let emb = self.embedding.forward(shapes)?;

@@ -3,14 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
-use gen_models::conv::{leaky_relu, BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, Init};
+use gen_models::conv::{BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, Init, leaky_relu};
 use gen_models::gan::{
     DcganDiscriminator, DcganGenerator, DiscriminatorNorm, Gan, GanConfig, GanKind,
     LatentDistribution, MlpGanConfig,
 };
 use gen_models::{Error, Module};
 use std::collections::HashMap;
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -210,7 +210,7 @@ fn conv2d_sums_its_window_and_has_the_documented_size() {
     assert_eq!(f(&out.get(0).get(0).get(0).get(0)), 4.5); // corner
     assert_eq!(f(&out.get(0).get(0).get(0).get(1)), 6.5); // edge
     assert_eq!(f(&out.get(0).get(0).get(1).get(1)), 9.5); // inside
-                                                          // (h + 2p - k) / s + 1: 28 -> 14 with k 4, s 2, p 1.
+    // (h + 2p - k) / s + 1: 28 -> 14 with k 4, s 2, p 1.
     let down = Conv2d::new(&vs.root(), 1, 2, ConvConfig::new(4, 2, 1), Init::PyTorch).unwrap();
     assert_eq!(
         down.forward(&Tensor::zeros([3, 1, 28, 28], (Kind::Float, Device::Cpu)))
@@ -412,10 +412,11 @@ fn conditional_models_need_valid_labels_and_use_them() {
         Err(Error::Config { .. })
     ));
     let float_labels = Tensor::from_slice(&[0.0f32, 1.0]);
-    assert!(gan
-        .generator
-        .forward_t(&z, Some(&float_labels), false)
-        .is_err());
+    assert!(
+        gan.generator
+            .forward_t(&z, Some(&float_labels), false)
+            .is_err()
+    );
     // Same latent, different class: different image and different score.
     let z1 = z.narrow(0, 0, 1).repeat([2, 1]);
     let labels = Tensor::from_slice(&[1i64, 7]);

@@ -4,7 +4,7 @@
 
 use gen_models::layers::{Gru, GruConfig};
 use gen_models::{GruClassifier, GruClassifierConfig, Module, Pooling};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
@@ -385,15 +385,17 @@ fn taped_path_needs_steps() {
     let gru = Gru::new(&(vs.root() / "g"), 3, 4, &config).unwrap();
     let lengths = Tensor::from_slice(&[3i64]);
     let tokens = Tensor::from_slice(&[1i64, 2, 3]).view([1, 3]);
-    assert!(gru
-        .forward_tokens_taped(&emb, &tokens, &lengths)
-        .unwrap()
-        .is_some());
+    assert!(
+        gru.forward_tokens_taped(&emb, &tokens, &lengths)
+            .unwrap()
+            .is_some()
+    );
     let none = Tensor::zeros([1, 0], (Kind::Int64, Device::Cpu));
-    assert!(gru
-        .forward_tokens_taped(&emb, &none, &lengths)
-        .unwrap()
-        .is_none());
+    assert!(
+        gru.forward_tokens_taped(&emb, &none, &lengths)
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]

@@ -4,9 +4,9 @@
 use gen_models::layers::GruConfig;
 use gen_models::sampling::{sample_from_logits, top_k_filter, top_p_filter};
 use gen_models::{
-    generate, sampler_rng, Error, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig,
+    Error, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate, sampler_rng,
 };
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -360,9 +360,10 @@ fn same_seed_same_text_other_seed_other_text() {
     }
     // Samples of one call differ from each other.
     assert_ne!(a[0], a[1]);
-    assert!(a
-        .iter()
-        .all(|s| s.len() == 100 && s.iter().all(|t| (0..40).contains(t))));
+    assert!(
+        a.iter()
+            .all(|s| s.len() == 100 && s.iter().all(|t| (0..40).contains(t)))
+    );
 }
 
 #[test]
@@ -561,11 +562,13 @@ fn draws_follow_the_filtered_softmax() {
     assert_eq!(f[1], 0.0);
     let mut rng = sampler_rng(0, 0);
     assert!(sample_from_logits(&[0.0, f64::NAN], &SamplingConfig::default(), &mut rng).is_err());
-    assert!(sample_from_logits(
-        &[f64::NEG_INFINITY; 2],
-        &SamplingConfig::default(),
-        &mut rng
-    )
-    .is_err());
+    assert!(
+        sample_from_logits(
+            &[f64::NEG_INFINITY; 2],
+            &SamplingConfig::default(),
+            &mut rng
+        )
+        .is_err()
+    );
     assert!(sample_from_logits(&[], &SamplingConfig::default(), &mut rng).is_err());
 }

@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code may panic.
 
-use gen_core::{autocast, Precision};
+use gen_core::{Precision, autocast};
 use gen_models::conv::{Conv2d, ConvConfig, ConvTranspose2d, Init};
 use gen_models::layers::Linear;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 fn bf(t: &Tensor) -> Tensor {
     t.to_kind(Kind::BFloat16)

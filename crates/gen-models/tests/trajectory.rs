@@ -3,9 +3,9 @@
 
 use gen_models::layers::GruConfig;
 use gen_models::sampler_rng;
-use gen_models::trajectory::{mixture_nll, Mixture, LOG_STD_MIN};
+use gen_models::trajectory::{LOG_STD_MIN, Mixture, mixture_nll};
 use gen_models::{Error, Module, TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -153,9 +153,10 @@ fn shapes_and_input_checks() {
     assert!(m.forward_t((&shapes, &doubles), false).is_err());
     let three_d = Tensor::zeros([3, 12, 3], (Kind::Float, Device::Cpu));
     assert!(m.forward_t((&shapes, &three_d), false).is_err());
-    assert!(m
-        .forward_t((&shapes.narrow(0, 0, 2), &points), false)
-        .is_err());
+    assert!(
+        m.forward_t((&shapes.narrow(0, 0, 2), &points), false)
+            .is_err()
+    );
     // Without the time input the GRU reads 4 + emb features.
     let vs2 = nn::VarStore::new(Device::Cpu);
     let no_time = TrajectoryMdnConfig {
@@ -589,25 +590,29 @@ fn sampling_is_seeded_and_starts_where_asked() {
     let bad = |shape: i64, n: usize, sampling: TrajectorySampling| m.sample(shape, n, &sampling);
     assert!(bad(3, 1, TrajectorySampling::default()).is_err());
     assert!(bad(0, 0, TrajectorySampling::default()).is_err());
-    assert!(bad(
-        0,
-        1,
-        TrajectorySampling {
-            bias: -1.0,
-            ..Default::default()
-        }
-    )
-    .is_err());
-    for spread in [-0.1, 1.5, f64::NAN] {
-        assert!(bad(
+    assert!(
+        bad(
             0,
             1,
             TrajectorySampling {
-                spread,
+                bias: -1.0,
                 ..Default::default()
             }
         )
-        .is_err());
+        .is_err()
+    );
+    for spread in [-0.1, 1.5, f64::NAN] {
+        assert!(
+            bad(
+                0,
+                1,
+                TrajectorySampling {
+                    spread,
+                    ..Default::default()
+                }
+            )
+            .is_err()
+        );
     }
     // Spread 0: no randomness left, every sample and seed gives the same path from a start.
     let mean_path = |seed: u64| {
@@ -626,24 +631,28 @@ fn sampling_is_seeded_and_starts_where_asked() {
     let p = mean_path(1);
     assert!(p.get(0).equal(&p.get(2)));
     assert!(p.equal(&mean_path(2)));
-    assert!(bad(
-        0,
-        1,
-        TrajectorySampling {
-            length: Some(1),
-            ..Default::default()
-        }
-    )
-    .is_err());
-    assert!(bad(
-        0,
-        1,
-        TrajectorySampling {
-            start: Some([f64::NAN, 0.0]),
-            ..Default::default()
-        }
-    )
-    .is_err());
+    assert!(
+        bad(
+            0,
+            1,
+            TrajectorySampling {
+                length: Some(1),
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        bad(
+            0,
+            1,
+            TrajectorySampling {
+                start: Some([f64::NAN, 0.0]),
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
 }
 
 /// Sampling feeds the generated points back the way training reads them: with a nearly

@@ -24,23 +24,23 @@
 //! `run N` runs N timed iterations and prints `{"times_ms": [...], "metrics": {name: [...]}}`;
 //! `quit` (or end of input) ends it. Everything else goes to stderr.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use gen_core::Precision;
 use gen_data::imdb::{self, ImdbSource, LoadOptions};
 use gen_data::sequence::{PadOptions, Padding, Truncating};
 use gen_models::gan::{Gan, GanConfig, GanKind};
 use gen_models::{
-    generate, GruClassifier, GruClassifierConfig, GruLanguageModel, GruLanguageModelConfig, Module,
-    SamplingConfig,
+    GruClassifier, GruClassifierConfig, GruLanguageModel, GruLanguageModelConfig, Module,
+    SamplingConfig, generate,
 };
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};
+use gen_train::tasks::Supervised;
 use gen_train::tasks::classify::{TextBatch, TextClassificationData};
 use gen_train::tasks::gan::{GanTask, GanTaskConfig, ImageBatch};
-use gen_train::tasks::Supervised;
 use gen_train::{GradClip, TrainStep, Trainer, TrainerConfig};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

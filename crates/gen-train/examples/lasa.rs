@@ -24,13 +24,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)] // Example code may panic.
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use gen_data::lasa::load_lasa;
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};
 use gen_train::tasks::trajectory::{
-    evaluate_trajectories, load_trajectory_model, select_shapes, train_trajectories,
-    write_overlay_png, write_report_csv, OverlayPanel, TrajectoryReport, TrajectoryTaskConfig,
+    OverlayPanel, TrajectoryReport, TrajectoryTaskConfig, evaluate_trajectories,
+    load_trajectory_model, select_shapes, train_trajectories, write_overlay_png, write_report_csv,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -221,9 +221,18 @@ fn main() -> anyhow::Result<()> {
             let s = r.summary();
             println!(
                 "  fold {}: beats baseline {}/{} (best of samples {}/{}, free start {}/{}), mean dtw {:.3} (best {:.3}) vs baseline {:.3}, max endpoint {:.3}, min diversity {:.3}",
-                r.holdout, s.beat_baseline, s.shapes, s.beat_baseline_best, s.shapes,
-                s.beat_baseline_free, s.shapes, s.mean_dtw, s.mean_dtw_best, s.mean_baseline,
-                s.max_endpoint, s.min_diversity
+                r.holdout,
+                s.beat_baseline,
+                s.shapes,
+                s.beat_baseline_best,
+                s.shapes,
+                s.beat_baseline_free,
+                s.shapes,
+                s.mean_dtw,
+                s.mean_dtw_best,
+                s.mean_baseline,
+                s.max_endpoint,
+                s.min_diversity
             );
         }
         let pairs: usize = reports.iter().map(|r| r.summary().beat_baseline).sum();

@@ -2,7 +2,7 @@
 //! renamed, so a crash never leaves a half-written checkpoint behind.
 
 use crate::{Error, Result};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;

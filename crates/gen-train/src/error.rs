@@ -46,7 +46,9 @@ pub enum Error {
         reason: String,
     },
     /// The loss became NaN or infinite; the last good checkpoint is kept.
-    #[error("non-finite loss ({value}) at step {step} (epoch {epoch}); the last good checkpoint is kept")]
+    #[error(
+        "non-finite loss ({value}) at step {step} (epoch {epoch}); the last good checkpoint is kept"
+    )]
     NonFiniteLoss {
         /// The global step (1-based) that produced it.
         step: u64,

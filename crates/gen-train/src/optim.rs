@@ -6,7 +6,7 @@
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// Adam / AdamW settings (`torch.optim.Adam` defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

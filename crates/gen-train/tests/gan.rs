@@ -8,15 +8,15 @@ use gen_models::gan::{DiscriminatorNorm, Gan, GanConfig, GanKind, MlpGanConfig};
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};
 use gen_train::tasks::gan::{
-    grid_pixels, grid_png, GanLoss, GanTask, GanTaskConfig, ImageData, InstanceNoise, SampleConfig,
+    GanLoss, GanTask, GanTaskConfig, ImageData, InstanceNoise, SampleConfig, grid_pixels, grid_png,
 };
 use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
 use ndarray::Array4;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -491,7 +491,7 @@ fn grid_png_places_each_image_after_two_pixels_of_padding() {
     assert_eq!(px(3, 2), 0);
     assert_eq!(px(7 + 2, 2 + 1), 128); // image 1 at (7, 2): (0 + 1) * 127.5 rounds to 128
     assert_eq!(px(2, 6 + 1), 191); // image 2 at (2, 6): (0.5 + 1) * 127.5 = 191.25
-                                   // Padding and the empty fourth cell are black.
+    // Padding and the empty fourth cell are black.
     for (x, y) in [(0, 0), (1, 5), (5, 2), (6, 2), (11, 9), (8, 7)] {
         assert_eq!(px(x, y), 0, "({x}, {y})");
     }

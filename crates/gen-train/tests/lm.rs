@@ -5,15 +5,15 @@ mod common;
 
 use gen_data::text::CharVocab;
 use gen_models::layers::GruConfig;
-use gen_models::{generate, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig};
+use gen_models::{GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate};
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
 use gen_train::tasks::lm::{
-    encode_prompt, evaluate_lm, unigram_bits_per_token, LmData, LmDataConfig,
+    LmData, LmDataConfig, encode_prompt, evaluate_lm, unigram_bits_per_token,
 };
 use gen_train::tasks::{Objective, Supervised};
 use gen_train::{Dataset, Outcome, Trainer, TrainerConfig};
-use tch::{nn::VarStore, Device, Tensor};
+use tch::{Device, Tensor, nn::VarStore};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());

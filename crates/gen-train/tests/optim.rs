@@ -42,7 +42,7 @@
 use gen_train::optim::{
     AdamConfig, GradClip, Optimizer, OptimizerConfig, RmsPropConfig, SgdConfig,
 };
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 
 fn run(config: OptimizerConfig, start: f64, steps: usize) -> Vec<f64> {
     let mut vs = VarStore::new(Device::Cpu);
@@ -293,18 +293,22 @@ fn bad_configs_are_rejected() {
         nesterov: true,
         ..Default::default()
     });
-    assert!(Optimizer::new(&vs, bad)
-        .unwrap_err()
-        .to_string()
-        .contains("nesterov"));
+    assert!(
+        Optimizer::new(&vs, bad)
+            .unwrap_err()
+            .to_string()
+            .contains("nesterov")
+    );
     let bad = OptimizerConfig::Adam(AdamConfig {
         beta1: 1.0,
         ..Default::default()
     });
-    assert!(Optimizer::new(&vs, bad)
-        .unwrap_err()
-        .to_string()
-        .contains("beta1"));
+    assert!(
+        Optimizer::new(&vs, bad)
+            .unwrap_err()
+            .to_string()
+            .contains("beta1")
+    );
     let err =
         toml::from_str::<OptimizerConfig>("name = \"adam\"\nlearning_rate = 0.1").unwrap_err();
     assert!(err.to_string().contains("learning_rate"), "{err}");

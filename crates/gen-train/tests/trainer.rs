@@ -7,14 +7,14 @@ use gen_models::{GruClassifier, GruClassifierConfig, Module};
 use gen_train::callbacks::EarlyStoppingConfig;
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
-use gen_train::tasks::classify::{TextBatch, TextClassificationData};
 use gen_train::tasks::Supervised;
+use gen_train::tasks::classify::{TextBatch, TextClassificationData};
 use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tch::{nn::VarStore, Device, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tch::{Device, Tensor, nn::VarStore};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -7,14 +7,14 @@ mod common;
 use gen_data::lasa::{Demo, LasaShape};
 use gen_models::{TrajectoryMdnConfig, TrajectorySampling};
 use gen_train::learner::Verbosity;
+use gen_train::tasks::Objective;
 use gen_train::tasks::trajectory::{
+    OverlayPanel, RESOLVED_CONFIG, TrajectoryData, TrajectoryEvalConfig, TrajectoryTaskConfig,
     build_task, evaluate_trajectories, load_trajectory_model, overlay_pixels, sample_trajectories,
     select_shapes, train_trajectories, training_data, write_overlay_png, write_report_csv,
-    OverlayPanel, TrajectoryData, TrajectoryEvalConfig, TrajectoryTaskConfig, RESOLVED_CONFIG,
 };
-use gen_train::tasks::Objective;
 use gen_train::{Dataset, TrainerConfig};
-use ndarray::{array, Array1, Array2};
+use ndarray::{Array1, Array2, array};
 use tch::Device;
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
@@ -53,11 +53,7 @@ fn shapes(demos: usize, points: usize) -> Vec<LasaShape> {
         Array2::from_shape_fn((points, 2), |(i, c)| {
             let a = std::f64::consts::PI * ease(i as f64 / (points - 1) as f64);
             // From (2r, 0) over the top to (0, 0).
-            if c == 0 {
-                r + r * a.cos()
-            } else {
-                r * a.sin()
-            }
+            if c == 0 { r + r * a.cos() } else { r * a.sin() }
         })
     };
     vec![

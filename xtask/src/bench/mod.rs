@@ -16,7 +16,7 @@ mod worker;
 
 use crate::util::{cargo, prepend_library_path, project_root, run_checked};
 use crate::{fetch, setup};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use peers::Peer;
 use std::path::PathBuf;
 use std::process::Command;
@@ -75,7 +75,7 @@ pub struct Workload {
     pub group: &'static str,
     /// What one iteration is.
     pub what: &'static str,
-    gen: GenProgram,
+    r#gen: GenProgram,
     peers: &'static [Peer],
     /// The dataset it reads (fetched first with `cargo xtask fetch-data`), if any.
     dataset: Option<&'static str>,
@@ -97,7 +97,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "seed-step",
         group: "seed-step",
         what: "one train step (fwd, bwd, Adam) of Embedding 10000x128 -> GRU 128 -> Dense 2, batch 128 x 256 tokens",
-        gen: GenProgram::Train,
+        r#gen: GenProgram::Train,
         peers: &[Peer::Torch, Peer::Keras],
         dataset: None,
         quick: Some(plan(1, 3, 1)),
@@ -107,7 +107,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "seed-epoch",
         group: "seed-epoch",
         what: "one epoch of the seed config on IMDB (16,000 train / 4,000 validation reviews), wall time",
-        gen: GenProgram::Train,
+        r#gen: GenProgram::Train,
         peers: &[Peer::Keras],
         dataset: Some("imdb"),
         quick: None,
@@ -117,7 +117,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "dcgan-step",
         group: "dcgan-step",
         what: "one D and one G update of a DCGAN (ngf = ndf = 64), batch 64 of 28x28",
-        gen: GenProgram::Train,
+        r#gen: GenProgram::Train,
         peers: &[Peer::Torch],
         dataset: None,
         quick: Some(plan(1, 3, 2)),
@@ -127,7 +127,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "dcgan-step-bf16",
         group: "dcgan-step",
         what: "dcgan-step with bf16 mixed precision on both sides: gen's trainer.precision = \"bf16\", PyTorch's torch.autocast(\"cpu\", torch.bfloat16)",
-        gen: GenProgram::Train,
+        r#gen: GenProgram::Train,
         peers: &[Peer::Torch],
         dataset: None,
         quick: Some(plan(1, 3, 2)),
@@ -137,7 +137,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "lm-generate-b1",
         group: "lm-generate",
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 1",
-        gen: GenProgram::Train,
+        r#gen: GenProgram::Train,
         peers: &[Peer::Torch],
         dataset: None,
         quick: Some(plan(1, 3, 1)),
@@ -147,7 +147,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "lm-generate-b32",
         group: "lm-generate",
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 32",
-        gen: GenProgram::Train,
+        r#gen: GenProgram::Train,
         peers: &[Peer::Torch],
         dataset: None,
         quick: Some(plan(1, 3, 1)),
@@ -157,7 +157,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "pad",
         group: "pad",
         what: "pad_sequences of the 25,000 IMDB reviews at maxlen 256 (post, int32)",
-        gen: GenProgram::Data,
+        r#gen: GenProgram::Data,
         peers: &[Peer::Keras],
         dataset: Some("imdb"),
         quick: Some(plan(1, 3, 3)),
@@ -329,7 +329,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn command(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Command {
     let mut cmd = match side {
         None => {
-            let program = match w.gen {
+            let program = match w.r#gen {
                 GenProgram::Train => "bench",
                 GenProgram::Data => "bench_pad",
             };
@@ -503,12 +503,16 @@ mod tests {
         };
         let root = project_root();
         for w in WORKLOADS {
-            let gen = match w.gen {
+            let r#gen = match w.r#gen {
                 GenProgram::Train => root.join("crates/gen-train/examples/bench.rs"),
                 GenProgram::Data => root.join("crates/gen-data/examples/bench_pad.rs"),
             };
             let quoted = format!("\"{}\"", w.name);
-            assert!(read(gen).contains(&quoted), "gen does not serve {}", w.name);
+            assert!(
+                read(r#gen).contains(&quoted),
+                "gen does not serve {}",
+                w.name
+            );
             for p in w.peers {
                 let script = read(p.script());
                 assert!(

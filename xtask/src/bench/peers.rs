@@ -6,7 +6,7 @@
 //! (about 4 GB); the CPU-only libtorch of `cargo xtask setup` is not enough for `import torch`.
 
 use crate::util::{have_program, project_root};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -56,7 +56,9 @@ pub fn python() -> Result<PathBuf> {
         return Ok(python);
     }
     if !have_program("python3", &["-m", "venv", "--help"]) {
-        bail!("the bench peers need python3 with the venv module (e.g. `apt-get install python3-venv`)");
+        bail!(
+            "the bench peers need python3 with the venv module (e.g. `apt-get install python3-venv`)"
+        );
     }
     eprintln!(
         "bench: installing the peers ({}) into {} (first use; about 4 GB) ...",

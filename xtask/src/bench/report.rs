@@ -14,9 +14,9 @@
 //! A ratio is gen's median over the peer's: below 1 means gen is faster. A side's `metrics`
 //! are the medians of its other figures (`val_accuracy`, `tokens_per_s`).
 
-use super::stats::{median, ratio};
 use super::WorkloadResult;
-use serde_json::{json, Map, Value};
+use super::stats::{median, ratio};
+use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
 
 /// When and where the bench ran.
@@ -171,10 +171,11 @@ pub fn table(meta: &Meta, results: &[WorkloadResult]) -> String {
     for r in results {
         let find = |name: &str| r.sides.iter().find(|s| s.side == name);
         let med = |name: &str| find(name).and_then(|s| median(&s.samples));
-        let gen = med("gen");
+        let r#gen = med("gen");
         let cell = |v: Option<f64>| v.map_or("-".to_string(), fmt_ms);
         let ratio_cell = |p: &str| {
-            gen.zip(med(p))
+            r#gen
+                .zip(med(p))
                 .and_then(|(g, m)| ratio(g, m))
                 .map_or("-".to_string(), |x| format!("{x:.2}"))
         };
@@ -190,7 +191,7 @@ pub fn table(meta: &Meta, results: &[WorkloadResult]) -> String {
             out,
             "{:<16} {:>10} {:>10} {:>10} {:>9} {:>9}   {:>20}",
             r.name,
-            cell(gen),
+            cell(r#gen),
             cell(med(peers[0])),
             cell(med(peers[1])),
             ratio_cell(peers[0]),
@@ -252,8 +253,9 @@ mod tests {
     }
 
     fn result() -> WorkloadResult {
-        let mut gen = side("gen", &[100.0, 300.0, 200.0], Some(2048));
-        gen.metrics
+        let mut r#gen = side("gen", &[100.0, 300.0, 200.0], Some(2048));
+        r#gen
+            .metrics
             .insert("val_accuracy".into(), vec![0.8, 0.9, 0.85]);
         WorkloadResult {
             name: "seed-step".into(),
@@ -265,7 +267,7 @@ mod tests {
                 iters: 1,
             },
             sides: vec![
-                gen,
+                r#gen,
                 side("torch", &[400.0, 400.0], Some(4096)),
                 side("keras", &[100.0], None),
             ],

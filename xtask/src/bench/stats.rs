@@ -18,8 +18,8 @@ pub fn median(samples: &[f64]) -> Option<f64> {
 
 /// gen's median over the peer's: below 1 means gen is faster. `None` unless both are finite
 /// and the peer's is positive.
-pub fn ratio(gen: f64, peer: f64) -> Option<f64> {
-    (gen.is_finite() && peer.is_finite() && peer > 0.0).then(|| gen / peer)
+pub fn ratio(r#gen: f64, peer: f64) -> Option<f64> {
+    (r#gen.is_finite() && peer.is_finite() && peer > 0.0).then(|| r#gen / peer)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! The child prints one `ready` JSON line after its set-up and warm-up, then answers each
 //! `run N` line with the times of N iterations; `quit` ends it. Its stderr goes to a log file.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

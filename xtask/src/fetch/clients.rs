@@ -1,9 +1,9 @@
 //! Fetching through the ordinary clients (curl, pip, apt-get, npm) and unpacking what they bring
 //! (wheels, tarballs, Debian packages). No HTTP in this crate: the clients show their own progress.
 
-use super::manifest::{url_file_name, Kind, Source};
+use super::manifest::{Kind, Source, url_file_name};
 use crate::util::{have_program, run_checked};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
 

@@ -49,7 +49,7 @@
 
 use super::manifest::{Convert, Source};
 use super::split::stratified_split;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -376,7 +376,9 @@ Meh,0,imdb\n";
         write_idx_u8(&mut bytes, &[2, 1, 3], &[1, 2, 3, 4, 5, 6]).unwrap();
         assert_eq!(
             bytes,
-            [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]
+            [
+                0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6
+            ]
         );
         let mut labels = Vec::new();
         write_idx_u8(&mut labels, &[258], &[7; 258]).unwrap();

@@ -22,7 +22,7 @@
 //! files = [{ name = "alice29.txt", sha256 = "7467…" }]
 //! ```
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -412,19 +412,46 @@ files = [{ name = "x" }]
         let base = "[[dataset]]\nname = \"d\"\ndescription = \"x\"\n[[dataset.source]]\n";
         let cases = [
             ("kind = \"url\"\nfiles = [{ name = \"a\" }]", "needs `urls`"),
-            ("kind = \"npm\"\nfiles = [{ name = \"a\" }]", "needs `packages`"),
-            ("kind = \"apt\"\npackages = [\"p\"]\nfiles = []", "no `files`"),
-            ("kind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"../x\" }]", "plain file"),
-            ("kind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"a\" }, { name = \"a\" }]", "twice"),
-            ("kind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"a\", sha256 = \"AB\" }]", "hex"),
-            ("kind = \"apt\"\npackages = [\"p\"]\nsdist = true\nfiles = [{ name = \"a\" }]", "sdist"),
+            (
+                "kind = \"npm\"\nfiles = [{ name = \"a\" }]",
+                "needs `packages`",
+            ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\nfiles = []",
+                "no `files`",
+            ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"../x\" }]",
+                "plain file",
+            ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"a\" }, { name = \"a\" }]",
+                "twice",
+            ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"a\", sha256 = \"AB\" }]",
+                "hex",
+            ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\nsdist = true\nfiles = [{ name = \"a\" }]",
+                "sdist",
+            ),
             (
                 "kind = \"npm\"\npackages = [\"p\"]\nconvert = \"mnist-json\"\ninput = \"i\"\nseed = 1\nfiles = [{ name = \"a\" }]",
                 "test_percent",
             ),
-            ("kind = \"ftp\"\nfiles = [{ name = \"a\" }]", "unknown variant"),
-            ("kind = \"apt\"\npackages = [\"p\"]\ncolour = 1\nfiles = [{ name = \"a\" }]", "unknown field"),
-            ("kind = \"url\"\nurls = [\"file:///etc/passwd\"]\nfiles = [{ name = \"a\" }]", "http"),
+            (
+                "kind = \"ftp\"\nfiles = [{ name = \"a\" }]",
+                "unknown variant",
+            ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\ncolour = 1\nfiles = [{ name = \"a\" }]",
+                "unknown field",
+            ),
+            (
+                "kind = \"url\"\nurls = [\"file:///etc/passwd\"]\nfiles = [{ name = \"a\" }]",
+                "http",
+            ),
         ];
         for (body, want) in cases {
             let err = err_of(&format!("{base}{body}"));

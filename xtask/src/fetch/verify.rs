@@ -1,7 +1,7 @@
 //! Checksums of canonical files, and whether a dataset folder holds a verified copy.
 
 use super::manifest::{Dataset, FileSpec, Source};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::fs::File;

@@ -234,7 +234,7 @@ fn parse_header_dict(text: &str) -> std::result::Result<NpyHeader, String> {
         other => {
             return Err(format!(
                 "header fortran_order must be a bool, found {other:?}"
-            ))
+            ));
         }
     };
     let shape = match entries.remove("shape") {
@@ -378,14 +378,16 @@ fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
     let n = one_dim(&header).map_err(fail)?;
     let d = header.descr.as_bytes();
     let (little, signed, size) = match d {
-        [order @ (b'<' | b'>' | b'|' | b'='), kind @ (b'i' | b'u'), size @ (b'1' | b'2' | b'4' | b'8')] => {
-            (*order != b'>', *kind == b'i', usize::from(size - b'0'))
-        }
+        [
+            order @ (b'<' | b'>' | b'|' | b'='),
+            kind @ (b'i' | b'u'),
+            size @ (b'1' | b'2' | b'4' | b'8'),
+        ] => (*order != b'>', *kind == b'i', usize::from(size - b'0')),
         _ => {
             return Err(fail(format!(
                 "dtype {:?} is not a supported integer type",
                 header.descr
-            )))
+            )));
         }
     };
     let expected = usize::try_from(n)
@@ -483,7 +485,7 @@ impl<'de> Visitor<'de> for StateVisitor {
             other => {
                 return Err(de::Error::custom(format!(
                     "array state shape {other:?} is not 1-D"
-                )))
+                )));
             }
         };
         let _dtype: IgnoredAny = seq.next_element()?.ok_or_else(|| missing("dtype"))?;

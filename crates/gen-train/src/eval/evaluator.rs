@@ -7,16 +7,16 @@ use crate::learner::Verbosity;
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::schedule::LrSchedule;
 use crate::tasks::image_classify::LabelledImages;
-use crate::tasks::{named_variables, Supervised};
+use crate::tasks::{Supervised, named_variables};
 use crate::{Error, Result, Trainer, TrainerConfig};
 use gen_data::idx::{ImageDataset, PixelRange};
-use gen_models::evaluator::{ImageClassifier, ImageClassifierConfig};
 use gen_models::Module;
+use gen_models::evaluator::{ImageClassifier, ImageClassifierConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// How an evaluator is trained. The defaults reach about 0.98 test accuracy on MNIST and 0.9
 /// on Fashion-MNIST.

@@ -263,9 +263,10 @@ mod tests {
         assert_eq!(s.n, 3);
         assert_eq!(s.mu.kind(), Kind::Double);
         assert!(s.mu.allclose(&t1(&[3.0, 5.0]), 0.0, 1e-12, false));
-        assert!(s
-            .sigma
-            .allclose(&t2(&[4.0, 5.0, 5.0, 7.0], 2), 0.0, 1e-12, false));
+        assert!(
+            s.sigma
+                .allclose(&t2(&[4.0, 5.0, 5.0, 7.0], 2), 0.0, 1e-12, false)
+        );
         // One dimension still gives a [1, 1] matrix.
         let one = feature_stats(&Tensor::from_slice(&[1.0, 3.0]).reshape([2, 1])).unwrap();
         assert_eq!(one.sigma.size(), [1, 1]);

@@ -34,13 +34,13 @@ pub mod scores;
 pub(crate) mod test_support;
 
 pub use evaluator::{
-    evaluator_paths, fd_score, image_features_and_probabilities, load_evaluator, save_evaluator,
-    train_evaluator, train_or_load_evaluator, train_or_load_evaluator_with, Evaluator,
-    EvaluatorInfo, EvaluatorTrainingConfig,
+    Evaluator, EvaluatorInfo, EvaluatorTrainingConfig, evaluator_paths, fd_score,
+    image_features_and_probabilities, load_evaluator, save_evaluator, train_evaluator,
+    train_or_load_evaluator, train_or_load_evaluator_with,
 };
-pub use frechet::{feature_stats, frechet_distance, FeatureStats};
+pub use frechet::{FeatureStats, feature_stats, frechet_distance};
 pub use report::{
-    gan_report, generator_report, images_to_tensor, noise_images, GanReport, RealReference,
-    DEFAULT_REAL_SAMPLES,
+    DEFAULT_REAL_SAMPLES, GanReport, RealReference, gan_report, generator_report, images_to_tensor,
+    noise_images,
 };
 pub use scores::{class_coverage, classifier_inception_score};

@@ -1,12 +1,12 @@
 //! The quality report of a batch of generated images against real test images.
 
 use super::evaluator::Evaluator;
-use super::frechet::{feature_stats, FeatureStats};
+use super::frechet::{FeatureStats, feature_stats};
 use super::scores::{class_coverage, classifier_inception_score};
 use crate::{Error, Result};
 use gen_core::array_to_tensor;
-use gen_data::idx::{normalize_nchw, ImageDataset, PixelRange};
-use ndarray::{s, Array3};
+use gen_data::idx::{ImageDataset, PixelRange, normalize_nchw};
+use ndarray::{Array3, s};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 

@@ -5,7 +5,7 @@ use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::schedule::LrSchedule;
 use gen_data::idx::ImageDataset;
 use gen_models::evaluator::ImageClassifierConfig;
-use ndarray::{s, Array1, Array3};
+use ndarray::{Array1, Array3, s};
 use std::sync::{Mutex, MutexGuard};
 
 /// Serialises the tests that seed libtorch's global generator, so that parallel tests do not

@@ -11,7 +11,7 @@
 
 mod progress;
 
-pub use progress::{format_metrics, Verbosity};
+pub use progress::{Verbosity, format_metrics};
 
 use crate::callbacks::{EarlyStoppingConfig, EarlyStoppingState};
 use crate::checkpoint;
@@ -20,14 +20,14 @@ use crate::schedule::{LrSchedule, ScheduleState};
 use crate::{Error, Result};
 use gen_core::Precision;
 use gen_data::batch::{
-    validation_split, BatchConfig, Batcher, BucketConfig, BucketSampler, SplitMix64,
+    BatchConfig, Batcher, BucketConfig, BucketSampler, SplitMix64, validation_split,
 };
 use progress::EpochProgress;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::Tensor;
 
 /// Indexed samples that can be gathered into batches.

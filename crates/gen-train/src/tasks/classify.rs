@@ -3,8 +3,8 @@
 use super::Objective;
 use crate::metrics::Metrics;
 use crate::{Dataset, Error, Result};
-use gen_core::{accuracy, cross_entropy, CrossEntropyOptions};
-use gen_data::sequence::{pad_sequences, PadOptions, Padding};
+use gen_core::{CrossEntropyOptions, accuracy, cross_entropy};
+use gen_data::sequence::{PadOptions, Padding, pad_sequences};
 use gen_models::{GruClassifier, Module};
 use ndarray::{Array2, Axis};
 use tch::{Device, Tensor};

@@ -4,10 +4,10 @@
 use super::Objective;
 use crate::metrics::Metrics;
 use crate::{Dataset, Error, Result};
-use gen_core::{accuracy, array_to_tensor, cross_entropy, CrossEntropyOptions};
-use gen_data::idx::{normalize_nchw, PixelRange};
-use gen_models::evaluator::ImageClassifier;
+use gen_core::{CrossEntropyOptions, accuracy, array_to_tensor, cross_entropy};
+use gen_data::idx::{PixelRange, normalize_nchw};
 use gen_models::Module;
+use gen_models::evaluator::ImageClassifier;
 use ndarray::{Array1, Array3};
 use tch::{Device, Kind, Tensor};
 
@@ -226,18 +226,21 @@ mod tests {
         assert!(positions.len() > 1, "offsets should vary: {positions:?}");
         // Same seed, same shifts.
         tch::manual_seed(0);
-        assert!(data
-            .batch(&[0, 1, 2, 3])
+        assert!(
+            data.batch(&[0, 1, 2, 3])
+                .unwrap()
+                .images
+                .equal(&batch.images)
+        );
+        assert!(
+            LabelledImages::new(
+                Tensor::zeros([1, 1, 5, 5], (Kind::Float, Device::Cpu)),
+                Tensor::from_slice(&[0i64]),
+                Device::Cpu
+            )
             .unwrap()
-            .images
-            .equal(&batch.images));
-        assert!(LabelledImages::new(
-            Tensor::zeros([1, 1, 5, 5], (Kind::Float, Device::Cpu)),
-            Tensor::from_slice(&[0i64]),
-            Device::Cpu
-        )
-        .unwrap()
-        .with_random_shift(5, 0.0)
-        .is_err());
+            .with_random_shift(5, 0.0)
+            .is_err()
+        );
     }
 }

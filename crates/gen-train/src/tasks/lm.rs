@@ -9,7 +9,7 @@
 use super::Objective;
 use crate::metrics::Metrics;
 use crate::{Dataset, Error, Result};
-use gen_core::{accuracy, cross_entropy, CrossEntropyOptions, NllAccumulator};
+use gen_core::{CrossEntropyOptions, NllAccumulator, accuracy, cross_entropy};
 use gen_data::text::CharVocab;
 use gen_models::{GruLanguageModel, Module};
 use serde::{Deserialize, Serialize};

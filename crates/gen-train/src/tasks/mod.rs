@@ -17,7 +17,7 @@ use crate::{Result, TrainStep};
 use gen_models::GruTapes;
 use std::collections::HashMap;
 use std::path::Path;
-use tch::{nn::VarStore, Tensor};
+use tch::{Tensor, nn::VarStore};
 
 /// A model with a differentiable objective.
 pub trait Objective {

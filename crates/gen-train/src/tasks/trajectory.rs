@@ -30,7 +30,7 @@
 
 use super::{Objective, Supervised};
 use crate::checkpoint::{self, write_atomic};
-use crate::learner::{files, Verbosity};
+use crate::learner::{Verbosity, files};
 use crate::metrics::Metrics;
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::{Dataset, Error, Outcome, Result, Trainer, TrainerConfig, TrainerState};
@@ -42,9 +42,9 @@ use image::{ExtendedColorType, ImageEncoder};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use tch::{nn::VarStore, Device, Tensor};
+use std::sync::atomic::AtomicBool;
+use tch::{Device, Tensor, nn::VarStore};
 
 /// The file [`train_trajectories`] writes into the run folder: the resolved
 /// [`TrajectoryTaskConfig`] (shape names and data scales filled in), which
@@ -142,11 +142,7 @@ impl TrajectoryData {
         }
         let rms = |s: f64, n: usize| {
             let r = (s / n.max(1) as f64).sqrt();
-            if r.is_finite() && r > 0.0 {
-                r
-            } else {
-                1.0
-            }
+            if r.is_finite() && r > 0.0 { r } else { 1.0 }
         };
         (rms(pos, n_pos), rms(step, n_step))
     }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code may panic.
 
 use gen_train::tasks::Objective;
-use tch::{nn::VarStore, Tensor};
+use tch::{Tensor, nn::VarStore};
 
 /// Every variable's gradient, sorted by name; zeroes them for the next pass.
 fn take_grads(vs: &VarStore) -> Vec<(String, Tensor)> {

@@ -33,7 +33,7 @@ pub fn grid_pixels(images: &Tensor, nrow: usize) -> Result<(Vec<u8>, usize, usiz
             return Err(Error::config(
                 "grid images",
                 format!("expected [n >= 1, 1 or 3, h, w], got shape {size:?}"),
-            ))
+            ));
         }
     };
     if nrow == 0 {

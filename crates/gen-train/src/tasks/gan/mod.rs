@@ -64,7 +64,7 @@ mod data;
 mod grid;
 
 pub use data::{ImageBatch, ImageData};
-pub use grid::{grid_pixels, grid_png, to_byte, GRID_PADDING};
+pub use grid::{GRID_PADDING, grid_pixels, grid_png, to_byte};
 
 use super::named_variables;
 use crate::checkpoint::copy_into;
@@ -72,16 +72,17 @@ use crate::metrics::Metrics;
 use crate::optim::{AdamConfig, Optimizer, OptimizerConfig};
 use crate::{Error, Result, TrainStep};
 use gen_core::{
-    discriminator_loss, generator_loss_minimax, generator_loss_non_saturating, gradient_penalty,
-    hinge_discriminator_loss, hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
-    wasserstein_generator_loss, DiscriminatorLossOptions,
+    DiscriminatorLossOptions, discriminator_loss, generator_loss_minimax,
+    generator_loss_non_saturating, gradient_penalty, hinge_discriminator_loss,
+    hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
+    wasserstein_generator_loss,
 };
 use gen_data::batch::SplitMix64;
 use gen_models::gan::{Gan, LatentDistribution};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// The adversarial loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
