@@ -629,7 +629,10 @@ fn sampling_is_seeded_and_starts_where_asked() {
         .unwrap()
     };
     let p = mean_path(1);
-    assert!(p.get(0).equal(&p.get(2)));
+    // The model runs in f32, and rows of one batch may round differently in the last bits
+    // (GEMM kernels block rows differently on different CPUs: 3e-8 apart on an AMD EPYC), so
+    // samples within a batch agree to f32 rounding; a seed repeats the whole batch exactly.
+    assert!(p.get(0).allclose(&p.get(2), 1e-6, 1e-6, false));
     assert!(p.equal(&mean_path(2)));
     assert!(
         bad(
