@@ -16,12 +16,13 @@ const FIXTURE: &str = concat!(
 #[test]
 fn tensorboards_own_file_reads_back() -> anyhow::Result<()> {
     let events = read_event_file(FIXTURE)?;
-    assert_eq!(events.len(), 11);
+    assert_eq!(events.len(), 12);
     assert_eq!(
         events[0].what,
         Some(What::FileVersion("brain.Event:2".into()))
     );
-    assert_eq!(events[1].wall_time, 1_700_000_001.0);
+    assert!(matches!(&events[1].what, Some(What::SessionLog(log)) if log.status == 1));
+    assert_eq!(events[2].wall_time, 1_700_000_001.0);
 
     // TbRun reads folders: copy the fixture under a name TensorBoard would select.
     let dir = tempfile::tempdir()?;

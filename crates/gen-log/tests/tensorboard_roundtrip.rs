@@ -78,13 +78,13 @@ fn files_start_with_the_file_version_and_are_named_for_tensorboard() -> anyhow::
         assert_eq!(events[0].step, 0);
         assert_eq!(events[0].what, Some(What::FileVersion(FILE_VERSION.into())));
         assert!(events.iter().all(|e| e.wall_time > 1.6e9));
-        // Only the resumed run's file, which sorts last even when written within the same
-        // second, has a START, at the resumed run's first step.
-        let start = matches!(&events[1].what, Some(What::SessionLog(log)) if log.status == 1);
-        assert_eq!(start, i == 1, "{name}");
-        if start {
-            assert_eq!(events[1].step, 5);
-        }
+        // Every file's second event is a START: the new run's at step 0, the resumed run's
+        // (whose file sorts last even when written within the same second) at its first step.
+        assert!(
+            matches!(&events[1].what, Some(What::SessionLog(log)) if log.status == 1),
+            "{name}"
+        );
+        assert_eq!(events[1].step, if i == 0 { 0 } else { 5 }, "{name}");
     }
     Ok(())
 }

@@ -53,10 +53,27 @@ pub struct TbWriter {
 }
 
 impl TbWriter {
-    /// Creates `dir` if needed and a new event file in it, which starts with the
-    /// `file_version` event.
+    /// Creates `dir` if needed and a new event file in it for a new run. The file starts with
+    /// the `file_version` event and a `SessionLog` START at step 0.
     pub fn create(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref();
+        Self::open(dir.as_ref(), 0)
+    }
+
+    /// Like [`create`](Self::create), for a run resumed from a checkpoint: the new file's
+    /// START is at `first_step`, the first step the resumed run will log.
+    ///
+    /// A run killed after its checkpoint logged steps that the resumed run logs again. Readers
+    /// show the later values: TensorBoard's `EventAccumulator`s (and [`TbRun`](super::TbRun))
+    /// drop every earlier event at `first_step` or later when they meet a restart's START (the
+    /// Python backend's takes a run's first START as its start, the later ones as restarts,
+    /// which is why every file has one), and TensorBoard's data server drops, for each tag,
+    /// the earlier values at or after any step logged again.
+    pub fn resume(dir: impl AsRef<Path>, first_step: u64) -> Result<Self> {
+        Self::open(dir.as_ref(), first_step)
+    }
+
+    fn open(dir: &Path, start_step: u64) -> Result<Self> {
+        let start_step = step_i64("session start", start_step)?;
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let (path, file) = create_event_file(dir)?;
         let mut writer = Self {
@@ -71,24 +88,9 @@ impl TbWriter {
             step: 0,
             what: Some(event::What::FileVersion(FILE_VERSION.to_owned())),
         })?;
-        Ok(writer)
-    }
-
-    /// Like [`create`](Self::create), for a run resumed from a checkpoint: the new file's
-    /// second event is a `SessionLog` START at `first_step`, the first step the resumed run
-    /// will log.
-    ///
-    /// A run killed after its checkpoint logged steps that the resumed run logs again. Readers
-    /// show the later values: TensorBoard's `EventAccumulator` (and [`TbRun`](super::TbRun))
-    /// drop every earlier event at `first_step` or later when they meet the START, and
-    /// TensorBoard's data server drops, for each tag, the earlier values at or after any step
-    /// logged again.
-    pub fn resume(dir: impl AsRef<Path>, first_step: u64) -> Result<Self> {
-        let mut writer = Self::create(dir)?;
-        let step = step_i64("session start", first_step)?;
         writer.write_event(&Event {
             wall_time: wall_time(),
-            step,
+            step: start_step,
             what: Some(event::What::SessionLog(SessionLog {
                 status: SessionStatus::Start.into(),
                 checkpoint_path: String::new(),
