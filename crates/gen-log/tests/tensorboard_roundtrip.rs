@@ -89,6 +89,33 @@ fn files_start_with_the_file_version_and_are_named_for_tensorboard() -> anyhow::
     Ok(())
 }
 
+/// TensorBoard's data server answers with `X-Content-Type-Options: nosniff`, so a clip must
+/// carry its encoding for the browser to play it: without this metadata it is served as
+/// `application/octet-stream`.
+#[test]
+fn audio_declares_wav_for_tensorboards_data_server() -> anyhow::Result<()> {
+    use gen_log::tensorboard::proto::{AudioPluginData, DataClass, summary::value::Value};
+    use prost::Message;
+
+    let dir = tempfile::tempdir()?;
+    let mut tb = TbWriter::create(dir.path())?;
+    tb.audio_samples("clip", 1, &[0.0, 0.5], 8000)?;
+    tb.flush()?;
+    let events = read_event_file(tb.path())?;
+    let Some(What::Summary(summary)) = &events[2].what else {
+        panic!("not a summary: {:?}", events[2]);
+    };
+    let value = &summary.value[0];
+    assert!(matches!(&value.value, Some(Value::Audio(a)) if a.content_type == "audio/wav"));
+    let metadata = value.metadata.as_ref().unwrap();
+    assert_eq!(metadata.data_class, DataClass::BlobSequence as i32);
+    let plugin = metadata.plugin_data.as_ref().unwrap();
+    assert_eq!(plugin.plugin_name, "audio");
+    let content = AudioPluginData::decode(plugin.content.as_slice())?;
+    assert_eq!((content.version, content.encoding), (0, 11));
+    Ok(())
+}
+
 #[test]
 fn a_writer_in_the_same_second_never_reuses_a_name() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

@@ -2,8 +2,9 @@
 //!
 //! Names and field tags are those of TensorBoard's copies of TensorFlow's protos,
 //! `tensorboard/compat/proto/{event,summary,tensor,tensor_shape,types}.proto`, of
-//! `tensorboard/plugins/hparams/plugin_data.proto` and of `google/protobuf/struct.proto`. Only
-//! the fields gen writes are declared; a reader skips the others, as protobuf allows.
+//! `tensorboard/plugins/{text,audio,hparams}/plugin_data.proto` and of
+//! `google/protobuf/struct.proto`. Only the fields gen writes are declared; a reader skips the
+//! others, as protobuf allows.
 
 use std::collections::BTreeMap;
 
@@ -247,6 +248,30 @@ pub struct TextPluginData {
     /// 0.
     #[prost(int32, tag = "1")]
     pub version: i32,
+}
+
+/// `tensorboard.AudioPluginData`: the audio plugin's content.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AudioPluginData {
+    /// 0, the only version.
+    #[prost(int32, tag = "1")]
+    pub version: i32,
+    /// An [`AudioEncoding`]: how the clips are encoded.
+    #[prost(enumeration = "AudioEncoding", tag = "2")]
+    pub encoding: i32,
+    /// The values are `Summary.Audio`s, read as tensors.
+    #[prost(bool, tag = "3")]
+    pub converted_to_tensor: bool,
+}
+
+/// `tensorboard.AudioPluginData.Encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum AudioEncoding {
+    /// Not set: served as `application/octet-stream`.
+    Unknown = 0,
+    /// WAV: served as `audio/wav`.
+    Wav = 11,
 }
 
 /// `tensorboard.hparams.HParamsPluginData`: the hparams plugin's content.

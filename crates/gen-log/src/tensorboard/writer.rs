@@ -11,9 +11,10 @@ use prost::Message;
 use super::hparams::HParam;
 use super::media::{encode_wav, png_info, wav_info};
 use super::proto::{
-    DataType, Event, HParamsPluginData, PluginData, ProtoValue, SessionLog, SessionStartInfo,
-    SessionStatus, Summary, SummaryMetadata, TensorProto, TensorShapeProto, TextPluginData, event,
-    h_params_plugin_data, proto_value, summary, tensor_shape_proto,
+    AudioEncoding, AudioPluginData, DataClass, DataType, Event, HParamsPluginData, PluginData,
+    ProtoValue, SessionLog, SessionStartInfo, SessionStatus, Summary, SummaryMetadata, TensorProto,
+    TensorShapeProto, TextPluginData, event, h_params_plugin_data, proto_value, summary,
+    tensor_shape_proto,
 };
 use super::record::write_record;
 use crate::error::{Error, Result};
@@ -143,7 +144,22 @@ impl TbWriter {
             encoded_audio_string: wav.to_vec(),
             content_type: "audio/wav".to_owned(),
         };
-        self.write_value(tag, step, None, summary::value::Value::Audio(audio))
+        // Without it, TensorBoard's data server serves the clips as application/octet-stream.
+        let content = AudioPluginData {
+            version: 0,
+            encoding: AudioEncoding::Wav.into(),
+            converted_to_tensor: true,
+        };
+        let metadata = SummaryMetadata {
+            data_class: DataClass::BlobSequence.into(),
+            ..plugin_metadata("audio", content.encode_to_vec())
+        };
+        self.write_value(
+            tag,
+            step,
+            Some(metadata),
+            summary::value::Value::Audio(audio),
+        )
     }
 
     /// Logs mono samples in `[-1, 1]` as a 16-bit PCM WAV clip, encoded as TensorFlow's
