@@ -55,7 +55,8 @@ pub struct TbWriter {
 
 impl TbWriter {
     /// Creates `dir` if needed and a new event file in it for a new run. The file starts with
-    /// the `file_version` event and a `SessionLog` START at step 0.
+    /// the `file_version` event and a `SessionLog` START at step 0, so in a folder that holds
+    /// earlier files, TensorBoard shows the new run in place of what they logged.
     pub fn create(dir: impl AsRef<Path>) -> Result<Self> {
         Self::open(dir.as_ref(), 0)
     }
