@@ -17,6 +17,7 @@ pub mod mat;
 pub mod numpy_rng;
 pub mod paths;
 pub mod sequence;
+pub mod splitmix;
 pub mod text;
 pub mod tokenizer;
 pub mod trajectory;
