@@ -14,6 +14,7 @@ pub mod idx;
 pub mod imdb;
 pub mod lasa;
 pub mod mat;
+pub mod mnist;
 pub mod numpy_rng;
 pub mod paths;
 pub mod sequence;
