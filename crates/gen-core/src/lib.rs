@@ -2,6 +2,8 @@
 //!
 //! - [`device`]: [`DeviceChoice`] (`cpu` | `cuda[:N]` | `auto`), libtorch thread pools
 //!   ([`Threads`]) and [`seed_everything`] for bit-reproducible CPU runs.
+//! - [`cpu_tuning`]: flushing denormals to zero ([`set_flush_denormal`]) and keeping freed
+//!   memory in glibc's allocator ([`retain_freed_memory`]), the speed settings of the runtime.
 //! - [`convert`]: [`ndarray`] arrays <-> [`tch::Tensor`], any rank, with dtype/rank checks.
 //! - [`loss`]: the GAN value function of Goodfellow et al. and the discriminator/generator
 //!   losses derived from it (minimax, non-saturating, one-sided label smoothing), Wasserstein
@@ -44,6 +46,7 @@
 //! ```
 
 pub mod convert;
+pub mod cpu_tuning;
 pub mod device;
 mod error;
 pub mod loss;
@@ -56,10 +59,8 @@ pub use convert::{
     array_to_tensor, tensor_to_array, tensor_to_array1, tensor_to_array2, tensor_to_array3,
     tensor_to_array4, tensor_to_arrayd,
 };
-pub use device::{
-    DeviceChoice, Threads, flush_denormal, retain_freed_memory, seed_everything,
-    set_flush_denormal, set_interop_threads, set_threads,
-};
+pub use cpu_tuning::{flush_denormal, retain_freed_memory, set_flush_denormal};
+pub use device::{DeviceChoice, Threads, seed_everything, set_interop_threads, set_threads};
 pub use error::{Error, Result};
 pub use loss::{
     CrossEntropyOptions, DiscriminatorLossOptions, bce, bce_with_logits, cross_entropy,

@@ -9,14 +9,13 @@
 //!
 //! # Randomness
 //!
-//! All shuffles use [`SplitMix64`] (Steele, Lea & Flood, "Fast splittable pseudorandom number
-//! generators", OOPSLA 2014): 64-bit integer arithmetic only, so the same seed gives the same
+//! All shuffles use [`SplitMix64`] (see [`crate::splitmix`]): the same seed gives the same
 //! batches on every platform and every build. Each shuffle draws from its own stream,
 //! [`SplitMix64::stream`]`(seed, purpose, epoch)`, so the order of epoch `e` is a pure function
 //! of `(seed, e)`: resuming training at epoch `e` reproduces it without replaying earlier
-//! epochs. Shuffling is Fisher–Yates with unbiased bounded integers (Lemire's multiply-and-reject
-//! method). These are not numpy's streams; for numpy-exact shuffles see [`crate::numpy_rng`].
+//! epochs. These are not numpy's streams; for numpy-exact shuffles see [`crate::numpy_rng`].
 
+pub use crate::splitmix::SplitMix64;
 use crate::{Error, Result};
 
 /// Stream purpose of the per-epoch training shuffle of [`Batcher`].
@@ -27,80 +26,6 @@ const PURPOSE_KFOLD: u64 = 0x6b5f_666f_6c64_7300; // "k_folds"
 const PURPOSE_BUCKET_CHUNKS: u64 = 0x6275_636b_5f63_6b00; // "buck_ck"
 /// Stream purpose of the batch-order shuffle of [`BucketSampler`].
 const PURPOSE_BUCKET_ORDER: u64 = 0x6275_636b_5f6f_7200; // "buck_or"
-
-/// The SplitMix64 generator: a 64-bit state advanced by the golden-ratio increment
-/// `0x9E3779B97F4A7C15`, each output being the state passed through [`SplitMix64::mix`].
-///
-/// Small, fast, passes BigCrush, and identical on every platform. Not cryptographic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// The state increment (2^64 / golden ratio).
-    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
-    /// A generator whose state starts at `seed` (the reference C code's `x = seed`).
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// The generator for one purpose and epoch of a seed: its state is
-    /// `mix(mix(seed ^ purpose) + epoch)` (wrapping add). Different purposes or epochs give
-    /// unrelated streams; the same arguments always give the same stream.
-    pub fn stream(seed: u64, purpose: u64, epoch: u64) -> Self {
-        Self::new(Self::mix(Self::mix(seed ^ purpose).wrapping_add(epoch)))
-    }
-
-    /// SplitMix64's output function (a bijection on `u64`; the MurmurHash3 finaliser
-    /// variant "Mix13" by David Stafford).
-    pub fn mix(z: u64) -> u64 {
-        let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(Self::GAMMA);
-        Self::mix(self.state)
-    }
-
-    /// A uniform integer in `0..bound`, without modulo bias (Lemire 2019, "Fast random integer
-    /// generation in an interval"). Returns 0 when `bound` is 0.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        if bound == 0 {
-            return 0;
-        }
-        let mut product = u128::from(self.next_u64()) * u128::from(bound);
-        if (product as u64) < bound {
-            // 2^64 mod bound: low parts below it would make some results more likely.
-            let threshold = bound.wrapping_neg() % bound;
-            while (product as u64) < threshold {
-                product = u128::from(self.next_u64()) * u128::from(bound);
-            }
-        }
-        (product >> 64) as u64
-    }
-
-    /// Shuffles `items` in place with Fisher–Yates: for `i` from `len - 1` down to 1, swap
-    /// item `i` with item `below(i + 1)`.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            // `below(i + 1) <= i`, so the conversion back to usize is lossless.
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
-    }
-
-    /// A uniformly random permutation of `0..n`.
-    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
-        let mut items: Vec<usize> = (0..n).collect();
-        self.shuffle(&mut items);
-        items
-    }
-}
 
 /// Keras `fit(validation_split=...)`: `(train, val)` index ranges of `n` samples, where the
 /// validation part is the **last** fraction, taken before any shuffling.
@@ -463,69 +388,6 @@ mod tests {
         let mut all: Vec<usize> = batches.iter().flatten().copied().collect();
         all.sort_unstable();
         all
-    }
-
-    #[test]
-    fn splitmix64_matches_reference_outputs() {
-        // Reference outputs of the published C code (Vigna, prng.di.unimi.it/splitmix64.c),
-        // also the Rosetta Code "Pseudo-random numbers/Splitmix64" task values for seed
-        // 1234567. Cross-checked with this Python:
-        //   M = (1 << 64) - 1
-        //   def sm(s):
-        //       while True:
-        //           s = (s + 0x9E3779B97F4A7C15) & M; z = s
-        //           z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
-        //           z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
-        //           yield z ^ (z >> 31)
-        let mut rng = SplitMix64::new(1_234_567);
-        let got: Vec<u64> = (0..5).map(|_| rng.next_u64()).collect();
-        assert_eq!(
-            got,
-            [
-                6_457_827_717_110_365_317,
-                3_203_168_211_198_807_973,
-                9_817_491_932_198_370_423,
-                4_593_380_528_125_082_431,
-                16_408_922_859_458_223_821,
-            ]
-        );
-        let mut rng = SplitMix64::new(0);
-        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
-    }
-
-    #[test]
-    fn below_is_in_range_and_roughly_uniform() {
-        let mut rng = SplitMix64::new(7);
-        let mut counts = [0usize; 6];
-        for _ in 0..60_000 {
-            let v = rng.below(6) as usize;
-            counts[v] += 1;
-        }
-        // Expected 10_000 each; 5 standard deviations is about 456.
-        for c in counts {
-            assert!((9_500..=10_500).contains(&c), "{counts:?}");
-        }
-        assert_eq!(rng.below(0), 0);
-        assert_eq!(rng.below(1), 0);
-        // A bound just above 2^63 has a large rejection zone; results must stay below it.
-        let big = (1u64 << 63) + 12_345;
-        for _ in 0..1_000 {
-            assert!(rng.below(big) < big);
-        }
-    }
-
-    #[test]
-    fn shuffle_is_uniform_over_permutations_of_three() {
-        let mut rng = SplitMix64::new(11);
-        let mut counts = std::collections::BTreeMap::new();
-        for _ in 0..60_000 {
-            *counts.entry(rng.permutation(3)).or_insert(0usize) += 1;
-        }
-        assert_eq!(counts.len(), 6);
-        for (perm, c) in &counts {
-            assert!((9_500..=10_500).contains(c), "{perm:?}: {c}");
-        }
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //!   ([`LoadOptions::strip_html_breaks`] removes it).
 
 mod npz;
+mod pickle;
 mod raw;
 
 use crate::paths;

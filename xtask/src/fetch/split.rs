@@ -3,39 +3,22 @@
 //! Reproducible by design, so the converted files have fixed checksums: the generator is
 //! SplitMix64 (Steele, Lea and Flood, 2014; the seeding generator of `java.util.SplittableRandom`
 //! and of xoshiro), shuffles are Fisher-Yates, and a bounded draw is the high half of a 128-bit
-//! product (`(x * n) >> 64`, a bias below `n / 2^64`).
+//! product (`(x * n) >> 64`, a bias below `n / 2^64`). The generator is `rand_xoshiro`'s
+//! `SplitMix64` seeded with `seed_from_u64(seed)`, whose state starts at `seed`.
 
-/// SplitMix64: a 64-bit state advanced by the golden-ratio increment, then mixed.
-pub struct SplitMix64 {
-    state: u64,
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+
+/// A draw in `0..n` (`n > 0`): the high 64 bits of `next_u64() * n`.
+fn below(rng: &mut SplitMix64, n: usize) -> usize {
+    ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
 }
 
-impl SplitMix64 {
-    /// A generator whose first output is mix(seed + 0x9e3779b97f4a7c15).
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A draw in `0..n` (`n > 0`): the high 64 bits of `next_u64() * n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
-    /// Fisher-Yates: for `i` from the end down to 1, swap item `i` with item `below(i + 1)`.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
-        }
+/// Fisher-Yates: for `i` from the end down to 1, swap item `i` with item `below(i + 1)`.
+fn shuffle<T>(rng: &mut SplitMix64, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = below(rng, i + 1);
+        items.swap(i, j);
     }
 }
 
@@ -47,12 +30,12 @@ pub fn test_count(n: usize, test_percent: u32) -> usize {
 
 /// Splits item indices `0..labels.len()` into `(train, test)`, stratified by label.
 ///
-/// One [`SplitMix64`] seeded with `seed` drives every step, in this order: for each label in
+/// One `SplitMix64` seeded with `seed` drives every step, in this order: for each label in
 /// ascending order, shuffle that label's indices (taken in input order) and send the first
 /// [`test_count`] of them to test and the rest to train; then shuffle train; then shuffle test.
 /// So each split keeps the label proportions and neither is grouped by label.
 pub fn stratified_split(labels: &[u8], test_percent: u32, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = SplitMix64::seed_from_u64(seed);
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); 256];
     for (i, &label) in labels.iter().enumerate() {
         if let Some(class) = by_label.get_mut(usize::from(label)) {
@@ -61,14 +44,14 @@ pub fn stratified_split(labels: &[u8], test_percent: u32, seed: u64) -> (Vec<usi
     }
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for class in by_label.iter_mut().filter(|c| !c.is_empty()) {
-        rng.shuffle(class);
+        shuffle(&mut rng, class);
         let n_test = test_count(class.len(), test_percent);
         let (to_test, to_train) = class.split_at(n_test.min(class.len()));
         test.extend_from_slice(to_test);
         train.extend_from_slice(to_train);
     }
-    rng.shuffle(&mut train);
-    rng.shuffle(&mut test);
+    shuffle(&mut rng, &mut train);
+    shuffle(&mut rng, &mut test);
     (train, test)
 }
 
@@ -88,7 +71,7 @@ mod tests {
         //   s = 0
         //   for _ in range(3): s, z = splitmix64(s); print(hex(z))
         // -> 0xe220a8397b1dcdaf 0x6e789e6aa1b965f4 0x6c45d188009454f
-        let mut rng = SplitMix64::new(0);
+        let mut rng = SplitMix64::seed_from_u64(0);
         assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
         assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
         assert_eq!(rng.next_u64(), 0x06c4_5d18_8009_454f);
@@ -96,15 +79,27 @@ mod tests {
 
     #[test]
     fn below_stays_in_range_and_shuffle_permutes() {
-        let mut rng = SplitMix64::new(113);
+        let mut rng = SplitMix64::seed_from_u64(113);
         for n in 1..50 {
-            assert!(rng.below(n) < n);
+            assert!(below(&mut rng, n) < n);
         }
         let mut items: Vec<u32> = (0..100).collect();
-        rng.shuffle(&mut items);
+        shuffle(&mut rng, &mut items);
         assert_ne!(items, (0..100).collect::<Vec<_>>());
         items.sort_unstable();
         assert_eq!(items, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn split_matches_the_python_port() {
+        // The `split` of the Python cross-check in `convert.rs`'s module docs:
+        //   print(split([0,0,0,1,1,1,1,2,2,2,2,2], 25, 113))
+        // -> ([10, 11, 8, 2, 3, 7, 1, 5, 4], [0, 6, 9])
+        let labels = [0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2];
+        assert_eq!(
+            stratified_split(&labels, 25, 113),
+            (vec![10, 11, 8, 2, 3, 7, 1, 5, 4], vec![0, 6, 9])
+        );
     }
 
     #[test]

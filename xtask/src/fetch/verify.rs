@@ -2,18 +2,29 @@
 
 use super::manifest::{Dataset, FileSpec, Source};
 use anyhow::{Context, Result, bail};
+use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 
 /// Lower-case hex SHA-256 of the file at `path`.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    hex_digest_file::<Sha256>(path)
+}
+
+/// Lower-case hex MD5 of the file at `path` (only used for upstream files that publish
+/// nothing but an MD5).
+pub fn md5_file(path: &Path) -> Result<String> {
+    hex_digest_file::<Md5>(path)
+}
+
+/// Lower-case hex digest `D` of the file at `path`, read in 1 MiB chunks.
+fn hex_digest_file<D: Digest>(path: &Path) -> Result<String> {
     let mut file =
         File::open(path).with_context(|| format!("could not open {}", path.display()))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file
@@ -24,30 +35,10 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(buf.get(..n).unwrap_or_default());
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        }))
-}
-
-/// Lower-case hex MD5 of the file at `path`, from coreutils' `md5sum` (only used for upstream
-/// files that publish nothing but an MD5).
-pub fn md5_file(path: &Path) -> Result<String> {
-    let out = Command::new("md5sum")
-        .arg(path)
-        .output()
-        .context("could not run `md5sum` (coreutils) to check an MD5")?;
-    if !out.status.success() {
-        bail!("`md5sum {}` failed ({})", path.display(), out.status);
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.split_whitespace().next() {
-        Some(sum) if sum.len() == 32 => Ok(sum.to_ascii_lowercase()),
-        _ => bail!("`md5sum {}` printed no checksum", path.display()),
-    }
+    Ok(hasher.finalize().iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    }))
 }
 
 /// Checks the file `dir/<spec.name>` against the checksum the manifest records for it.
@@ -141,6 +132,21 @@ mod tests {
         );
         // printf 'abc' | md5sum
         assert_eq!(md5_file(&path).unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    #[test]
+    fn digests_span_read_chunks() {
+        // python3 -c "import hashlib; b = bytes(i % 251 for i in range((3 << 20) + 5));
+        //             print(hashlib.md5(b).hexdigest(), hashlib.sha256(b).hexdigest())"
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let bytes: Vec<u8> = (0..(3usize << 20) + 5).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(md5_file(&path).unwrap(), "028bfcc1395093c0df0dc731de96e1b5");
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "b01669d77761c4dfdfc8fb927821087bcf5c9ef1f917c4f1f8504e529f19edab"
+        );
     }
 
     fn toy() -> Manifest {
