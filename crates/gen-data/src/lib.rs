@@ -4,6 +4,7 @@
 //! gen-data has no libtorch dependency: depend on it alone for, e.g., Keras-exact padding.
 //! Motion data: a strict MATLAB v5 reader ([`mat`]), the LASA handwriting shapes ([`lasa`])
 //! and fixed-length trajectory tools with DTW ([`trajectory`]).
+//! Music ([`music`]): Bach's chorales read from MusicXML into quarter-note piano-rolls.
 //!
 //! Loaders only read disk. Fetch the data first with `cargo xtask fetch-data NAME`; the data
 //! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set.
@@ -14,6 +15,7 @@ pub mod idx;
 pub mod imdb;
 pub mod lasa;
 pub mod mat;
+pub mod music;
 pub mod numpy_rng;
 pub mod paths;
 pub mod sequence;
