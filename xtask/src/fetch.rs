@@ -247,7 +247,8 @@ fn fetch_source(ctx: &Settings, dataset: &Dataset, source: &Source, dest: &Path)
     }
     verify::verify_files(&out, source)?;
     install(&out, dest, &scratch.0.join("old"))?;
-    Ok(source.files.len() + listed.len())
+    let unlisted = source.files.iter().filter(|f| !listed.contains(&f.name));
+    Ok(unlisted.count() + listed.len())
 }
 
 /// Renames `out` to `dest`; an existing `dest` is first moved to `old` (put back on failure).

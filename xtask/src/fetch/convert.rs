@@ -78,20 +78,24 @@ pub fn convert(source: &Source, tree: &Path, out: &Path) -> Result<()> {
     }
 }
 
-/// The `copy` converter: each listed file from `<from>/<path or name>`, and for each listing
-/// (`sha256sums_of`) the files its glob matches plus the listing itself.
+/// The `copy` converter: each listed file from `<from>/<path or name>`, then for each listing
+/// (`sha256sums_of`) the files its glob matches, and the listing itself, which names them and
+/// the other files (so it covers the whole dataset folder but itself).
 pub fn copy_source(source: &Source, tree: &Path, out: &Path) -> Result<()> {
     let from = tree.join(source.from.as_deref().unwrap_or("."));
+    let mut named = Vec::new();
+    for spec in source.files.iter().filter(|f| f.sha256sums_of.is_none()) {
+        let src = from.join(spec.path.as_deref().unwrap_or(&spec.name));
+        if !src.is_file() {
+            bail!("the download has no file {}", src.display());
+        }
+        std::fs::copy(&src, out.join(&spec.name))
+            .with_context(|| format!("could not copy {}", src.display()))?;
+        named.push(spec.name.clone());
+    }
     for spec in &source.files {
         if let Some(glob) = &spec.sha256sums_of {
-            copy_and_list(&from, glob, out, &spec.name)?;
-        } else {
-            let src = from.join(spec.path.as_deref().unwrap_or(&spec.name));
-            if !src.is_file() {
-                bail!("the download has no file {}", src.display());
-            }
-            std::fs::copy(&src, out.join(&spec.name))
-                .with_context(|| format!("could not copy {}", src.display()))?;
+            copy_and_list(&from, glob, out, &spec.name, &named)?;
         }
     }
     Ok(())

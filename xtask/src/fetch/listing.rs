@@ -1,6 +1,7 @@
 //! Checksum listings: one canonical file, in `sha256sum` format, that records the sha256 of every
-//! file a glob matched in the download. The manifest pins the listing's own sha256, so a dataset
-//! of hundreds of files (the 408 Bach chorales) is pinned by one line, and each of its files is
+//! file a glob matched in the download, and of the source's other files, so of every file of the
+//! dataset folder but itself. The manifest pins the listing's own sha256, so a dataset of
+//! hundreds of files (the 408 Bach chorales) is pinned by one line, and each of its files is
 //! still checked one by one (`sha256sum -c SHA256SUMS` in the dataset folder checks them too).
 //!
 //! Globs are deliberately small: `folder/prefix*suffix`, one `*` in the last component only,
@@ -64,21 +65,32 @@ pub fn matching_files(from: &Path, glob: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Copies every file that `glob` matches under `from` into `out`, and writes their listing
-/// `out/<listing>`. Returns the copied names.
-pub fn copy_and_list(from: &Path, glob: &str, out: &Path, listing: &str) -> Result<Vec<String>> {
+/// Copies every file that `glob` matches under `from` into `out`, and writes the listing
+/// `out/<listing>` of those files and of `also` (files already in `out`), sorted by name.
+/// Returns the copied names.
+pub fn copy_and_list(
+    from: &Path,
+    glob: &str,
+    out: &Path,
+    listing: &str,
+    also: &[String],
+) -> Result<Vec<String>> {
     let (folder, _) = split_glob(glob);
     let dir = folder.map_or_else(|| from.to_path_buf(), |f| from.join(f));
     let names = matching_files(from, glob)?;
-    let mut text = String::new();
     for name in &names {
         let dest = out.join(name);
-        if dest.exists() {
+        if dest.exists() || name == listing {
             bail!("`{name}` would be written twice (the listing `{listing}` and another entry)");
         }
         std::fs::copy(dir.join(name), &dest)
             .with_context(|| format!("could not copy {}", dir.join(name).display()))?;
-        text.push_str(&format!("{}  {name}\n", sha256_file(&dest)?));
+    }
+    let mut listed: Vec<&String> = names.iter().chain(also).collect();
+    listed.sort();
+    let mut text = String::new();
+    for name in listed {
+        text.push_str(&format!("{}  {name}\n", sha256_file(&out.join(name))?));
     }
     std::fs::write(out.join(listing), text)
         .with_context(|| format!("could not write {}", out.join(listing).display()))?;
@@ -180,12 +192,21 @@ mod tests {
         std::fs::write(tree.join("corpus/a.mxl"), b"").unwrap();
         std::fs::write(tree.join("corpus/c.krn"), b"not kept").unwrap();
         std::fs::write(tree.join("corpus/sub/d.mxl"), b"not a direct child").unwrap();
-        let names = copy_and_list(&tree, "corpus/*.mxl", &out, "SHA256SUMS").unwrap();
+        std::fs::write(out.join("LICENSE"), b"abc").unwrap();
+        let names = copy_and_list(
+            &tree,
+            "corpus/*.mxl",
+            &out,
+            "SHA256SUMS",
+            &["LICENSE".into()],
+        )
+        .unwrap();
         assert_eq!(names, ["a.mxl", "b.mxl"]);
         // printf '' | sha256sum; printf 'abc' | sha256sum
         assert_eq!(
             std::fs::read_to_string(out.join("SHA256SUMS")).unwrap(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a.mxl\n\
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  LICENSE\n\
+             e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  a.mxl\n\
              ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b.mxl\n"
         );
         check_listed(&out, "SHA256SUMS").unwrap();

@@ -171,9 +171,10 @@ pub struct FileSpec {
     /// `<from>/<name>` (e.g. a licence in another folder). Default: `name`.
     pub path: Option<String>,
     /// `convert = "copy"`: makes this file a listing, in `sha256sum` format and sorted by name,
-    /// of every file that this glob (relative to `from`; one `*` in its last component) matches.
-    /// The fetch copies each match beside it and writes the listing; verifying checks the
-    /// listing's own `sha256`, then every listed file. So one pinned checksum pins a file set.
+    /// of every file that this glob (relative to `from`; one `*` in its last component) matches
+    /// and of the source's other files. The fetch copies each match beside it and writes the
+    /// listing; verifying checks the listing's own `sha256`, then every listed file. So one
+    /// pinned checksum pins a file set.
     pub sha256sums_of: Option<String>,
 }
 

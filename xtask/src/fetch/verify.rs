@@ -243,8 +243,8 @@ files = [
         std::fs::write(tree.join("pkg/corpus/a.mxl"), b"").unwrap();
         std::fs::write(tree.join("pkg/corpus/b.mxl"), b"abc").unwrap();
         std::fs::write(tree.join("pkg.dist-info/LICENSE"), b"abc").unwrap();
-        // The listing is "e3b0…b855  a.mxl\nba78…15ad  b.mxl\n" (the sums of "" and "abc");
-        // its own sha256 from `sha256sum`:
+        // The listing is "ba78…15ad  LICENSE\ne3b0…b855  a.mxl\nba78…15ad  b.mxl\n" (the sums
+        // of "abc" and ""); its own sha256 from `sha256sum`:
         let m = Manifest::parse(
             r#"
 [[dataset]]
@@ -254,7 +254,7 @@ description = "x"
 kind = "pypi"
 packages = ["pkg==1"]
 files = [
-  { name = "SUMS", sha256 = "722fdf22430fc8f2525f4f6020156f82c0526800eff425ec15de5d7004e79ca9", sha256sums_of = "pkg/corpus/*.mxl" },
+  { name = "SUMS", sha256 = "d57f2fd2c38016cdbf2db639b081dfbbf18b7ec1c69999d916ef7ca326bbe035", sha256sums_of = "pkg/corpus/*.mxl" },
   { name = "LICENSE", path = "pkg.dist-info/LICENSE", sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
 ]
 "#,
@@ -262,7 +262,10 @@ files = [
         .unwrap();
         let source = &m.dataset("toy").unwrap().sources[0];
         super::super::convert::convert(source, &tree, &out).unwrap();
-        assert_eq!(listed_names(&out, source).unwrap(), ["a.mxl", "b.mxl"]);
+        assert_eq!(
+            listed_names(&out, source).unwrap(),
+            ["LICENSE", "a.mxl", "b.mxl"]
+        );
         verify_files(&out, source).unwrap();
         assert!(matches!(
             status(&out, m.dataset("toy").unwrap()),
