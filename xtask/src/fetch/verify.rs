@@ -1,5 +1,6 @@
 //! Checksums of canonical files, and whether a dataset folder holds a verified copy.
 
+use super::listing;
 use super::manifest::{Dataset, FileSpec, Source};
 use anyhow::{Context, Result, bail};
 use md5::Md5;
@@ -41,7 +42,8 @@ fn hex_digest_file<D: Digest>(path: &Path) -> Result<String> {
     }))
 }
 
-/// Checks the file `dir/<spec.name>` against the checksum the manifest records for it.
+/// Checks the file `dir/<spec.name>` against the checksum the manifest records for it (and, for a
+/// listing, every file it lists against the listing).
 pub fn check_file(dir: &Path, spec: &FileSpec) -> Result<()> {
     let path = dir.join(&spec.name);
     let meta =
@@ -67,7 +69,20 @@ pub fn check_file(dir: &Path, spec: &FileSpec) -> Result<()> {
             path.display()
         );
     }
+    if spec.sha256sums_of.is_some() {
+        listing::check_listed(dir, &spec.name)?;
+    }
     Ok(())
+}
+
+/// The names of the files that the listings among `source`'s files name (read from `dir`).
+pub fn listed_names(dir: &Path, source: &Source) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for spec in source.files.iter().filter(|f| f.sha256sums_of.is_some()) {
+        let entries = listing::read_listing(&dir.join(&spec.name))?;
+        names.extend(entries.into_iter().map(|(_, name)| name));
+    }
+    Ok(names)
 }
 
 /// Checks every file `source` yields in `dir`; the error lists each file that fails.
@@ -210,6 +225,8 @@ files = [
             name: "abc".into(),
             sha256: None,
             md5: None,
+            path: None,
+            sha256sums_of: None,
         };
         let err = check_file(dir.path(), &spec).unwrap_err().to_string();
         assert!(err.contains("ba7816bf8f01cfea"), "{err}");
@@ -219,5 +236,59 @@ files = [
         };
         let err = check_file(dir.path(), &missing).unwrap_err().to_string();
         assert!(err.contains("nope is missing"), "{err}");
+    }
+
+    #[test]
+    fn listings_pin_every_listed_file() {
+        // The tree of a download: two .mxl files in a folder, a licence elsewhere.
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, out) = (dir.path().join("tree"), dir.path().join("out"));
+        std::fs::create_dir_all(tree.join("pkg/corpus")).unwrap();
+        std::fs::create_dir_all(tree.join("pkg.dist-info")).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(tree.join("pkg/corpus/a.mxl"), b"").unwrap();
+        std::fs::write(tree.join("pkg/corpus/b.mxl"), b"abc").unwrap();
+        std::fs::write(tree.join("pkg.dist-info/LICENSE"), b"abc").unwrap();
+        // The listing is "ba78…15ad  LICENSE\ne3b0…b855  a.mxl\nba78…15ad  b.mxl\n" (the sums
+        // of "abc" and ""); its own sha256 from `sha256sum`:
+        let m = Manifest::parse(
+            r#"
+[[dataset]]
+name = "toy"
+description = "x"
+[[dataset.source]]
+kind = "pypi"
+packages = ["pkg==1"]
+files = [
+  { name = "SUMS", sha256 = "d57f2fd2c38016cdbf2db639b081dfbbf18b7ec1c69999d916ef7ca326bbe035", sha256sums_of = "pkg/corpus/*.mxl" },
+  { name = "LICENSE", path = "pkg.dist-info/LICENSE", sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+]
+"#,
+        )
+        .unwrap();
+        let source = &m.dataset("toy").unwrap().sources[0];
+        super::super::convert::convert(source, &tree, &out).unwrap();
+        assert_eq!(
+            listed_names(&out, source).unwrap(),
+            ["LICENSE", "a.mxl", "b.mxl"]
+        );
+        verify_files(&out, source).unwrap();
+        assert!(matches!(
+            status(&out, m.dataset("toy").unwrap()),
+            Status::Verified(0)
+        ));
+        // A listed file changed: the listing still matches, the file does not.
+        std::fs::write(out.join("b.mxl"), b"abd").unwrap();
+        let err = verify_files(&out, source).unwrap_err().to_string();
+        assert!(
+            err.contains("b.mxl: sha256 is") && !err.contains("a.mxl"),
+            "{err}"
+        );
+        // A wrong glob finds nothing.
+        let bad = Manifest::parse(
+            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\n[[dataset.source]]\nkind = \"pypi\"\n\
+             packages = [\"p\"]\nfiles = [{ name = \"S\", sha256 = \"00\", sha256sums_of = \"a/*/b\" }]",
+        );
+        assert!(bad.is_err());
     }
 }

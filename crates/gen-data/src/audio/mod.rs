@@ -1,0 +1,3 @@
+//! Audio files.
+
+pub mod wav;
