@@ -28,6 +28,10 @@ struct gd_store {
 
 struct gd_group {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  // Every collective's timeout. (Set per call: ProcessGroupGloo::setTimeout would call
+  // gloo::Context::setTimeout, which libtorch_cuda.so exports too, and the linker would then
+  // make CPU binaries need libtorch_cuda.)
+  std::chrono::milliseconds timeout;
 };
 
 namespace {
@@ -160,7 +164,7 @@ int gd_group_gloo(const gd_store* store, int rank, int size, int64_t connect_tim
                   int64_t timeout_ms, const char* ifnames, gd_group** out, char** err) {
   return guarded(err, [&] {
     // The mesh of connections is built under the connect timeout; collectives then run under
-    // their own (usually longer) one.
+    // their own (usually longer) one, passed with each call.
     auto options = c10d::ProcessGroupGloo::Options::create(
         std::chrono::milliseconds(connect_timeout_ms));
     std::string names = ifnames == nullptr ? std::string() : std::string(ifnames);
@@ -175,9 +179,9 @@ int gd_group_gloo(const gd_store* store, int rank, int size, int64_t connect_tim
     // As torch does: two worker threads per device.
     options->threads = static_cast<int>(options->devices.size()) * 2;
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store->store, rank, size, options);
-    pg->setTimeout(std::chrono::milliseconds(timeout_ms));
     auto* handle = new gd_group;
     handle->pg = pg;
+    handle->timeout = std::chrono::milliseconds(timeout_ms);
     *out = handle;
   });
 }
@@ -190,6 +194,7 @@ int gd_allreduce_sum(gd_group* group, void* const* tensors, size_t n, char** err
     if (list.size() == 1) {
       c10d::AllreduceOptions opts;
       opts.reduceOp = c10d::ReduceOp::SUM;
+      opts.timeout = group->timeout;
       group->pg->allreduce(list, opts)->wait();
     } else {
       // Each tensor is reduced with its counterparts on the other ranks (shapes may differ
@@ -197,6 +202,7 @@ int gd_allreduce_sum(gd_group* group, void* const* tensors, size_t n, char** err
       // device and sum them all together.
       c10d::AllreduceCoalescedOptions opts;
       opts.reduceOp = c10d::ReduceOp::SUM;
+      opts.timeout = group->timeout;
       group->pg->allreduce_coalesced(list, opts)->wait();
     }
   });
@@ -208,6 +214,7 @@ int gd_broadcast(gd_group* group, void* tensor, int root, char** err) {
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
     opts.rootTensor = 0;
+    opts.timeout = group->timeout;
     group->pg->broadcast(list, opts)->wait();
   });
 }
@@ -217,6 +224,7 @@ int gd_allgather(gd_group* group, void* input, void* const* outputs, size_t n, c
     std::vector<at::Tensor> inputs = tensor_list(&input, 1);
     std::vector<std::vector<at::Tensor>> output_lists{tensor_list(outputs, n)};
     c10d::AllgatherOptions opts;
+    opts.timeout = group->timeout;
     group->pg->allgather(output_lists, inputs, opts)->wait();
   });
 }
@@ -224,6 +232,7 @@ int gd_allgather(gd_group* group, void* input, void* const* outputs, size_t n, c
 int gd_barrier(gd_group* group, char** err) {
   return guarded(err, [&] {
     c10d::BarrierOptions opts;
+    opts.timeout = group->timeout;
     group->pg->barrier(opts)->wait();
   });
 }

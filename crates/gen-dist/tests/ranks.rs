@@ -18,6 +18,8 @@ use tch::{Kind, Tensor};
 
 const SCENARIO: &str = "GEN_DIST_TEST_SCENARIO";
 const TIMEOUT: &str = "GEN_DIST_TEST_TIMEOUT_S";
+/// The init timeout, when it differs from `TIMEOUT`.
+const INIT_TIMEOUT: &str = "GEN_DIST_TEST_INIT_TIMEOUT_S";
 /// Every child is killed after this; each test stays well under a minute.
 const CHILD_LIMIT: Duration = Duration::from_secs(45);
 /// Variables a test sets itself; inherited ones are cleared so that the outer environment
@@ -67,10 +69,18 @@ fn rank() {
 }
 
 fn child_config() -> Result<DistConfig> {
-    let seconds: f64 = std::env::var(TIMEOUT)
+    let timeout_s: f64 = std::env::var(TIMEOUT)
         .unwrap_or_else(|_| "20".into())
         .parse()?;
-    Ok(DistConfig::default().with_timeouts(Duration::from_secs_f64(seconds)))
+    let init_timeout_s = match std::env::var(INIT_TIMEOUT) {
+        Ok(s) => s.parse()?,
+        Err(_) => timeout_s,
+    };
+    Ok(DistConfig {
+        init_timeout_s,
+        timeout_s,
+        ..DistConfig::default()
+    })
 }
 
 fn join() -> Result<ProcessGroup> {
@@ -546,7 +556,9 @@ fn a_rank_that_dies_fails_the_other_at_once() {
 #[test]
 fn a_rank_that_stalls_fails_the_other_after_the_timeout() {
     let agent = agent(2);
-    let outcomes = run_ranks("stall", 2.0, agent_ranks(&agent, |_, _| {}));
+    // A long init timeout: the all-reduce must fail on its own, shorter one.
+    let ranks = agent_ranks(&agent, |_, vars| set(vars, INIT_TIMEOUT, "20"));
+    let outcomes = run_ranks("stall", 2.0, ranks);
     let (_, message) = outcomes[0].err();
     let secs: f64 = message
         .strip_prefix("after ")
