@@ -111,7 +111,7 @@ fn run_scenario(scenario: &str) -> Result<String> {
             let group = join()?;
             if group.rank() == 1 {
                 // Alive but silent, past rank 0's timeout; then gone.
-                std::thread::sleep(Duration::from_secs(6));
+                std::thread::sleep(Duration::from_secs(4));
                 std::process::exit(0);
             }
             let start = Instant::now();
