@@ -28,8 +28,6 @@ fn build() -> Result<(), String> {
         "LIBTORCH is not set: run `cargo xtask setup` (it links libtorch as .libtorch, which \
          .cargo/config.toml names), or set LIBTORCH to a libtorch 2.13.0",
     )?;
-    // A relative LIBTORCH (as .cargo/config.toml's is not: it is made absolute) is taken from
-    // the workspace root, where cargo runs.
     let include = libtorch.join("include");
     require(
         &include.join("torch/csrc/distributed/c10d/ProcessGroupGloo.hpp"),

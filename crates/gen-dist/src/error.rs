@@ -112,8 +112,9 @@ pub enum Error {
 
     /// The Gloo process group could not be built (connecting the ranks failed).
     #[error(
-        "rank {rank} of {world_size}: cannot connect the ranks (Gloo): {message}; on several \
-         machines, set GLOO_SOCKET_IFNAME to the network interface the ranks share"
+        "rank {rank} of {world_size}: cannot connect the ranks (Gloo): {message}; check \
+         GLOO_SOCKET_IFNAME: on several machines it must name the network interface the ranks \
+         share"
     )]
     Group {
         /// This process's rank.

@@ -115,13 +115,30 @@ fn check(code: c_int, err: *mut c_char) -> FfiResult<()> {
     }
     // SAFETY: on failure the shim sets `err` to a malloc'd NUL-terminated string (checked
     // non-null above) that nothing else refers to; it is read once and freed with gd_free.
-    let message = unsafe { CStr::from_ptr(err) }
-        .to_string_lossy()
-        .trim()
-        .to_owned();
+    let message = tidy(&unsafe { CStr::from_ptr(err) }.to_string_lossy());
     // SAFETY: see above; `err` came from the shim's malloc and is freed exactly once.
     unsafe { gd_free(err.cast()) };
     Err(message)
+}
+
+/// Drops the C++ source locations that Gloo and c10 put before their messages
+/// (`[/__w/pytorch/…/pair.cc:553] `, `[enforce fail at …/device.cc:84] `): the message that
+/// follows is what a user can act on.
+fn tidy(message: &str) -> String {
+    let mut rest = message.trim();
+    while let Some(inner) = rest.strip_prefix('[') {
+        let Some((location, after)) = inner.split_once(']') else {
+            break;
+        };
+        let is_source = [".cc:", ".cpp:", ".h:", ".hpp:"]
+            .iter()
+            .any(|ext| location.contains(ext));
+        if !is_source {
+            break;
+        }
+        rest = after.trim_start();
+    }
+    rest.to_owned()
 }
 
 fn c_string(what: &str, text: &str) -> FfiResult<CString> {
@@ -353,5 +370,26 @@ impl Drop for RawGroup {
         // SAFETY: the handle is owned by self and freed once; every collective has been waited
         // for, so no work refers to borrowed tensors.
         unsafe { gd_group_free(self.0.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tidy;
+
+    #[test]
+    fn source_locations_are_dropped_from_messages() {
+        assert_eq!(
+            tidy(
+                "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] \
+                 Connection closed by peer [127.0.0.1]:24765."
+            ),
+            "Connection closed by peer [127.0.0.1]:24765."
+        );
+        assert_eq!(
+            tidy("[enforce fail at /x/gloo/transport/tcp/device.cc:84] ifa != nullptr. Unable"),
+            "ifa != nullptr. Unable"
+        );
+        assert_eq!(tidy(" [rank 1] timed out \n"), "[rank 1] timed out");
     }
 }

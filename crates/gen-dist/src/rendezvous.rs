@@ -186,9 +186,13 @@ impl Rendezvous {
 
     /// Hosts (rank 0 under [`StoreRole::Rank0Hosts`]) or reaches the store, and returns the
     /// view every rank shares (under the agent's prefix, if any). `timeout` bounds reaching it
-    /// and every wait on it.
+    /// and every wait on it. A world of one hosts its store on a free port: no peer has to
+    /// find it, and `MASTER_PORT` may be taken.
     pub fn store(&self, timeout: Duration) -> Result<Store> {
         match &self.store {
+            StoreRole::Rank0Hosts if self.world_size == 1 => {
+                Store::host(&self.master_addr, 0, timeout)
+            }
             StoreRole::Rank0Hosts if self.rank == 0 => {
                 Store::host(&self.master_addr, self.master_port, timeout)
             }

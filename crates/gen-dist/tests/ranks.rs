@@ -313,7 +313,11 @@ impl Outcome {
 
     fn err(&self) -> (f64, &str) {
         match &self.err {
-            Some((secs, message)) => (*secs, message),
+            Some((secs, message)) => {
+                // Shown with --nocapture: the messages a user would see.
+                eprintln!("[{secs:.2} s] {message}");
+                (*secs, message)
+            }
             None => panic!("the rank did not fail:\n{}", self.log),
         }
     }
@@ -490,6 +494,20 @@ fn collectives_on_two_ranks_with_rank_zero_hosting_the_store() {
     for outcome in &outcomes {
         assert_eq!(outcome.ok(), expected, "{}", outcome.log);
     }
+}
+
+#[test]
+fn a_world_of_one_needs_no_address_and_no_free_master_port() {
+    // The default MASTER_PORT may be in use: a world of one hosts its store on a free port.
+    let _busy = std::net::TcpListener::bind(("0.0.0.0", gen_dist::DEFAULT_MASTER_PORT));
+    let ranks = vec![vec![
+        ("RANK".to_owned(), "0".to_owned()),
+        ("WORLD_SIZE".to_owned(), "1".to_owned()),
+    ]];
+    let outcomes = run_ranks("collectives", 20.0, ranks);
+    let expected = "sum=[1.0, 10.0, -0.0] long=[1] each=[0.0],[1.0, 1.0, 1.0, 1.0, 1.0, 1.0] \
+                    bcast=[0.0, 0.0, 7.0] gather=[[0, 1]] mean=[0.0, 1.5]";
+    assert_eq!(outcomes[0].ok(), expected, "{}", outcomes[0].log);
 }
 
 #[test]
