@@ -118,16 +118,18 @@ impl ProcessGroup {
         if tensors.is_empty() {
             return Ok(());
         }
-        let mut kind = None;
+        let mut first = None;
         for tensor in tensors.iter() {
-            let k = check_tensor(OP, tensor)?;
-            if kind.is_some_and(|first| first != k) {
-                return Err(Error::InvalidTensor {
-                    op: OP,
-                    reason: format!("mixed dtypes ({:?} and {k:?}) in one call", kind),
-                });
+            let kind = check_tensor(OP, tensor)?;
+            match first {
+                Some(first) if first != kind => {
+                    return Err(Error::InvalidTensor {
+                        op: OP,
+                        reason: format!("mixed dtypes ({first:?} and {kind:?}) in one call"),
+                    });
+                }
+                _ => first = Some(kind),
             }
-            kind = Some(k);
         }
         self.run(OP, || self.raw.all_reduce_sum(tensors))
     }
@@ -359,5 +361,21 @@ fn join(store: &Store, rank: usize, world_size: usize, timeout: Duration) -> Res
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
         pending = still;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensors_gloo_cannot_take_are_refused_with_a_reason() {
+        let t = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+        assert_eq!(check_tensor("op", &t).unwrap(), Kind::Float);
+        let err = check_tensor("op", &t.tr()).unwrap_err().to_string();
+        assert!(err.contains("not contiguous"), "{err}");
+        let err = check_tensor("op", &Tensor::new()).unwrap_err().to_string();
+        assert!(err.contains("undefined"), "{err}");
     }
 }
