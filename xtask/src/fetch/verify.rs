@@ -1,6 +1,7 @@
 //! Checksums of canonical files, and whether a dataset folder holds a verified copy.
 
 use super::manifest::{Dataset, FileSpec, Source};
+use super::sums::{SUMS_FILE, check_sums};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -79,7 +80,8 @@ pub fn check_file(dir: &Path, spec: &FileSpec) -> Result<()> {
     Ok(())
 }
 
-/// Checks every file `source` yields in `dir`; the error lists each file that fails.
+/// Checks every file `source` yields in `dir`; the error lists each file that fails. A listed
+/// `SHA256SUMS` extends the check to the whole tree it lists (see [`super::sums`]).
 pub fn verify_files(dir: &Path, source: &Source) -> Result<()> {
     let failures: Vec<String> = source
         .files
@@ -88,6 +90,9 @@ pub fn verify_files(dir: &Path, source: &Source) -> Result<()> {
         .collect();
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
+    }
+    if source.files.iter().any(|f| f.name == SUMS_FILE) {
+        check_sums(dir)?;
     }
     Ok(())
 }
