@@ -4,11 +4,14 @@
 //! gen-data has no libtorch dependency: depend on it alone for, e.g., Keras-exact padding.
 //! Motion data: a strict MATLAB v5 reader ([`mat`]), the LASA handwriting shapes ([`lasa`])
 //! and fixed-length trajectory tools with DTW ([`trajectory`]).
+//! Audio: drum one-shots ([`drums`]) decoded from WAV, FLAC and AIFF (symphonia), resampled to
+//! 16 kHz (rubato).
 //!
 //! Loaders only read disk. Fetch the data first with `cargo xtask fetch-data NAME`; the data
 //! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set.
 
 pub mod batch;
+pub mod drums;
 pub mod error;
 pub mod idx;
 pub mod imdb;
