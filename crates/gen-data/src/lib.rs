@@ -5,10 +5,12 @@
 //! Motion data: a strict MATLAB v5 reader ([`mat`]), the LASA handwriting shapes ([`lasa`])
 //! and fixed-length trajectory tools with DTW ([`trajectory`]).
 //! Audio: drum one-shots ([`drums`]) decoded from WAV, FLAC and AIFF (symphonia), resampled to
-//! 16 kHz (rubato).
+//! 16 kHz (rubato), labelled from each kit's `drumkit.xml`, split and cached.
 //!
-//! Loaders only read disk. Fetch the data first with `cargo xtask fetch-data NAME`; the data
-//! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set.
+//! Loaders only read disk, except the drums loader's cache of decoded clips
+//! (`<data folder>/.cache`, or `GEN_CACHE_DIR` when set). Fetch the data first with
+//! `cargo xtask fetch-data NAME`; the data folder is `datasets/` in the project, or
+//! `GEN_DATA_DIR` when set.
 
 pub mod batch;
 pub mod drums;
