@@ -26,8 +26,10 @@
 //! hi-hat 125, tom 78, cymbal 124, clap 17 (487 in all), and 265 unlabelled. Peaks over the
 //! clip: median 0.51, lowest 0.016 (-36 dBFS); 31 clips exceed 1.0 (at most 1.71), because
 //! band-limiting a recording clipped at full scale overshoots. Decoding all 754 files takes
-//! 2-3 s in a release build on this project's 2 shared cores, reading the cache 0.15 s, so
-//! [`load_drums_cached`] keeps the clips in one cache file ([`cache`]).
+//! 2-3 s in a release build on this project's 2 shared cores and about 40 s in a debug build
+//! (rubato's and symphonia's generic code is compiled inside gen-data, unoptimised); reading
+//! the cache takes 0.15 s (2.6 s in debug), so [`load_drums_cached`] keeps the clips in one
+//! cache file ([`cache`]).
 //!
 //! ```no_run
 //! use gen_data::drums::{self, ClassCounts, SplitSpec};
