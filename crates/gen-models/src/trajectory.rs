@@ -74,7 +74,8 @@
 //! ```
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, GruTapes, Linear};
+use crate::gru::{Gru, GruConfig, GruMode, GruTapes};
+use crate::layers::{Embedding, Linear};
 use crate::sampling::{SamplerRng, sampler_rng};
 use crate::{Error, Module, Result};
 use rand::Rng;
@@ -478,23 +479,14 @@ impl TrajectoryMdn {
     }
 
     /// [`TrajectoryMdn::nll`] in training mode through the GRU's hand-written backward passes
-    /// ([`Gru::forward_taped`]): the loss, and the tapes to run after its `backward`
-    /// ([`GruTapes::backward`]; none for a bidirectional GRU, which runs under autograd).
-    /// Same loss and gradients as `nll(.., true)` without dropout (tested).
-    pub fn nll_taped(
-        &self,
-        shapes: &Tensor,
-        points: &Tensor,
-    ) -> Result<(Tensor, Option<GruTapes>)> {
+    /// ([`Gru::forward`] in [`GruMode::Taped`]): the loss, and the tapes that back-propagate
+    /// it ([`GruTapes::backward_after`]). Same loss and gradients as `nll(.., true)` without
+    /// dropout (tested).
+    pub fn nll_taped(&self, shapes: &Tensor, points: &Tensor) -> Result<(Tensor, GruTapes)> {
         self.nll_with(shapes, points, Pass::Taped)
     }
 
-    fn nll_with(
-        &self,
-        shapes: &Tensor,
-        points: &Tensor,
-        pass: Pass,
-    ) -> Result<(Tensor, Option<GruTapes>)> {
+    fn nll_with(&self, shapes: &Tensor, points: &Tensor, pass: Pass) -> Result<(Tensor, GruTapes)> {
         let train = pass != Pass::Eval;
         let (b, t) = self.check(shapes, points)?;
         let original = points;
@@ -559,15 +551,14 @@ impl TrajectoryMdn {
         Ok(warped.f_add(&offsets.f_mul(&fade)?)?)
     }
 
-    /// The mixture parameters of every step; [`Pass::Taped`] runs the GRU through
-    /// [`Gru::forward_taped`] (falling back to autograd where it has no taped path).
+    /// The mixture parameters of every step; [`Pass::Taped`] runs the GRU in
+    /// [`GruMode::Taped`].
     fn forward_unchecked(
         &self,
         shapes: &Tensor,
         points: &Tensor,
         pass: Pass,
-    ) -> Result<(Tensor, Option<GruTapes>)> {
-        let train = pass != Pass::Eval;
+    ) -> Result<(Tensor, GruTapes)> {
         let (b, t) = match points.size().as_slice() {
             [b, t, _] => (*b, *t),
             _ => {
@@ -591,16 +582,13 @@ impl TrajectoryMdn {
             1,
         )?;
         let xs = self.step_inputs(&emb, &inputs, &prev, 0, t)?;
-        let taped = if pass == Pass::Taped {
-            self.gru.forward_taped(&xs, train)?
-        } else {
-            None
+        let mode = match pass {
+            Pass::Taped => GruMode::Taped,
+            Pass::Train => GruMode::Train,
+            Pass::Eval => GruMode::Eval,
         };
-        let (out, tapes) = match taped {
-            Some((out, _, tapes)) => (out, Some(tapes)),
-            None => (self.gru.forward(&xs, None, train)?.0, None),
-        };
-        Ok((self.head.forward(&out)?, tapes))
+        let gru = self.gru.forward(&xs, None, mode)?;
+        Ok((self.head.forward(&gru.outputs)?, gru.tapes))
     }
 
     /// Draws `num_samples` trajectories of shape `shape`; returns them as a CPU `f64` tensor
@@ -702,9 +690,9 @@ impl TrajectoryMdn {
                     .f_view([n, 1, 2])?
                     .f_to_device(device)?;
                 let xs = self.step_inputs(&emb, &current, &previous, t, total)?;
-                let (out, h) = self.gru.forward(&xs, state.as_ref(), false)?;
-                state = Some(h);
-                let raw = to_rows(&self.head.forward(&out)?)?;
+                let gru = self.gru.forward(&xs, state.as_ref(), GruMode::Eval)?;
+                state = Some(gru.state);
+                let raw = to_rows(&self.head.forward(&gru.outputs)?)?;
                 for (i, row) in raw.chunks(6 * k).enumerate() {
                     let (Some(rng), Some(path), Some(d)) =
                         (rngs.get_mut(i), points.get_mut(i), prev.get_mut(i))
