@@ -373,9 +373,16 @@ fn reversal(lens: &Tensor, time: i64) -> Result<Tensor> {
 /// Reorders the time axis of `xs` `[B, T, F]` per row: `out[b, t] = xs[b, index[b, t]]`.
 fn gather_time(xs: &Tensor, index: &Tensor) -> Result<Tensor> {
     let size = xs.size();
+    let [batch, time, features] = size.as_slice() else {
+        return Err(crate::Error::Shape {
+            what: "gru steps to reorder",
+            expected: "[batch, time, features]".into(),
+            got: size,
+        });
+    };
     let idx = index
         .f_unsqueeze(2)?
-        .f_expand([size[0], size[1], size[2]], false)?;
+        .f_expand([*batch, *time, *features], false)?;
     Ok(xs.f_gather(1, &idx, false)?)
 }
 
@@ -405,4 +412,25 @@ fn zero_past(out: &Tensor, lens: &Tensor) -> Result<Tensor> {
     let steps = Tensor::f_arange(time, (Kind::Int64, out.device()))?.f_unsqueeze(0)?;
     let valid = steps.f_lt_tensor(&lens.f_unsqueeze(1)?)?;
     Ok(out.f_mul(&valid.f_to_kind(out.kind())?.f_unsqueeze(2)?)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reordering_time_reverses_each_sequence_and_rejects_other_shapes() {
+        // Sequences of lengths 3 and 1 over 4 steps: the real steps reverse, padding stays.
+        let xs = Tensor::arange(8, (Kind::Float, Device::Cpu)).view([2, 4, 1]);
+        let rev = reversal(&Tensor::from_slice(&[3i64, 1]), 4).unwrap();
+        let got = gather_time(&xs, &rev).unwrap();
+        let want = Tensor::from_slice(&[2.0f32, 1.0, 0.0, 3.0, 4.0, 5.0, 6.0, 7.0]).view([2, 4, 1]);
+        assert!(got.equal(&want), "{got}");
+        // Reading in `rev`'s order twice gives the sequence back.
+        assert!(gather_time(&got, &rev).unwrap().equal(&xs));
+        // Not [batch, time, features]: an error naming the shape, not a panic.
+        let err = gather_time(&xs.view([2, 4]), &rev).unwrap_err();
+        assert!(err.to_string().contains("[batch, time, features]"), "{err}");
+    }
 }
