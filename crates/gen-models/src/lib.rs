@@ -1,7 +1,8 @@
 //! # gen-models
 //!
 //! Models for gen on tch: the source text's GRU classifier and a GRU language model (text),
-//! GANs (images), and a GRU mixture-density trajectory generator (behaviour). Every model
+//! GANs (images) and the small CNN whose features score them ([`image_classifier`]), and a GRU
+//! mixture-density trajectory generator (behaviour). Every model
 //! implements [`Module`]: it is built from a serde config
 //! whose `Default` holds the documented defaults, and runs through a fallible `forward_t`.
 //!
@@ -47,9 +48,9 @@
 pub mod classifier;
 pub mod conv;
 pub mod error;
-pub mod evaluator;
 pub mod gan;
 pub mod gru;
+pub mod image_classifier;
 pub mod layers;
 pub mod lm;
 pub mod module;
