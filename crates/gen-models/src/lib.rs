@@ -45,6 +45,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Your own models are built from the same parts: [`layers`] (linear, embedding), [`conv`]
+//! (convolutions, normalisations, LeakyReLU), [`gru`], and gen-core's losses. The example
+//! `examples/custom_gan.rs` is a user's GAN in about 100 lines: a generator and a
+//! discriminator of gen's [`layers::Linear`] implementing the [`gan::Generator`] and
+//! [`gan::Discriminator`] traits, trained by a plain loop with gen-core's
+//! `discriminator_loss` and `generator_loss_non_saturating` until its samples match a 2-D
+//! Gaussian (`cargo run --release -p gen-models --example custom_gan`; `cargo test` runs it
+//! and checks the result).
+
 pub mod classifier;
 pub mod conv;
 pub mod error;

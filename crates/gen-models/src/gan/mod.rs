@@ -11,7 +11,9 @@
 //!   logit for the sigmoid losses, a critic value for the Wasserstein and hinge losses.
 //!
 //! Unconditional models ignore labels. Conditional models need int64 labels `[batch]` in
-//! `0..num_classes`.
+//! `0..num_classes`. Your own models join by implementing the two traits (see the crate's
+//! `examples/custom_gan.rs`). The files: `config.rs` (the [`GanConfig`] and its checks),
+//! `mlp.rs` and `dcgan.rs` (the two families), this one (the traits and [`Gan`]).
 //!
 //! ```
 //! use gen_models::gan::{Gan, GanConfig, GanKind};
