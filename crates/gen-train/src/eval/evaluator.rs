@@ -11,7 +11,7 @@ use crate::tasks::{Supervised, named_variables};
 use crate::{Error, Result, Trainer, TrainerConfig};
 use gen_data::idx::{ImageDataset, PixelRange};
 use gen_models::Module;
-use gen_models::evaluator::{ImageClassifier, ImageClassifierConfig};
+use gen_models::image_classifier::{ImageClassifier, ImageClassifierConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

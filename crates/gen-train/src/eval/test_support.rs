@@ -4,7 +4,7 @@ use super::evaluator::EvaluatorTrainingConfig;
 use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::schedule::LrSchedule;
 use gen_data::idx::ImageDataset;
-use gen_models::evaluator::ImageClassifierConfig;
+use gen_models::image_classifier::ImageClassifierConfig;
 use ndarray::{Array1, Array3, s};
 use std::sync::{Mutex, MutexGuard};
 

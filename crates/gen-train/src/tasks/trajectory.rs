@@ -195,7 +195,7 @@ impl Objective for TrajectoryMdn {
     /// Trains through the GRU's hand-written backward passes (`TrajectoryMdn::nll_taped`).
     fn backward_loss(&self, batch: &TrajectoryBatch) -> Result<Metrics> {
         let (loss, tapes) = self.nll_taped(&batch.shapes, &batch.points)?;
-        super::backward_through_tapes(&loss, tapes)?;
+        tapes.backward_after(&loss)?;
         trajectory_metrics(&loss, batch)
     }
 }
