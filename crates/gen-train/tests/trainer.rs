@@ -8,7 +8,7 @@ use gen_train::callbacks::EarlyStoppingConfig;
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
 use gen_train::tasks::Supervised;
-use gen_train::tasks::classify::{TextBatch, TextClassificationData};
+use gen_train::tasks::classifier::{TextBatch, TextClassificationData};
 use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
 use std::collections::HashMap;
 use std::path::Path;
