@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test and example code may panic.
 
+mod common;
+
+use common::StopAfter;
 use gen_data::sequence::{PadOptions, Padding};
 use gen_models::{GruClassifier, GruClassifierConfig, Module};
 use gen_train::callbacks::EarlyStoppingConfig;
@@ -13,7 +16,7 @@ use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerCon
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use tch::{Device, Tensor, nn::VarStore};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
@@ -113,37 +116,6 @@ fn tiny_classifier_learns_a_synthetic_rule() {
     assert_eq!(csv.lines().count(), 13);
 }
 
-/// Raises the stop flag after `at` steps, like a Ctrl-C.
-struct StopAfter<T> {
-    inner: T,
-    at: u64,
-    steps: u64,
-    flag: Arc<AtomicBool>,
-}
-
-impl<T: TrainStep> TrainStep for StopAfter<T> {
-    type Batch = T::Batch;
-    fn train_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
-        self.steps += 1;
-        if self.steps == self.at {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-        self.inner.train_step(batch)
-    }
-    fn valid_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
-        self.inner.valid_step(batch)
-    }
-    fn set_lr_factor(&mut self, f: f64) {
-        self.inner.set_lr_factor(f)
-    }
-    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
-        self.inner.state()
-    }
-    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
-        self.inner.load_state(t, p)
-    }
-}
-
 #[test]
 fn resume_after_interruption_matches_the_uninterrupted_run() {
     let _serial = serial();
@@ -161,12 +133,7 @@ fn resume_after_interruption_matches_the_uninterrupted_run() {
     // process: new task with a different init, which the checkpoint overwrites.
     let dir_b = tempfile::tempdir().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
-    let mut b = StopAfter {
-        inner: task(3, 0.01),
-        at: 7,
-        steps: 0,
-        flag: flag.clone(),
-    };
+    let mut b = StopAfter::new(task(3, 0.01), 7, flag.clone());
     let trainer = Trainer::new(cfg.clone(), dir_b.path())
         .verbosity(Verbosity::Silent)
         .stop_flag(flag);
