@@ -12,7 +12,9 @@ use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
 use gen_train::tasks::Supervised;
 use gen_train::tasks::classifier::{TextBatch, TextClassificationData};
-use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
+use gen_train::{
+    Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig, TrainerState,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -362,4 +364,89 @@ fn precision_applies_to_training_steps_only() {
         );
         assert_eq!(gen_core::autocast_kind(), None);
     }
+}
+
+/// A task without a model: its training step reports metric `name` = `value_at(step)`
+/// (1-based), so a test chooses every epoch's log.
+struct Scripted {
+    name: &'static str,
+    value_at: fn(u64) -> f64,
+    steps: u64,
+}
+
+impl Scripted {
+    fn new(name: &'static str, value_at: fn(u64) -> f64) -> Self {
+        Scripted {
+            name,
+            value_at,
+            steps: 0,
+        }
+    }
+}
+
+impl TrainStep for Scripted {
+    type Batch = Vec<usize>;
+    fn train_step(&mut self, _batch: &Vec<usize>) -> gen_train::Result<Metrics> {
+        self.steps += 1;
+        let mut m = Metrics::new();
+        m.add(self.name, (self.value_at)(self.steps), 1.0);
+        Ok(m)
+    }
+    fn valid_step(&mut self, _batch: &Vec<usize>) -> gen_train::Result<Metrics> {
+        Ok(Metrics::new())
+    }
+    fn set_lr_factor(&mut self, _f: f64) {}
+    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
+        Ok(vec![(
+            "steps".into(),
+            Tensor::from_slice(&[self.steps as i64]),
+        )])
+    }
+    fn load_state(&mut self, t: &HashMap<String, Tensor>, _p: &Path) -> gen_train::Result<()> {
+        self.steps = t["steps"].int64_value(&[0]) as u64;
+        Ok(())
+    }
+}
+
+/// `n` samples whose batches are their indices.
+struct Indices(usize);
+
+impl Dataset for Indices {
+    type Batch = Vec<usize>;
+    fn len(&self) -> usize {
+        self.0
+    }
+    fn batch(&self, indices: &[usize]) -> gen_train::Result<Vec<usize>> {
+        Ok(indices.to_vec())
+    }
+}
+
+fn scripted_config(epochs: usize) -> TrainerConfig {
+    TrainerConfig {
+        epochs,
+        batch_size: 2,
+        ..Default::default()
+    }
+}
+
+/// Defect: without its metric (`val_accuracy` with no validation data) the best checkpoint fell
+/// back to `loss` but kept maximising, so it kept the epoch with the HIGHEST loss.
+#[test]
+fn without_its_metric_the_best_checkpoint_minimises_the_loss() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = scripted_config(3);
+    cfg.monitor = "val_accuracy".into();
+    // 4 samples in batches of 2: epoch e's mean loss falls as 1 / step.
+    let mut t = Scripted::new("loss", |step| 1.0 / step as f64);
+    let (_, state) = Trainer::new(cfg, dir.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut t, &Indices(4), None, false)
+        .unwrap();
+    let losses: Vec<f64> = state.history.iter().map(|h| h.metrics["loss"]).collect();
+    assert!(losses[0] > losses[1] && losses[1] > losses[2], "{losses:?}");
+    assert_eq!(state.best, Some(losses[2]));
+    let (_, best): (_, TrainerState) =
+        gen_train::checkpoint::load(&dir.path().join("checkpoints"), "best").unwrap();
+    assert_eq!(best.history.len(), 3, "the best epoch is the last one");
 }

@@ -16,6 +16,7 @@ pub use progress::{Verbosity, format_metrics};
 use crate::callbacks::{EarlyStoppingConfig, EarlyStoppingState};
 use crate::checkpoint;
 use crate::metrics::Metrics;
+use crate::monitor::Monitor;
 use crate::schedule::{LrSchedule, ScheduleState};
 use crate::{Error, Result};
 use gen_core::Precision;
@@ -146,9 +147,12 @@ pub struct TrainerConfig {
     pub seed: u64,
     /// Also write the `last` checkpoint every this many steps. Default: none (each epoch).
     pub checkpoint_every: Option<u64>,
-    /// The metric that selects the `best` checkpoint; lower is better unless its name has
-    /// `acc`. Default: `val_loss` (falls back to `loss` without validation).
-    pub monitor: String,
+    /// The metric that selects the `best` checkpoint and drives `ReduceOnPlateau`, with its
+    /// direction: a name (`"val_accuracy"`, direction by Keras's `auto`: higher is better when
+    /// it has `acc` or ends with `auc`) or `{ name = "...", mode = "min" | "max" }`. An epoch
+    /// whose log lacks it (e.g. `val_*` without validation data) uses the training `loss`,
+    /// minimised. Default: `val_loss`.
+    pub monitor: Monitor,
     /// Learning-rate schedule. Default: constant.
     pub lr_schedule: LrSchedule,
     /// Early stopping. Default: off.
@@ -171,7 +175,7 @@ impl Default for TrainerConfig {
             max_steps: None,
             seed: 0,
             checkpoint_every: None,
-            monitor: "val_loss".into(),
+            monitor: Monitor::auto("val_loss"),
             lr_schedule: LrSchedule::Constant,
             early_stopping: None,
             precision: Precision::Fp32,
@@ -427,25 +431,19 @@ impl Trainer {
                 );
             }
             progress.finish(&log);
-            let monitored = log.get(&c.monitor).or_else(|| log.get("loss")).copied();
-            if let Some(v) = monitored {
-                c.lr_schedule.on_epoch_end(&mut state.schedule, v);
-            }
-            let higher = crate::callbacks::Mode::Auto.higher_is_better(&c.monitor);
-            let improved = match (monitored, state.best) {
-                (Some(v), Some(b)) => {
-                    if higher {
-                        v > b
-                    } else {
-                        v < b
+            // The monitored value, or the training loss (minimised) when it is absent.
+            let improved = match c.monitor.read_or_loss(&log) {
+                Some((monitor, value)) => {
+                    c.lr_schedule
+                        .on_epoch_end(&mut state.schedule, &monitor, value);
+                    let improved = monitor.improves(value, state.best, 0.0);
+                    if improved {
+                        state.best = Some(value);
                     }
+                    improved
                 }
-                (Some(_), None) => true,
-                _ => false,
+                None => false,
             };
-            if improved {
-                state.best = monitored;
-            }
             let mut stop_early = false;
             if let Some(es) = &c.early_stopping {
                 let decision = es.on_epoch_end(
