@@ -429,6 +429,24 @@ fn scripted_config(epochs: usize) -> TrainerConfig {
     }
 }
 
+/// Defect: the NaN guard read `mean("loss").unwrap_or(0.0)`, so a task whose metrics lacked
+/// `loss` trained on through NaNs.
+#[test]
+fn a_training_step_without_loss_stops_with_an_error() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Scripted::new("nll", |_| f64::NAN);
+    let err = Trainer::new(scripted_config(2), dir.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut t, &Indices(4), None, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::MissingLoss { step: 1, epoch: 1 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`loss`"), "{err}");
+}
+
 /// Defect: without its metric (`val_accuracy` with no validation data) the best checkpoint fell
 /// back to `loss` but kept maximising, so it kept the epoch with the HIGHEST loss.
 #[test]

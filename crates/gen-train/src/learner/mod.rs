@@ -102,7 +102,8 @@ impl<D: Dataset> Dataset for Subset<'_, D> {
 /// whole state (model and optimiser) as named tensors for checkpoints.
 ///
 /// Each step returns [`Metrics`] as sums and counts; the trainer averages them over the epoch.
-/// `loss` must be among them: it is checked for NaN/Inf.
+/// `loss` must be among a training step's metrics: the trainer stops with an error when it is
+/// missing, NaN or infinite.
 pub trait TrainStep {
     /// The batch type it consumes.
     type Batch;
@@ -388,14 +389,7 @@ impl Trainer {
                 tch::manual_seed(step_seed(c.seed, state.global_step));
                 let batch = data.batch(indices)?;
                 let metrics = gen_core::autocast(c.precision, || task.train_step(&batch))?;
-                let loss = metrics.mean("loss").unwrap_or(0.0);
-                if !loss.is_finite() {
-                    return Err(Error::NonFiniteLoss {
-                        step: state.global_step + 1,
-                        epoch: epoch + 1,
-                        value: loss,
-                    });
-                }
+                check_loss(&metrics, state.global_step + 1, epoch + 1)?;
                 state.epoch_metrics.merge(&metrics);
                 state.global_step += 1;
                 state.batch_in_epoch = i + 1;
@@ -529,6 +523,18 @@ impl Trainer {
             csv.push('\n');
         }
         checkpoint::write_atomic(&self.run_dir.join(files::METRICS_CSV), csv.as_bytes())
+    }
+}
+
+/// The NaN guard: a training step's `loss` must be present and finite. `step` and `epoch`
+/// (1-based) name the step in the error.
+fn check_loss(metrics: &Metrics, step: u64, epoch: usize) -> Result<()> {
+    if !metrics.contains("loss") {
+        return Err(Error::MissingLoss { step, epoch });
+    }
+    match metrics.mean("loss") {
+        Some(value) if !value.is_finite() => Err(Error::NonFiniteLoss { step, epoch, value }),
+        _ => Ok(()),
     }
 }
 
