@@ -1,0 +1,78 @@
+//! The run's logs, `metrics.jsonl` and `metrics.csv`, rewritten from the whole history at the
+//! end of every epoch (atomically), so a crash or resume never duplicates or loses a line.
+
+use super::{EpochLog, files};
+use crate::checkpoint::write_atomic;
+use crate::{Error, Result};
+use std::path::Path;
+
+/// Writes both logs of `history` into `run_dir` (created if needed).
+pub(super) fn write(run_dir: &Path, history: &[EpochLog]) -> Result<()> {
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    write_atomic(&run_dir.join(files::METRICS_JSONL), &jsonl(history)?)?;
+    write_atomic(&run_dir.join(files::METRICS_CSV), csv(history).as_bytes())
+}
+
+/// One JSON object per epoch: `epoch`, `step` and the metrics.
+fn jsonl(history: &[EpochLog]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for line in history {
+        serde_json::to_writer(&mut out, line)
+            .map_err(|e| Error::config("metrics", e.to_string()))?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// A header `epoch,step,<every metric, sorted>` and one row per epoch, with an empty cell
+/// where an epoch lacks a metric. Values are Rust's shortest round-trip form.
+fn csv(history: &[EpochLog]) -> String {
+    let mut columns: Vec<&String> = history.iter().flat_map(|h| h.metrics.keys()).collect();
+    columns.sort();
+    columns.dedup();
+    let mut csv = String::from("epoch,step");
+    for col in &columns {
+        csv.push(',');
+        csv.push_str(col);
+    }
+    csv.push('\n');
+    for h in history {
+        csv.push_str(&format!("{},{}", h.epoch, h.step));
+        for col in &columns {
+            csv.push(',');
+            if let Some(v) = h.metrics.get(*col) {
+                csv.push_str(&v.to_string());
+            }
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_every_column_and_empty_cells_for_missing_metrics() {
+        let log = |epoch: usize, pairs: &[(&str, f64)]| EpochLog {
+            epoch,
+            step: 10 * epoch as u64,
+            metrics: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        };
+        let history = [
+            log(1, &[("loss", 0.5), ("accuracy", 0.25)]),
+            log(2, &[("loss", 1e-7), ("val_loss", 0.1)]),
+        ];
+        let text = csv(&history);
+        assert_eq!(
+            text,
+            "epoch,step,accuracy,loss,val_loss\n1,10,0.25,0.5,\n2,20,,0.0000001,0.1\n"
+        );
+        let jsonl = String::from_utf8(jsonl(&history).unwrap()).unwrap();
+        assert_eq!(
+            jsonl.lines().next().unwrap(),
+            r#"{"epoch":1,"step":10,"accuracy":0.25,"loss":0.5}"#
+        );
+    }
+}
