@@ -10,7 +10,9 @@ use std::path::Path;
 pub(super) fn write(run_dir: &Path, history: &[EpochLog]) -> Result<()> {
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     write_atomic(&run_dir.join(files::METRICS_JSONL), &jsonl(history)?)?;
-    write_atomic(&run_dir.join(files::METRICS_CSV), csv(history).as_bytes())
+    let path = run_dir.join(files::METRICS_CSV);
+    let csv = csv(history).map_err(|e| Error::io(&path, e))?;
+    write_atomic(&path, &csv)
 }
 
 /// One JSON object per epoch: `epoch`, `step` and the metrics.
@@ -26,27 +28,27 @@ fn jsonl(history: &[EpochLog]) -> Result<Vec<u8>> {
 
 /// A header `epoch,step,<every metric, sorted>` and one row per epoch, with an empty cell
 /// where an epoch lacks a metric. Values are Rust's shortest round-trip form.
-fn csv(history: &[EpochLog]) -> String {
+fn csv(history: &[EpochLog]) -> std::io::Result<Vec<u8>> {
     let mut columns: Vec<&String> = history.iter().flat_map(|h| h.metrics.keys()).collect();
     columns.sort();
     columns.dedup();
-    let mut csv = String::from("epoch,step");
-    for col in &columns {
-        csv.push(',');
-        csv.push_str(col);
-    }
-    csv.push('\n');
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = ["epoch", "step"]
+        .into_iter()
+        .chain(columns.iter().map(|c| c.as_str()));
+    out.write_record(header)?;
     for h in history {
-        csv.push_str(&format!("{},{}", h.epoch, h.step));
-        for col in &columns {
-            csv.push(',');
-            if let Some(v) = h.metrics.get(*col) {
-                csv.push_str(&v.to_string());
-            }
-        }
-        csv.push('\n');
+        let cells =
+            [h.epoch.to_string(), h.step.to_string()]
+                .into_iter()
+                .chain(columns.iter().map(|c| {
+                    h.metrics
+                        .get(c.as_str())
+                        .map_or_else(String::new, f64::to_string)
+                }));
+        out.write_record(cells)?;
     }
-    csv
+    out.into_inner().map_err(|e| e.into_error())
 }
 
 #[cfg(test)]
@@ -64,7 +66,7 @@ mod tests {
             log(1, &[("loss", 0.5), ("accuracy", 0.25)]),
             log(2, &[("loss", 1e-7), ("val_loss", 0.1)]),
         ];
-        let text = csv(&history);
+        let text = String::from_utf8(csv(&history).unwrap()).unwrap();
         assert_eq!(
             text,
             "epoch,step,accuracy,loss,val_loss\n1,10,0.25,0.5,\n2,20,,0.0000001,0.1\n"
