@@ -7,7 +7,7 @@ use gen_data::imdb::{self, ImdbData, ImdbSource, LoadOptions};
 use gen_data::sequence::PadOptions;
 use gen_models::{GruClassifier, Module};
 use gen_train::tasks::Supervised;
-use gen_train::tasks::classify::TextClassificationData;
+use gen_train::tasks::classifier::TextClassificationData;
 use gen_train::{Dataset, Metrics, Outcome, Subset, TrainStep, Trainer, TrainerState};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,7 +6,7 @@ use crate::checkpoint::{copy_into, write_atomic};
 use crate::learner::Verbosity;
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::schedule::LrSchedule;
-use crate::tasks::image_classify::LabelledImages;
+use crate::tasks::image_classifier::LabelledImages;
 use crate::tasks::{Supervised, named_variables};
 use crate::{Error, Result, Trainer, TrainerConfig};
 use gen_data::idx::{ImageDataset, PixelRange};

@@ -4,9 +4,9 @@
 //! the language model); GANs have their own step with two optimisers. All of them run
 //! through the same [`crate::Trainer`].
 
-pub mod classify;
+pub mod classifier;
 pub mod gan;
-pub mod image_classify;
+pub mod image_classifier;
 pub mod lm;
 pub mod trajectory;
 
