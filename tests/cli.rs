@@ -98,7 +98,7 @@ fn train_resume_and_evaluate_a_tiny_run() {
     assert_eq!(jsonl.lines().count(), 2);
     // Training and the test evaluation after it parse the reviews once.
     let log = std::fs::read_to_string(run.join("train.log")).unwrap();
-    assert_eq!(log.matches("gen::text: loaded").count(), 1, "{log}");
+    assert_eq!(log.matches("gen::classifier: loaded").count(), 1, "{log}");
     let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(
         resolved.contains("hidden_size = 8") && resolved.contains("keras_epsilon = true"),

@@ -9,14 +9,14 @@
 //! gen sample --run runs/fashion-cgan-20261129T101500Z --class 7 --out sevens.png
 //! ```
 
+mod classifier;
 mod config;
 mod gan;
 mod lm;
 mod rate;
 mod runs;
 mod study;
-mod text;
-mod traj;
+mod trajectory;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -365,13 +365,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("{}", out.display());
                 }
                 RunConfig::Trajectory(r) => {
-                    let opts = traj::SampleOptions {
+                    let opts = trajectory::SampleOptions {
                         num: args.num.min(64),
                         shape: args.class,
                         seed: args.seed,
                         out: out.clone(),
                     };
-                    let csv = traj::sample(r, &args.run, device, &opts)?;
+                    let csv = trajectory::sample(r, &args.run, device, &opts)?;
                     println!("{}\n{}", out.display(), csv.display());
                 }
                 _ => {
@@ -638,10 +638,10 @@ fn evaluate(
     device: tch::Device,
 ) -> Result<std::collections::BTreeMap<String, f64>> {
     match config {
-        RunConfig::TextClassifier(r) => text::evaluate(r, dir, device),
+        RunConfig::TextClassifier(r) => classifier::evaluate(r, dir, device),
         RunConfig::LanguageModel(r) => lm::evaluate(r, dir, device),
         RunConfig::ImageGan(r) => gan::evaluate(r, dir, device),
-        RunConfig::Trajectory(r) => traj::evaluate(r, dir, device),
+        RunConfig::Trajectory(r) => trajectory::evaluate(r, dir, device),
     }
 }
 
@@ -651,10 +651,10 @@ fn train_kind(
     ctx: &runs::FitContext,
 ) -> Result<(Outcome, gen_train::TrainerState)> {
     match config {
-        RunConfig::TextClassifier(r) => text::train(r, ctx),
+        RunConfig::TextClassifier(r) => classifier::train(r, ctx),
         RunConfig::LanguageModel(r) => lm::train(r, ctx),
         RunConfig::ImageGan(r) => gan::train(r, ctx),
-        RunConfig::Trajectory(r) => traj::train(r, ctx),
+        RunConfig::Trajectory(r) => trajectory::train(r, ctx),
     }
 }
 

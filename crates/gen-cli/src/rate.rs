@@ -80,13 +80,13 @@ fn draw(config: &RunConfig, dir: &Path, seed: u64, image_path: &Path) -> Result<
             Ok(Shown::Image(image_path.to_path_buf()))
         }
         RunConfig::Trajectory(r) => {
-            let opts = crate::traj::SampleOptions {
+            let opts = crate::trajectory::SampleOptions {
                 num: 4,
                 shape: None,
                 seed,
                 out: image_path.to_path_buf(),
             };
-            crate::traj::sample(r, dir, device, &opts)?;
+            crate::trajectory::sample(r, dir, device, &opts)?;
             Ok(Shown::Image(image_path.to_path_buf()))
         }
         RunConfig::TextClassifier(_) => bail!(
