@@ -57,7 +57,7 @@ enum Shown {
 }
 
 fn draw(config: &RunConfig, dir: &Path, seed: u64, image_path: &Path) -> Result<Shown> {
-    let device = crate::setup_runtime(config)?;
+    let device = crate::runtime::setup(config)?;
     match config {
         RunConfig::LanguageModel(r) => {
             let opts = lm::GenerateOptions {

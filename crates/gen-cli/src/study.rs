@@ -32,11 +32,11 @@ pub fn run_one(
 ) -> Result<RunResult> {
     runs::create(dir, force)?;
     runs::write_config(dir, config)?;
-    let device = crate::setup_runtime(config)?;
+    let device = crate::runtime::setup(config)?;
     let ctx = FitContext {
         dir: dir.to_path_buf(),
         resume: false,
-        stop: crate::stop_flag()?,
+        stop: crate::runtime::stop_flag()?,
         verbosity: if quiet {
             Verbosity::Silent
         } else {
@@ -45,7 +45,7 @@ pub fn run_one(
         device,
         fold,
     };
-    let (outcome, state): (Outcome, TrainerState) = crate::train_kind(config, &ctx)?;
+    let (outcome, state): (Outcome, TrainerState) = crate::fit::train_kind(config, &ctx)?;
     let metrics = state
         .history
         .last()
@@ -244,7 +244,7 @@ pub fn tune(
     for sets in &plan {
         let mut t = table.clone();
         for s in sets {
-            config::apply_set(&mut t, s)?;
+            crate::settings::apply_set(&mut t, s)?;
         }
         configs.push(config::resolve(
             &t,
