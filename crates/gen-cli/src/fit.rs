@@ -1,70 +1,142 @@
-//! A run of any kind, from data to report: [`fit`] trains (or resumes) and then evaluates on
-//! the test split.
+//! A run of any kind, from data to report: [`RunKind`] is what each kind provides (its data,
+//! training, test metrics), and [`fit`] loads the data once, trains (or resumes) and then
+//! evaluates on the test split.
 
 use crate::config::RunConfig;
-use crate::{classifier, gan, lm, runs, runtime, trajectory};
+use crate::{lm, runtime};
 use anyhow::{Context, Result};
-use gen_train::Outcome;
 use gen_train::learner::Verbosity;
-use std::path::Path;
+use gen_train::{Outcome, TrainerState};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-/// The kind's test metrics from the run's checkpoint.
-pub fn evaluate(
-    config: &RunConfig,
-    dir: &Path,
-    device: tch::Device,
-) -> Result<std::collections::BTreeMap<String, f64>> {
-    match config {
-        RunConfig::TextClassifier(r) => classifier::evaluate(r, dir, device),
-        RunConfig::LanguageModel(r) => lm::evaluate(r, dir, device),
-        RunConfig::ImageGan(r) => gan::evaluate(r, dir, device),
-        RunConfig::Trajectory(r) => trajectory::evaluate(r, dir, device),
+/// Metrics by name.
+pub type MetricMap = BTreeMap<String, f64>;
+
+/// What each kind of run provides: its data, its training, and its test metrics.
+pub trait RunKind {
+    /// The loaded data that training and the test evaluation read.
+    type Data;
+
+    /// Reads the run's dataset (tensors on `device`).
+    fn load(&self, device: tch::Device) -> Result<Self::Data>;
+
+    /// Trains (or resumes) in `ctx.dir`; with `ctx.fold`, on the other folds of the training
+    /// split, validating on this one.
+    fn train(&self, data: &Self::Data, ctx: &FitContext) -> Result<(Outcome, TrainerState)>;
+
+    /// The test metrics of the run in `dir`, from its checkpoint.
+    fn evaluate(&self, data: &Self::Data, dir: &Path, device: tch::Device) -> Result<MetricMap>;
+}
+
+/// Evaluates `$body` with `$run` bound to the [`RunKind`] settings of the [`RunConfig`]
+/// `$config`, whatever its kind: one generic body instead of one match arm per kind.
+macro_rules! for_kind {
+    ($config:expr, |$run:ident| $body:expr) => {
+        match $config {
+            $crate::config::RunConfig::TextClassifier($run) => $body,
+            $crate::config::RunConfig::LanguageModel($run) => $body,
+            $crate::config::RunConfig::ImageGan($run) => $body,
+            $crate::config::RunConfig::Trajectory($run) => $body,
+        }
+    };
+}
+pub(crate) use for_kind;
+
+/// What every kind's `train` needs besides its config and data.
+pub struct FitContext {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// Continue from the run's `last` checkpoint.
+    pub resume: bool,
+    /// Raised by Ctrl-C / SIGTERM: the trainer checkpoints and stops.
+    pub stop: Arc<AtomicBool>,
+    /// Progress output.
+    pub verbosity: Verbosity,
+    /// Where tensors live.
+    pub device: tch::Device,
+    /// Cross-validation: train on the other folds, validate on this one.
+    pub fold: Option<Fold>,
+}
+
+impl FitContext {
+    /// A context for a run in `dir` (the Ctrl-C handler installed).
+    pub fn new(dir: &Path, device: tch::Device, quiet: bool) -> Result<Self> {
+        Ok(FitContext {
+            dir: dir.to_path_buf(),
+            resume: false,
+            stop: runtime::stop_flag()?,
+            verbosity: if quiet {
+                Verbosity::Silent
+            } else {
+                Verbosity::Normal
+            },
+            device,
+            fold: None,
+        })
     }
 }
 
-/// Trains the kind of `config` in `ctx.dir`.
-pub fn train_kind(
-    config: &RunConfig,
-    ctx: &runs::FitContext,
-) -> Result<(Outcome, gen_train::TrainerState)> {
-    match config {
-        RunConfig::TextClassifier(r) => classifier::train(r, ctx),
-        RunConfig::LanguageModel(r) => lm::train(r, ctx),
-        RunConfig::ImageGan(r) => gan::train(r, ctx),
-        RunConfig::Trajectory(r) => trajectory::train(r, ctx),
+/// One fold of k-fold cross-validation.
+#[derive(Debug, Clone, Copy)]
+pub struct Fold {
+    /// 0-based fold index.
+    pub index: usize,
+    /// The number of folds.
+    pub folds: usize,
+    /// The shuffle seed of `gen_data::batch::k_fold`.
+    pub seed: u64,
+}
+
+impl Fold {
+    /// `(train, validation)` indices of this fold among `n` samples.
+    pub fn split(&self, n: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+        gen_data::batch::k_fold(n, self.folds, self.seed)?
+            .into_iter()
+            .nth(self.index)
+            .with_context(|| format!("fold {} of {}", self.index, self.folds))
     }
+}
+
+/// The test metrics of the run in `dir` (`gen evaluate`).
+pub fn evaluate(config: &RunConfig, dir: &Path, device: tch::Device) -> Result<MetricMap> {
+    for_kind!(config, |run| run.evaluate(&run.load(device)?, dir, device))
+}
+
+/// Loads the data once, trains, and evaluates on the same data: the test metrics with
+/// `train_seconds` (data loading and training), or `None` when training was interrupted.
+fn train_then_evaluate<K: RunKind>(run: &K, ctx: &FitContext) -> Result<Option<MetricMap>> {
+    let start = std::time::Instant::now();
+    let data = run.load(ctx.device)?;
+    let (outcome, _) = run.train(&data, ctx)?;
+    if outcome == Outcome::Interrupted {
+        return Ok(None);
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    tracing::info!(seconds = train_seconds, "training finished ({outcome:?})");
+    let mut metrics = run.evaluate(&data, &ctx.dir, ctx.device)?;
+    metrics.insert("train_seconds".into(), train_seconds);
+    Ok(Some(metrics))
 }
 
 /// Trains (or resumes) the run in `dir`, evaluates it into `eval.json`, writes a language
 /// model's samples, and prints the summary. Exit code 130 when interrupted.
 pub fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<ExitCode> {
     let device = runtime::setup(config)?;
-    let ctx = runs::FitContext {
-        dir: dir.to_path_buf(),
+    let ctx = FitContext {
         resume,
-        stop: runtime::stop_flag()?,
-        verbosity: if quiet {
-            Verbosity::Silent
-        } else {
-            Verbosity::Normal
-        },
-        device,
-        fold: None,
+        ..FitContext::new(dir, device, quiet)?
     };
-    let start = std::time::Instant::now();
-    let (outcome, _) = train_kind(config, &ctx)?;
-    if outcome == Outcome::Interrupted {
+    let Some(metrics) = for_kind!(config, |run| train_then_evaluate(run, &ctx))? else {
         eprintln!(
             "interrupted: checkpoint written; continue with `gen resume {}`",
             dir.display()
         );
         return Ok(ExitCode::from(130));
-    }
-    let train_seconds = start.elapsed().as_secs_f64();
-    tracing::info!(seconds = train_seconds, "training finished ({outcome:?})");
-    let mut metrics = evaluate(config, dir, device)?;
-    metrics.insert("train_seconds".into(), train_seconds);
+    };
     let summary = serde_json::to_string_pretty(&metrics)?;
     std::fs::write(dir.join("eval.json"), &summary)
         .with_context(|| format!("cannot write {}", dir.join("eval.json").display()))?;

@@ -62,14 +62,7 @@ pub struct TuneArgs {
 /// `gen cv`: k-fold cross-validation.
 pub fn cv(args: CvArgs, global: &Global) -> Result<ExitCode> {
     let (settings, out) = args.source.start("cv", global)?;
-    study::cross_validate(
-        &settings.table,
-        &settings.origin,
-        args.folds,
-        &out,
-        args.source.force,
-        global.quiet,
-    )?;
+    study::cross_validate(&settings, args.folds, &out, args.source.force, global.quiet)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -82,8 +75,7 @@ pub fn tune(args: TuneArgs, global: &Global) -> Result<ExitCode> {
         .map(|s| study::SearchAxis::parse(s))
         .collect::<Result<Vec<_>>>()?;
     study::tune(
-        &settings.table,
-        &settings.origin,
+        &settings,
         &axes,
         args.trials,
         &args.metric,
