@@ -251,6 +251,27 @@ fn presets_and_help_work() {
     }
 }
 
+#[test]
+fn data_lists_each_dataset_with_its_licence_and_source() {
+    let data = fixture();
+    let out = run_gen(data.path(), data.path(), &["data"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The fixture holds imdb only; every other dataset names its fetch command.
+    assert!(
+        text.contains("imdb          48 train, 16 test reviews"),
+        "{text}"
+    );
+    for name in ["fashion-mnist", "mnist", "canterbury", "fortunes", "lasa"] {
+        assert!(
+            text.contains(&format!("missing: cargo xtask fetch-data {name}")),
+            "{name}: {text}"
+        );
+    }
+    assert_eq!(text.matches("licence: ").count(), 6, "{text}");
+    assert_eq!(text.matches("source: ").count(), 6, "{text}");
+}
+
 /// A tiny Canterbury corpus: the four file names `text-char` reads, a few repeated lines each.
 fn text_fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -84,7 +84,7 @@ enum Command {
     ///
     /// Example: `gen presets`
     Presets,
-    /// Show which datasets are fetched.
+    /// Show which datasets are fetched, with their licences and sources.
     ///
     /// Example: `gen data`
     Data,

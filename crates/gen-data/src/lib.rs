@@ -6,9 +6,11 @@
 //! and fixed-length trajectory tools with DTW ([`trajectory`]).
 //!
 //! Loaders only read disk. Fetch the data first with `cargo xtask fetch-data NAME`; the data
-//! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set.
+//! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set. [`catalog`] lists the
+//! datasets with their licences and sources.
 
 pub mod batch;
+pub mod catalog;
 pub mod error;
 pub mod idx;
 pub mod imdb;
