@@ -420,6 +420,11 @@ pub fn resolve(table: &toml::Table, origin: &str) -> Result<RunConfig> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config ({origin}):\n{e}"))
 }
 
+/// The resolved config as a table, defaults included.
+pub fn to_table(config: &RunConfig) -> Result<toml::Table> {
+    toml::Table::try_from(config).context("cannot encode the resolved config")
+}
+
 /// The resolved config as TOML, defaults included.
 pub fn to_toml(config: &RunConfig) -> Result<String> {
     toml::to_string_pretty(config).context("cannot encode the resolved config")

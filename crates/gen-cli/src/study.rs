@@ -4,7 +4,7 @@
 
 use crate::config::{self, RunConfig};
 use crate::fit::{FitContext, Fold, RunKind, for_kind};
-use crate::settings::{Resolved, apply_set};
+use crate::settings::{Resolved, with_overrides};
 use crate::{runs, runtime};
 use anyhow::{Context, Result, bail};
 use gen_data::batch::SplitMix64;
@@ -238,12 +238,9 @@ pub fn tune(
     let plan = trials(axes, random, 0);
     let mut configs = Vec::new();
     for sets in &plan {
-        let mut table = settings.table.clone();
-        for s in sets {
-            apply_set(&mut table, s)?;
-        }
         let origin = format!("{} with {}", settings.origin, sets.join(" "));
-        configs.push(config::resolve(&table, &origin)?);
+        let (_, config) = with_overrides(&settings.table, &settings.origin, sets, &origin)?;
+        configs.push(config);
     }
     runs::create(out, force)?;
     let mut rows: Vec<(usize, f64, RunResult)> = Vec::new();
