@@ -238,6 +238,20 @@ fn presets_and_help_work() {
     ] {
         assert!(list.contains(preset), "{preset} missing from:\n{list}");
     }
+    // The descriptions start in one column, one space after the longest name.
+    let columns: Vec<(usize, usize)> = list
+        .lines()
+        .map(|line| {
+            let name = line.split(' ').next().unwrap();
+            let rest = &line[name.len()..];
+            (name.len(), line.len() - rest.trim_start().len())
+        })
+        .collect();
+    let longest = columns.iter().map(|c| c.0).max().unwrap();
+    assert!(
+        columns.iter().all(|c| c.1 == longest + 1),
+        "misaligned:\n{list}"
+    );
     for cmd in [
         "train", "resume", "generate", "sample", "evaluate", "cv", "tune", "rate", "presets",
         "data",
