@@ -95,7 +95,7 @@ impl Settings {
 /// defaults (a trajectory run's 200 epochs in batches of 60, not a generic trainer's), then
 /// written back as a full table, and the overrides are merged into that. When the merged
 /// table does not resolve because an override switches a variant (`optimizer.name = "sgd"`
-/// where the settings hold Adam's `beta1`), each table whose string values the overrides
+/// where the settings hold Adam's `beta1`), each table whose `kind` or `name` the overrides
 /// change starts again from its overrides alone, that is, from the new variant's defaults.
 /// Returns the full table (the config written back, every setting) and the config.
 pub fn with_overrides(
@@ -127,8 +127,8 @@ pub fn with_overrides(
     Ok((config::to_table(&config)?, config))
 }
 
-/// `overrides` merged into `base`, tables key by key. With `restart_switched`, a table in
-/// which `overrides` changes a string value keeps none of its `base` keys.
+/// `overrides` merged into `base`, tables key by key. With `restart_switched`, a table whose
+/// variant `overrides` changes ([`switches`]) keeps none of its `base` keys.
 fn merge(base: &Table, overrides: &Table, restart_switched: bool) -> Table {
     let mut out = base.clone();
     for (key, value) in overrides {
@@ -143,12 +143,18 @@ fn merge(base: &Table, overrides: &Table, restart_switched: bool) -> Table {
     out
 }
 
-/// Whether `overrides` changes one of the string values of `base` (such as the tag of a
-/// variant: `name = "adam"`, `kind = "cosine"`).
+/// The keys that name the variant of a table: `optimizer.name`, `grad_clip.kind`,
+/// `trainer.lr_schedule.kind`, ...
+const TAGS: [&str; 2] = ["kind", "name"];
+
+/// Whether `overrides` changes the variant of the table `base` (one of its [`TAGS`]).
 fn switches(base: &Table, overrides: &Table) -> bool {
-    overrides.iter().any(
-        |(k, v)| matches!((base.get(k), v), (Some(Value::String(a)), Value::String(b)) if a != b),
-    )
+    TAGS.iter().any(|tag| {
+        matches!(
+            (base.get(*tag), overrides.get(*tag)),
+            (Some(Value::String(a)), Some(Value::String(b))) if a != b
+        )
+    })
 }
 
 /// Applies `key.path=value`: the value is read as a TOML value (`0.1`, `true`, `"x"`,
@@ -328,6 +334,18 @@ mod tests {
                 "{preset}: SGD's default"
             );
         }
+        // Other tables the same overrides change keep their other settings.
+        let s = Settings {
+            set: vec!["optimizer.name=sgd".into(), "data.dataset=fortunes".into()],
+            ..settings("text-char")
+        };
+        let data = s.resolve(&[]).unwrap().table["data"].clone();
+        assert_eq!(data["dataset"].as_str(), Some("fortunes"));
+        assert_eq!(
+            data["seq_len"].as_integer(),
+            Some(64),
+            "text-char's, not 128"
+        );
         // A `kind` that is a plain setting (a GAN's architecture) keeps the table's others.
         let mut base = presets::preset("mnist-dcgan").unwrap().table().unwrap();
         apply_set(&mut base, "model.latent_dim=64").unwrap();
