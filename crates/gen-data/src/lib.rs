@@ -13,10 +13,11 @@
 //! Loaders only read disk, except the drums loader's cache of decoded clips
 //! (`<data folder>/.cache`, or `GEN_CACHE_DIR` when set). Fetch the data first with
 //! `cargo xtask fetch-data NAME`; the data folder is `datasets/` in the project, or
-//! `GEN_DATA_DIR` when set.
+//! `GEN_DATA_DIR` when set. [`catalog`] lists the datasets with their licences and sources.
 
 pub mod audio;
 pub mod batch;
+pub mod catalog;
 pub mod drums;
 pub mod error;
 pub mod idx;

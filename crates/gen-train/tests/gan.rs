@@ -6,7 +6,7 @@
 mod common;
 
 use common::StopAfter;
-use gen_data::batch::SplitMix64;
+use gen_data::splitmix::SplitMix64;
 use gen_models::gan::{DiscriminatorNorm, Gan, GanConfig, GanKind, MlpGanConfig};
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};

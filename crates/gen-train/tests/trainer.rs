@@ -33,7 +33,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// Sequences of ids 1..=20 with lengths 2..=9; the label says whether the FIRST token is
 /// above 10. Post-padded, so the model must carry the first token to the last real step.
 fn synthetic(n: usize, seed: u64) -> (Vec<Vec<i64>>, Vec<i64>) {
-    let mut rng = gen_data::batch::SplitMix64::new(seed);
+    let mut rng = gen_data::splitmix::SplitMix64::new(seed);
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for _ in 0..n {

@@ -9,7 +9,7 @@ use crate::schedule::LrSchedule;
 use crate::tasks::image_classifier::LabelledImages;
 use crate::tasks::{Supervised, named_variables};
 use crate::{Error, Result, Trainer, TrainerConfig};
-use gen_data::idx::{ImageDataset, PixelRange};
+use gen_data::mnist::{ImageDataset, PixelRange};
 use gen_models::Module;
 use gen_models::image_classifier::{ImageClassifier, ImageClassifierConfig};
 use serde::{Deserialize, Serialize};

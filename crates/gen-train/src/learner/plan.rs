@@ -4,9 +4,8 @@
 
 use super::{Dataset, TrainerConfig};
 use crate::{Error, Result};
-use gen_data::batch::{
-    BatchConfig, Batcher, BucketConfig, BucketSampler, SplitMix64, validation_split,
-};
+use gen_data::batch::{BatchConfig, Batcher, BucketConfig, BucketSampler, validation_split};
+use gen_data::splitmix::SplitMix64;
 
 /// Where a validation batch comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

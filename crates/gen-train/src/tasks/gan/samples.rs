@@ -3,7 +3,7 @@
 
 use super::{GanTask, SampleConfig, grid_png};
 use crate::{Error, Result};
-use gen_data::batch::SplitMix64;
+use gen_data::splitmix::SplitMix64;
 use gen_models::gan::LatentDistribution;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
