@@ -276,14 +276,23 @@ fn data_lists_each_dataset_with_its_licence_and_source() {
         text.contains("imdb          48 train, 16 test reviews"),
         "{text}"
     );
-    for name in ["fashion-mnist", "mnist", "canterbury", "fortunes", "lasa"] {
+    let others = [
+        "fashion-mnist",
+        "mnist",
+        "canterbury",
+        "fortunes",
+        "lasa",
+        "bach-chorales",
+        "drums",
+    ];
+    for name in others {
         assert!(
             text.contains(&format!("missing: cargo xtask fetch-data {name}")),
             "{name}: {text}"
         );
     }
-    assert_eq!(text.matches("licence: ").count(), 6, "{text}");
-    assert_eq!(text.matches("source: ").count(), 6, "{text}");
+    assert_eq!(text.matches("licence: ").count(), 1 + others.len(), "{text}");
+    assert_eq!(text.matches("source: ").count(), 1 + others.len(), "{text}");
 }
 
 /// A tiny Canterbury corpus: the four file names `text-char` reads, a few repeated lines each.
