@@ -291,7 +291,11 @@ fn data_lists_each_dataset_with_its_licence_and_source() {
             "{name}: {text}"
         );
     }
-    assert_eq!(text.matches("licence: ").count(), 1 + others.len(), "{text}");
+    assert_eq!(
+        text.matches("licence: ").count(),
+        1 + others.len(),
+        "{text}"
+    );
     assert_eq!(text.matches("source: ").count(), 1 + others.len(), "{text}");
 }
 
