@@ -27,7 +27,8 @@ enum Command {
     ///
     /// Example: `cargo xtask setup`
     Setup(setup::SetupArgs),
-    /// Set up, then run every test of the workspace, doctests included.
+    /// Set up, then run every test of the workspace, doctests included: plain `cargo test
+    /// --workspace`, which works as it is once libtorch is set up.
     ///
     /// Example: `cargo xtask test -- --nocapture`
     Test {
@@ -74,11 +75,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train { args } => train::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Test { args } => {
-            let libtorch = setup::run(&setup::SetupArgs::default())?;
+            // Plain `cargo test` needs no LD_LIBRARY_PATH: every binary, test and doctest that
+            // links libtorch records its folder as run path (crates/gen-core/build/).
+            setup::run(&setup::SetupArgs::default())?;
             let mut cmd = util::cargo();
             cmd.args(["test", "--workspace"]).args(&args);
-            // Doctest binaries get no rpath; point the loader at libtorch for them.
-            util::prepend_library_path(&mut cmd, &libtorch.lib_dir());
             util::run_checked(&mut cmd)
         }
     }
