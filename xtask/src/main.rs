@@ -4,6 +4,9 @@
 //! fetches through the ordinary registry clients (pip, apt-get, npm).
 
 mod bench;
+// gen-data's data-folder rule, compiled from its one source file: xtask depends on no gen crate.
+#[path = "../../crates/gen-data/src/data_dir_rule.rs"]
+mod data_dir_rule;
 mod fetch;
 mod setup;
 mod train;
@@ -36,9 +39,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Fetch datasets into `datasets/<name>/` (or `$GEN_DATA_DIR/<name>/`) from the sources in
-    /// `datasets/datasets.toml`, tried in order and checked against its sha256 checksums. A
-    /// verified copy is skipped; URL sources are only tried with `--urls`.
+    /// Fetch datasets into `<data folder>/<name>/` from the sources in `datasets/datasets.toml`,
+    /// tried in order and checked against its sha256 checksums. The data folder is the one `gen`
+    /// reads: `$GEN_DATA_DIR`, else this checkout's `datasets/`, else the per-user
+    /// `~/.local/share/gen/datasets`. A verified copy is skipped; URL sources are only tried
+    /// with `--urls`.
     ///
     /// Example: `cargo xtask fetch-data imdb mnist` (or `cargo xtask fetch-data --list`)
     FetchData(fetch::FetchArgs),

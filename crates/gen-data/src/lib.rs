@@ -6,9 +6,11 @@
 //! and fixed-length trajectory tools with DTW ([`trajectory`]).
 //!
 //! Loaders only read disk. Fetch the data first with `cargo xtask fetch-data NAME`; the data
-//! folder is `datasets/` in the project, or `GEN_DATA_DIR` when set.
+//! folder is `GEN_DATA_DIR` when set, else the `datasets/` of the gen checkout above the current
+//! folder, else the per-user `~/.local/share/gen/datasets` ([`paths`]).
 
 pub mod batch;
+mod data_dir_rule;
 pub mod error;
 pub mod idx;
 pub mod imdb;
