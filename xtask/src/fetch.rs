@@ -115,11 +115,16 @@ fn list_entry(ctx: &Settings, dataset: &Dataset) -> String {
         Status::Absent => "absent".to_owned(),
     };
     let mut text = format!(
-        "{} - {}\n  {}: {state}\n",
+        "{} - {}\n  {}: {state}\n  licence: {}\n",
         dataset.name,
         dataset.description,
-        dir.display()
+        dir.display(),
+        dataset.license
     );
+    if let Some(note) = &dataset.license_note {
+        text.push_str(&format!("     {note}\n"));
+    }
+    text.push_str("  sources, tried in order:\n");
     for (i, source) in dataset.sources.iter().enumerate() {
         let off = if source.kind == Kind::Url && !ctx.urls {
             " [off: pass --urls]"
@@ -297,6 +302,8 @@ mod tests {
 [[dataset]]
 name = "toy"
 description = "a toy"
+license = "MIT"
+license_note = "says the toy's README"
 [[dataset.source]]
 kind = "url"
 urls = ["https://example.invalid/toy.txt"]
@@ -351,6 +358,10 @@ files = [{ name = "other.txt", sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a
         );
         assert!(
             list.contains("[off: pass --urls]") && list.contains("SUBSET: half of it"),
+            "{list}"
+        );
+        assert!(
+            list.contains("  licence: MIT\n     says the toy's README\n"),
             "{list}"
         );
 

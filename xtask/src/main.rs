@@ -43,7 +43,7 @@ enum Command {
     /// tried in order and checked against its sha256 checksums. The data folder is the one `gen`
     /// reads: `$GEN_DATA_DIR`, else this checkout's `datasets/`, else the per-user
     /// `~/.local/share/gen/datasets`. A verified copy is skipped; URL sources are only tried
-    /// with `--urls`.
+    /// with `--urls`. `--list` shows each dataset's licence and sources.
     ///
     /// Example: `cargo xtask fetch-data imdb mnist` (or `cargo xtask fetch-data --list`)
     FetchData(fetch::FetchArgs),
