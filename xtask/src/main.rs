@@ -8,6 +8,7 @@ mod bench;
 #[path = "../../crates/gen-data/src/data_dir_rule.rs"]
 mod data_dir_rule;
 mod fetch;
+mod install;
 mod setup;
 mod train;
 mod util;
@@ -47,6 +48,11 @@ enum Command {
     ///
     /// Example: `cargo xtask fetch-data imdb mnist` (or `cargo xtask fetch-data --list`)
     FetchData(fetch::FetchArgs),
+    /// Set up, then install `gen` with `cargo install` (into `~/.cargo/bin` by default), with a
+    /// run path to libtorch so that it starts from any folder; checks that it does.
+    ///
+    /// Example: `cargo xtask install`, `cargo xtask install --root /opt/gen`
+    Install(install::InstallArgs),
     /// Set up, fetch the preset's data, then train it in release (`gen train`).
     ///
     /// Example: `cargo xtask train` (the default preset), `cargo xtask train -- --epochs 2`
@@ -77,6 +83,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Setup(args) => setup::run(&args).map(|_| ()),
         Command::FetchData(args) => fetch::run(&args),
+        Command::Install(args) => install::run(&args),
         Command::Train { args } => train::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Test { args } => {
