@@ -9,6 +9,7 @@ mod bench;
 mod data_dir_rule;
 mod fetch;
 mod install;
+mod progress;
 mod setup;
 mod train;
 mod util;
