@@ -10,14 +10,16 @@
 //! Audio: drum one-shots ([`drums`]) decoded from WAV, FLAC and AIFF (symphonia), resampled to
 //! 16 kHz (rubato), labelled from each kit's `drumkit.xml`, split and cached.
 //!
-//! Loaders only read disk, except the drums loader's cache of decoded clips
-//! (`<data folder>/.cache`, or `GEN_CACHE_DIR` when set). Fetch the data first with
-//! `cargo xtask fetch-data NAME`; the data folder is `datasets/` in the project, or
-//! `GEN_DATA_DIR` when set. [`catalog`] lists the datasets with their licences and sources.
+//! Loaders only read disk, except the drums loader's cache of decoded clips (`<data folder>/.cache`,
+//! or `GEN_CACHE_DIR` when set). Fetch the data first with `cargo xtask fetch-data NAME`; the data
+//! folder is `GEN_DATA_DIR` when set, else the `datasets/` of the gen checkout above the current
+//! folder, else the per-user `~/.local/share/gen/datasets` ([`paths`]). [`catalog`] lists the
+//! datasets with their licences and sources.
 
 pub mod audio;
 pub mod batch;
 pub mod catalog;
+mod data_dir_rule;
 pub mod drums;
 pub mod error;
 pub mod idx;

@@ -266,6 +266,10 @@ pub fn train_or_load_evaluator_with(
             "cached evaluator was trained differently; retraining"
         );
     }
+    tracing::info!(
+        "training the {dataset_name} evaluator, the small classifier whose features and labels score generated images (FD, inception score, coverage): trained once, then cached in {}",
+        cache_dir.display()
+    );
     let run_dir = cache_dir.join(format!("{dataset_name}-evaluator-run"));
     let evaluator = train_evaluator(dataset_name, data, &run_dir, config, device)?;
     save_evaluator(&evaluator, cache_dir)?;
