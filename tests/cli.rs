@@ -265,6 +265,23 @@ fn presets_and_help_work() {
     }
 }
 
+/// `gen presets | head -1`: a reader that goes away ends gen quietly (SIGPIPE), never with a
+/// panic about a broken pipe.
+#[test]
+fn a_closed_stdout_ends_gen_without_a_panic() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_gen"))
+        .arg("presets")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
 #[test]
 fn data_lists_each_dataset_with_its_licence_and_source() {
     let data = fixture();
