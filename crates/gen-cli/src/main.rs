@@ -94,6 +94,7 @@ fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of stdout goes away (`gen data | head`):
     // Rust ignores SIGPIPE, so `println!` would panic on the broken pipe instead.
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
