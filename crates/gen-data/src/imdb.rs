@@ -31,6 +31,8 @@ mod npz;
 mod pickle;
 mod raw;
 
+pub use pickle::ALLOWED_PICKLE_GLOBALS;
+
 use crate::paths;
 use crate::tokenizer::{Tokenizer, TokenizerOptions};
 use crate::{Error, Result};
