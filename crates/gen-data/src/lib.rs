@@ -10,8 +10,9 @@
 //! Audio: drum one-shots ([`drums`]) decoded from WAV, FLAC and AIFF (symphonia), resampled to
 //! 16 kHz (rubato), labelled from each kit's `drumkit.xml`, split and cached.
 //!
-//! Loaders only read disk, except the drums loader's cache of decoded clips
-//! (`<data folder>/.cache`, or `GEN_CACHE_DIR` when set). Fetch the data first with
+//! Loaders only read the data folder and never write to it (it may be read-only or shared); the
+//! drums loader keeps its cache of decoded clips in the per-user cache folder
+//! (`$XDG_CACHE_HOME/gen` or `~/.cache/gen`, or `GEN_CACHE_DIR` when set). Fetch the data first with
 //! `cargo xtask fetch-data NAME`; the data folder is `datasets/` in the project, or
 //! `GEN_DATA_DIR` when set.
 
@@ -32,5 +33,6 @@ pub mod splitmix;
 pub mod text;
 pub mod tokenizer;
 pub mod trajectory;
+mod zipped;
 
 pub use error::{Error, Result};
