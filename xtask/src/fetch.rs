@@ -11,7 +11,7 @@
 
 mod clients;
 mod convert;
-mod listing;
+mod glob;
 mod hydrogen;
 mod manifest;
 mod split;
