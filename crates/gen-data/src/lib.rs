@@ -20,6 +20,9 @@ pub mod audio;
 pub mod batch;
 pub mod drums;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idx;
 pub mod imdb;
 pub mod lasa;

@@ -24,7 +24,7 @@ const MAX_ENTRY_BYTES: u64 = 512 << 20;
 /// Largest accepted `.npy` header (numpy itself writes a few hundred bytes).
 const MAX_HEADER_BYTES: usize = 1 << 16;
 /// Largest number of elements of one array (IMDB has about 6 million ids per split).
-const MAX_ELEMENTS: u64 = 100_000_000;
+pub(super) const MAX_ELEMENTS: u64 = 100_000_000;
 
 /// The four arrays of an `imdb.npz`, in file order (not yet shuffled).
 #[derive(Debug)]
@@ -337,7 +337,7 @@ fn one_dim(h: &NpyHeader) -> std::result::Result<u64, String> {
 }
 
 /// Reads a 1-D integer `.npy` as `i64`.
-fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
+pub(super) fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
     let field = format!("{name}.npy");
     let fail = |reason: String| Error::format(path, field.as_str(), reason);
     let (header, data) = parse_npy(bytes).map_err(fail)?;
@@ -389,7 +389,7 @@ fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
 }
 
 /// Reads a 1-D object `.npy` holding lists of ints.
-fn read_object_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<Vec<i64>>> {
+pub(super) fn read_object_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<Vec<i64>>> {
     let field = format!("{name}.npy");
     let fail = |reason: String| Error::format(path, field.as_str(), reason);
     let (header, data) = parse_npy(bytes).map_err(fail)?;
