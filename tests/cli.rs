@@ -98,7 +98,7 @@ fn train_resume_and_evaluate_a_tiny_run() {
     assert_eq!(jsonl.lines().count(), 2);
     // Training and the test evaluation after it parse the reviews once.
     let log = std::fs::read_to_string(run.join("train.log")).unwrap();
-    assert_eq!(log.matches("gen::text: loaded").count(), 1, "{log}");
+    assert_eq!(log.matches("gen::classifier: loaded").count(), 1, "{log}");
     let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(
         resolved.contains("hidden_size = 8") && resolved.contains("keras_epsilon = true"),
@@ -238,6 +238,20 @@ fn presets_and_help_work() {
     ] {
         assert!(list.contains(preset), "{preset} missing from:\n{list}");
     }
+    // The descriptions start in one column, one space after the longest name.
+    let columns: Vec<(usize, usize)> = list
+        .lines()
+        .map(|line| {
+            let name = line.split(' ').next().unwrap();
+            let rest = &line[name.len()..];
+            (name.len(), line.len() - rest.trim_start().len())
+        })
+        .collect();
+    let longest = columns.iter().map(|c| c.0).max().unwrap();
+    assert!(
+        columns.iter().all(|c| c.1 == longest + 1),
+        "misaligned:\n{list}"
+    );
     for cmd in [
         "train", "resume", "generate", "sample", "evaluate", "cv", "tune", "rate", "presets",
         "data",
@@ -249,6 +263,57 @@ fn presets_and_help_work() {
             "{cmd}: {help}"
         );
     }
+}
+
+/// `gen presets | head -1`: a reader that goes away ends gen quietly (SIGPIPE), never with a
+/// panic about a broken pipe.
+#[test]
+fn a_closed_stdout_ends_gen_without_a_panic() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_gen"))
+        .arg("presets")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
+#[test]
+fn data_lists_each_dataset_with_its_licence_and_source() {
+    let data = fixture();
+    let out = run_gen(data.path(), data.path(), &["data"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The fixture holds imdb only; every other dataset names its fetch command.
+    assert!(
+        text.contains("imdb          48 train, 16 test reviews"),
+        "{text}"
+    );
+    let others = [
+        "fashion-mnist",
+        "mnist",
+        "canterbury",
+        "fortunes",
+        "lasa",
+        "bach-chorales",
+        "drums",
+    ];
+    for name in others {
+        assert!(
+            text.contains(&format!("missing: cargo xtask fetch-data {name}")),
+            "{name}: {text}"
+        );
+    }
+    assert_eq!(
+        text.matches("licence: ").count(),
+        1 + others.len(),
+        "{text}"
+    );
+    assert_eq!(text.matches("source: ").count(), 1 + others.len(), "{text}");
 }
 
 /// A tiny Canterbury corpus: the four file names `text-char` reads, a few repeated lines each.

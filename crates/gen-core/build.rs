@@ -1,5 +1,6 @@
-//! Build script: with the `cuda` feature, make every binary that links gen-core keep
-//! `libtorch_cuda`; without it, do nothing (the default CPU build is unchanged).
+//! Build script: record the run path to libtorch in gen-core's own binaries, tests and doctests
+//! (see `build/libtorch_rpath.rs`) and, with the `cuda` feature, make every binary that links
+//! gen-core keep `libtorch_cuda` (without the feature the CPU build is unchanged).
 //!
 //! torch-sys links `torch_cuda` whenever the libtorch it finds has one, but the linker runs in
 //! `--as-needed` mode and drops it, because no code refers to any of its symbols; libtorch then
@@ -15,8 +16,13 @@
 //! Untested on a GPU machine. Building with the feature needs a libtorch that ships
 //! `libtorch_cuda.so` (the PyPI wheel that `cargo xtask setup` installs does).
 
+#[path = "build/libtorch_rpath.rs"]
+mod libtorch_rpath;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/libtorch_rpath.rs");
+    libtorch_rpath::emit();
     #[cfg(feature = "cuda")]
     keep_torch_cuda();
 }

@@ -1,6 +1,8 @@
 //! `cargo xtask fetch-data [NAME...] [--list] [--force] [--urls]`: datasets into
-//! `datasets/<name>/` (or `$GEN_DATA_DIR/<name>/`), from the sources that the committed manifest
-//! `datasets/datasets.toml` lists, tried in order.
+//! `<data folder>/<name>/`, from the sources that the committed manifest
+//! `datasets/datasets.toml` lists, tried in order. The data folder follows gen's own rule
+//! (`data_dir_rule.rs`, shared with gen-data): `$GEN_DATA_DIR`, else the checkout's
+//! `datasets/`, else the per-user `~/.local/share/gen/datasets`.
 //!
 //! Each source is fetched with its ordinary client into a scratch folder beside the target,
 //! converted to the dataset's canonical files, checked against the manifest's checksums, and
@@ -18,6 +20,7 @@ mod split;
 mod sums;
 mod verify;
 
+use crate::data_dir_rule::{self, Origin};
 use crate::util::project_root;
 use anyhow::{Context, Result, bail};
 use manifest::{Dataset, Kind, Manifest, Source};
@@ -25,8 +28,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use verify::Status;
 
-/// The environment variable that overrides the data folder (the gen-data loaders read it too).
-pub const DATA_DIR_ENV: &str = "GEN_DATA_DIR";
 /// The environment variable that turns URL sources on when set to `1` (like `--urls`).
 pub const FETCH_URLS_ENV: &str = "GEN_FETCH_URLS";
 
@@ -65,17 +66,26 @@ pub fn run(args: &FetchArgs) -> Result<()> {
             .collect::<Result<_>>()?
     };
     let env_urls = std::env::var(FETCH_URLS_ENV).is_ok_and(|v| v == "1");
+    let (data_dir, origin) = data_dir_rule::data_dir();
     let ctx = Settings {
-        data_dir: data_dir(),
+        data_dir,
         urls: args.urls || env_urls,
         force: args.force,
     };
+    let whence = match origin {
+        Origin::Env => "from GEN_DATA_DIR",
+        Origin::Checkout => "this checkout's",
+        Origin::User => "the per-user folder",
+        Origin::Fallback => "no home folder: the current folder's",
+    };
     if args.list {
+        println!("data folder: {} ({whence})\n", ctx.data_dir.display());
         for dataset in datasets {
             print!("{}", list_entry(&ctx, dataset));
         }
         return Ok(());
     }
+    eprintln!("fetch-data: into {} ({whence})", ctx.data_dir.display());
     std::fs::create_dir_all(&ctx.data_dir)
         .with_context(|| format!("could not create {}", ctx.data_dir.display()))?;
     let mut failed = Vec::new();
@@ -96,14 +106,6 @@ fn manifest_path() -> PathBuf {
     project_root().join("datasets").join("datasets.toml")
 }
 
-/// The data folder: `$GEN_DATA_DIR` when set and not empty, else the project's `datasets/`.
-fn data_dir() -> PathBuf {
-    match std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => project_root().join("datasets"),
-    }
-}
-
 /// One dataset's `--list` block.
 fn list_entry(ctx: &Settings, dataset: &Dataset) -> String {
     let dir = ctx.data_dir.join(&dataset.name);
@@ -116,11 +118,16 @@ fn list_entry(ctx: &Settings, dataset: &Dataset) -> String {
         Status::Absent => "absent".to_owned(),
     };
     let mut text = format!(
-        "{} - {}\n  {}: {state}\n",
+        "{} - {}\n  {}: {state}\n  licence: {}\n",
         dataset.name,
         dataset.description,
-        dir.display()
+        dir.display(),
+        dataset.license
     );
+    if let Some(note) = &dataset.license_note {
+        text.push_str(&format!("     {note}\n"));
+    }
+    text.push_str("  sources, tried in order:\n");
     for (i, source) in dataset.sources.iter().enumerate() {
         let off = if source.kind == Kind::Url && !ctx.urls {
             " [off: pass --urls]"
@@ -309,6 +316,8 @@ mod tests {
 [[dataset]]
 name = "toy"
 description = "a toy"
+license = "MIT"
+license_note = "says the toy's README"
 [[dataset.source]]
 kind = "url"
 urls = ["https://example.invalid/toy.txt"]
@@ -363,6 +372,10 @@ files = [{ name = "other.txt", sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a
         );
         assert!(
             list.contains("[off: pass --urls]") && list.contains("SUBSET: half of it"),
+            "{list}"
+        );
+        assert!(
+            list.contains("  licence: MIT\n     says the toy's README\n"),
             "{list}"
         );
 

@@ -4,8 +4,13 @@
 //! fetches through the ordinary registry clients (pip, apt-get, npm).
 
 mod bench;
+// gen-data's data-folder rule, compiled from its one source file: xtask depends on no gen crate.
+#[path = "../../crates/gen-data/src/data_dir_rule.rs"]
+mod data_dir_rule;
 mod fetch;
 mod fuzz;
+mod install;
+mod progress;
 mod setup;
 mod train;
 mod util;
@@ -28,7 +33,8 @@ enum Command {
     ///
     /// Example: `cargo xtask setup`
     Setup(setup::SetupArgs),
-    /// Set up, then run every test of the workspace, doctests included.
+    /// Set up, then run every test of the workspace, doctests included: plain `cargo test
+    /// --workspace`, which works as it is once libtorch is set up.
     ///
     /// Example: `cargo xtask test -- --nocapture`
     Test {
@@ -36,12 +42,19 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Fetch datasets into `datasets/<name>/` (or `$GEN_DATA_DIR/<name>/`) from the sources in
-    /// `datasets/datasets.toml`, tried in order and checked against its sha256 checksums. A
-    /// verified copy is skipped; URL sources are only tried with `--urls`.
+    /// Fetch datasets into `<data folder>/<name>/` from the sources in `datasets/datasets.toml`,
+    /// tried in order and checked against its sha256 checksums. The data folder is the one `gen`
+    /// reads: `$GEN_DATA_DIR`, else this checkout's `datasets/`, else the per-user
+    /// `~/.local/share/gen/datasets`. A verified copy is skipped; URL sources are only tried
+    /// with `--urls`. `--list` shows each dataset's licence and sources.
     ///
     /// Example: `cargo xtask fetch-data imdb mnist` (or `cargo xtask fetch-data --list`)
     FetchData(fetch::FetchArgs),
+    /// Set up, then install `gen` with `cargo install` (into `~/.cargo/bin` by default), with a
+    /// run path to libtorch so that it starts from any folder; checks that it does.
+    ///
+    /// Example: `cargo xtask install`, `cargo xtask install --root /opt/gen`
+    Install(install::InstallArgs),
     /// Set up, fetch the preset's data, then train it in release (`gen train`).
     ///
     /// Example: `cargo xtask train` (the default preset), `cargo xtask train -- --epochs 2`
@@ -79,15 +92,16 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Setup(args) => setup::run(&args).map(|_| ()),
         Command::FetchData(args) => fetch::run(&args),
+        Command::Install(args) => install::run(&args),
         Command::Train { args } => train::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Test { args } => {
-            let libtorch = setup::run(&setup::SetupArgs::default())?;
+            // Plain `cargo test` needs no LD_LIBRARY_PATH: every binary, test and doctest that
+            // links libtorch records its folder as run path (crates/gen-core/build/).
+            setup::run(&setup::SetupArgs::default())?;
             let mut cmd = util::cargo();
             cmd.args(["test", "--workspace"]).args(&args);
-            // Doctest binaries get no rpath; point the loader at libtorch for them.
-            util::prepend_library_path(&mut cmd, &libtorch.lib_dir());
             util::run_checked(&mut cmd)
         }
     }

@@ -5,6 +5,7 @@
 //! The wheel's `torch/` folder has the `include/` and `lib/` that torch-sys wants. The project
 //! links it as `.libtorch`, which `.cargo/config.toml` names as `LIBTORCH` and in the rpath.
 
+use crate::progress::run_with_heartbeat;
 use crate::util::{have_program, project_root, user_cache_dir};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -163,11 +164,11 @@ fn install(cache: &Path, cuda: bool) -> Result<()> {
     } else {
         pip.arg("--no-deps").args(CPU_WHEELS);
     }
-    let status = pip.status().context("could not start python3 -m pip")?;
-    if !status.success() {
+    // pip is --quiet: a line every 20 s says the download and unpacking go on.
+    if let Err(err) = run_with_heartbeat(&mut pip, "setup: installing libtorch") {
         let _ = std::fs::remove_dir_all(&tmp);
         bail!(
-            "pip could not install torch=={TORCH_VERSION} ({status}). Is the package registry (PyPI) reachable? Alternatively set LIBTORCH to an existing libtorch {TORCH_VERSION}."
+            "pip could not install torch=={TORCH_VERSION} ({err:#}). Is the package registry (PyPI) reachable? Alternatively set LIBTORCH to an existing libtorch {TORCH_VERSION}."
         );
     }
     let torch = tmp.join("torch");

@@ -1,6 +1,6 @@
-//! Run configs: presets compiled into the binary, config files, and `--set` overrides.
+//! Run configs: what each kind of run trains and how, read from and written to TOML.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use gen_core::DeviceChoice;
 use gen_data::sequence::{Padding, Truncating};
 use gen_models::gan::GanConfig;
@@ -12,60 +12,6 @@ use gen_train::tasks::trajectory::{TrajectoryEvalConfig, TrajectoryTaskConfig};
 use gen_train::{GradClip, OptimizerConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// A preset: name, one-line description, TOML text.
-pub struct Preset {
-    pub name: &'static str,
-    pub about: &'static str,
-    pub toml: &'static str,
-}
-
-/// The presets, in the order `gen presets` lists them. The first is the default.
-pub const PRESETS: &[Preset] = &[
-    Preset {
-        name: "mnist-dcgan",
-        about: "DCGAN on MNIST digits: sample grids every epoch, FD-scored (a few minutes)",
-        toml: include_str!("presets/mnist-dcgan.toml"),
-    },
-    Preset {
-        name: "imdb-gru",
-        about: "the source text's GRU sentiment classifier on IMDB (Keras-exact data pipeline)",
-        toml: include_str!("presets/imdb-gru.toml"),
-    },
-    Preset {
-        name: "imdb-lm",
-        about: "word-level GRU language model that writes IMDB reviews",
-        toml: include_str!("presets/imdb-lm.toml"),
-    },
-    Preset {
-        name: "text-char",
-        about: "character-level GRU language model on the Canterbury corpus texts",
-        toml: include_str!("presets/text-char.toml"),
-    },
-    Preset {
-        name: "mnist-gan",
-        about: "the original fully connected GAN with the source's minimax value function",
-        toml: include_str!("presets/mnist-gan.toml"),
-    },
-    Preset {
-        name: "fashion-dcgan",
-        about: "DCGAN on the full Fashion-MNIST (60k clothes images)",
-        toml: include_str!("presets/fashion-dcgan.toml"),
-    },
-    Preset {
-        name: "lasa-traj",
-        about: "behaviour: robot-style handwriting trajectories of the 30 LASA shapes (GRU mixture density)",
-        toml: include_str!("presets/lasa-traj.toml"),
-    },
-    Preset {
-        name: "fashion-cgan",
-        about: "class-conditional DCGAN on Fashion-MNIST: `gen sample --class K`",
-        toml: include_str!("presets/fashion-cgan.toml"),
-    },
-];
-
-/// The preset `gen train` runs when none is named.
-pub const DEFAULT_PRESET: &str = "mnist-dcgan";
 
 /// A whole run: what to train and how. Saved as `config.toml` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -460,17 +406,6 @@ impl RunConfig {
     }
 }
 
-/// Finds a preset by name.
-pub fn preset(name: &str) -> Result<&'static Preset> {
-    PRESETS.iter().find(|p| p.name == name).with_context(|| {
-        let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
-        format!(
-            "unknown preset `{name}`; the presets are: {}",
-            names.join(", ")
-        )
-    })
-}
-
 /// Reads a config file into a TOML table.
 pub fn read_file(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path)
@@ -478,44 +413,16 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
     toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))
 }
 
-/// Parses TOML text of a preset into a table.
-pub fn parse_preset(p: &Preset) -> Result<toml::Table> {
-    toml::from_str(p.toml).with_context(|| format!("preset {} is not valid TOML", p.name))
-}
-
-/// Applies `key.path=value`: the value is read as a TOML value (`0.1`, `true`, `"x"`,
-/// `[1, 2]`), or taken as a string when it is not one.
-pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
-    let Some((path, raw)) = assignment.split_once('=') else {
-        bail!("--set `{assignment}`: expected key.path=value");
-    };
-    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let keys: Vec<&str> = path.trim().split('.').collect();
-    let Some((last, parents)) = keys.split_last() else {
-        bail!("--set `{assignment}`: empty key");
-    };
-    let mut node = table;
-    for key in parents {
-        let entry = node
-            .entry(key.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        node = match entry {
-            toml::Value::Table(t) => t,
-            _ => bail!("--set `{assignment}`: `{key}` is a value, not a section"),
-        };
-    }
-    node.insert(last.to_string(), value);
-    Ok(())
-}
-
 /// Turns the (overridden) table into a typed config. Unknown keys and wrong types are errors
 /// that name the key and list the valid ones; `origin` says where the config came from.
 pub fn resolve(table: &toml::Table, origin: &str) -> Result<RunConfig> {
     let text = toml::to_string(table).context("cannot re-encode the config")?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config ({origin}):\n{e}"))
+}
+
+/// The resolved config as a table, defaults included.
+pub fn to_table(config: &RunConfig) -> Result<toml::Table> {
+    toml::Table::try_from(config).context("cannot encode the resolved config")
 }
 
 /// The resolved config as TOML, defaults included.

@@ -2,9 +2,9 @@
 //! report (FD-score, inception score, coverage), and `gen sample`.
 
 use crate::config::ImageGanRun;
-use crate::runs::FitContext;
+use crate::fit::{FitContext, MetricMap, RunKind};
 use anyhow::{Context, Result, bail};
-use gen_data::idx::{ImageDataset, load_mnist_like};
+use gen_data::mnist::{ImageDataset, load_mnist_like};
 use gen_models::gan::Gan;
 use gen_train::eval::{
     Evaluator, GanReport, RealReference, generator_report, images_to_tensor,
@@ -13,7 +13,6 @@ use gen_train::eval::{
 use gen_train::tasks::gan::{GanTask, ImageData, grid_png};
 use gen_train::{Outcome, Trainer, TrainerState};
 use ndarray::s;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -22,7 +21,7 @@ use tch::{Kind, Tensor};
 const SAMPLE_BATCH: usize = 500;
 
 /// Reads the run's dataset.
-pub fn load(run: &ImageGanRun) -> Result<ImageDataset> {
+fn load(run: &ImageGanRun) -> Result<ImageDataset> {
     let name = run.data.dataset.as_str();
     if !matches!(name, "mnist" | "fashion-mnist") {
         bail!("data.dataset = `{name}`: image GANs read `mnist` or `fashion-mnist`");
@@ -36,39 +35,6 @@ fn task(run: &ImageGanRun, device: tch::Device) -> Result<GanTask> {
     let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
     let gan = Gan::new(&g_vs.root(), &d_vs.root(), &run.model)?;
     Ok(GanTask::new(gan, g_vs, d_vs, run.gan.clone())?)
-}
-
-/// Trains (or resumes) in `ctx.dir`, writing sample grids to `samples/` each epoch.
-pub fn train(run: &ImageGanRun, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
-    if ctx.fold.is_some() {
-        bail!(
-            "cross-validation needs held-out labels; it runs text-classifier and language-model presets"
-        );
-    }
-    let data = load(run)?;
-    let n = run
-        .data
-        .limit
-        .unwrap_or(usize::MAX)
-        .min(data.train_labels.len());
-    let v = run.data.valid.min(data.test_labels.len());
-    let train = ImageData::from_u8(
-        &data.train_images.slice(s![..n, .., ..]).to_owned(),
-        &data.train_labels.slice(s![..n]).to_owned(),
-        ctx.device,
-    )?;
-    let valid = ImageData::from_u8(
-        &data.test_images.slice(s![..v, .., ..]).to_owned(),
-        &data.test_labels.slice(s![..v]).to_owned(),
-        ctx.device,
-    )?;
-    tracing::info!(train = n, valid = v, "images of {}", run.data.dataset);
-    let mut task = task(run, ctx.device)?;
-    let trainer = Trainer::new(run.trainer.clone(), &ctx.dir)
-        .verbosity(ctx.verbosity)
-        .stop_flag(ctx.stop.clone());
-    let valid = (v > 0).then_some(&valid);
-    Ok(trainer.fit(&mut task, &train, valid, ctx.resume)?)
 }
 
 /// The run's GAN from its `last` checkpoint (GAN losses say nothing about quality, so "best"
@@ -102,92 +68,134 @@ fn report(
     )?)
 }
 
-/// The quality report: FD-score of `eval.n` generated images against as many real test
-/// images, the real-vs-real floor, an untrained generator's FD (the ceiling), the
-/// classifier's inception score and class coverage; for conditional models also how often the
-/// evaluator recognises the requested class.
-pub fn evaluate(
-    run: &ImageGanRun,
-    dir: &Path,
-    device: tch::Device,
-) -> Result<BTreeMap<String, f64>> {
-    let data = load(run)?;
-    let evaluator = train_or_load_evaluator_with(
-        &run.data.dataset,
-        &data,
-        &evaluator_cache(),
-        &run.eval.evaluator,
-        tch::Device::Cpu,
-    )?;
-    let n = run.eval.n.min(data.test_labels.len());
-    let reference = RealReference::new(&evaluator, &data, Some(n))?;
-    let trained_task = trained(run, dir, device)?;
-    let gan = &trained_task.gan;
-    let r = report(&evaluator, &reference, gan, n, run.eval.seed, device)?;
-    let mut out = BTreeMap::new();
-    out.insert("fd".to_string(), r.fd);
-    out.insert("fd_real_vs_real".into(), r.real_vs_real_fd);
-    out.insert("inception_score".into(), r.inception_score);
-    out.insert("coverage".into(), r.coverage as f64);
-    out.insert("n".into(), r.n as f64);
-    out.insert("evaluator_accuracy".into(), evaluator.info().test_accuracy);
-    if run.eval.untrained {
-        tch::manual_seed(run.trainer.seed as i64);
-        // The same seed as the run's start gives the generator it started from.
-        let fresh = task(run, device)?;
-        let u = report(&evaluator, &reference, &fresh.gan, n, run.eval.seed, device)?;
-        out.insert("fd_untrained".into(), u.fd);
-        out.insert("fd_ratio".into(), r.fd / u.fd);
+impl RunKind for ImageGanRun {
+    type Data = ImageDataset;
+
+    fn load(&self, _device: tch::Device) -> Result<ImageDataset> {
+        load(self)
     }
-    if let Some(classes) = gan.generator.num_classes() {
-        // The evaluator's own per-class accuracy on real test images: the ceiling for how
-        // often it can recognise a generated class (Fashion-MNIST's shirts and coats are
-        // confused even when real).
-        let real = images_to_tensor(&data.test_images, n)?;
-        let (_, real_probs) = evaluator.features_and_probabilities(&real)?;
-        let real_pred = real_probs.f_argmax(1, false)?;
-        let labels: Vec<i64> = data
-            .test_labels
-            .iter()
-            .take(n)
-            .map(|&l| i64::from(l))
-            .collect();
-        let labels = Tensor::f_from_slice(&labels)?;
-        for k in 0..classes {
-            let of_k = labels.f_eq(k)?;
-            let total = of_k.f_sum(Kind::Double)?.f_double_value(&[])?;
-            let hits = real_pred
-                .f_eq_tensor(&labels)?
-                .f_logical_and(&of_k)?
-                .f_sum(Kind::Double)?
-                .f_double_value(&[])?;
-            if total > 0.0 {
-                out.insert(format!("real_class_{k}_accuracy"), hits / total);
+
+    /// Trains (or resumes) in `ctx.dir`, writing sample grids to `samples/` each epoch.
+    fn train(&self, data: &ImageDataset, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+        if ctx.fold.is_some() {
+            bail!(
+                "cross-validation needs held-out labels; it runs text-classifier and language-model presets"
+            );
+        }
+        let n = self
+            .data
+            .limit
+            .unwrap_or(usize::MAX)
+            .min(data.train_labels.len());
+        let v = self.data.valid.min(data.test_labels.len());
+        let train = ImageData::from_u8(
+            &data.train_images.slice(s![..n, .., ..]).to_owned(),
+            &data.train_labels.slice(s![..n]).to_owned(),
+            ctx.device,
+        )?;
+        let valid = ImageData::from_u8(
+            &data.test_images.slice(s![..v, .., ..]).to_owned(),
+            &data.test_labels.slice(s![..v]).to_owned(),
+            ctx.device,
+        )?;
+        tracing::info!(train = n, valid = v, "images of {}", self.data.dataset);
+        let mut task = task(self, ctx.device)?;
+        let trainer = Trainer::new(self.trainer.clone(), &ctx.dir)
+            .verbosity(ctx.verbosity)
+            .stop_flag(ctx.stop.clone());
+        let valid = (v > 0).then_some(&valid);
+        Ok(trainer.fit(&mut task, &train, valid, ctx.resume)?)
+    }
+
+    /// The quality report: FD-score of `eval.n` generated images against as many real test
+    /// images, the real-vs-real floor, an untrained generator's FD (the ceiling), the
+    /// classifier's inception score and class coverage; for conditional models also how often the
+    /// evaluator recognises the requested class.
+    fn evaluate(&self, data: &ImageDataset, dir: &Path, device: tch::Device) -> Result<MetricMap> {
+        let evaluator = train_or_load_evaluator_with(
+            &self.data.dataset,
+            data,
+            &evaluator_cache(),
+            &self.eval.evaluator,
+            tch::Device::Cpu,
+        )?;
+        let n = self.eval.n.min(data.test_labels.len());
+        let reference = RealReference::new(&evaluator, data, Some(n))?;
+        let trained_task = trained(self, dir, device)?;
+        let gan = &trained_task.gan;
+        let r = report(&evaluator, &reference, gan, n, self.eval.seed, device)?;
+        let mut out = MetricMap::new();
+        out.insert("fd".to_string(), r.fd);
+        out.insert("fd_real_vs_real".into(), r.real_vs_real_fd);
+        out.insert("inception_score".into(), r.inception_score);
+        out.insert("coverage".into(), r.coverage as f64);
+        out.insert("n".into(), r.n as f64);
+        out.insert("evaluator_accuracy".into(), evaluator.info().test_accuracy);
+        if self.eval.untrained {
+            tch::manual_seed(self.trainer.seed as i64);
+            // The same seed as the run's start gives the generator it started from.
+            let fresh = task(self, device)?;
+            let u = report(
+                &evaluator,
+                &reference,
+                &fresh.gan,
+                n,
+                self.eval.seed,
+                device,
+            )?;
+            out.insert("fd_untrained".into(), u.fd);
+            out.insert("fd_ratio".into(), r.fd / u.fd);
+        }
+        if let Some(classes) = gan.generator.num_classes() {
+            // The evaluator's own per-class accuracy on real test images: the ceiling for how
+            // often it can recognise a generated class (Fashion-MNIST's shirts and coats are
+            // confused even when real).
+            let real = images_to_tensor(&data.test_images, n)?;
+            let (_, real_probs) = evaluator.features_and_probabilities(&real)?;
+            let real_pred = real_probs.f_argmax(1, false)?;
+            let labels: Vec<i64> = data
+                .test_labels
+                .iter()
+                .take(n)
+                .map(|&l| i64::from(l))
+                .collect();
+            let labels = Tensor::f_from_slice(&labels)?;
+            for k in 0..classes {
+                let of_k = labels.f_eq(k)?;
+                let total = of_k.f_sum(Kind::Double)?.f_double_value(&[])?;
+                let hits = real_pred
+                    .f_eq_tensor(&labels)?
+                    .f_logical_and(&of_k)?
+                    .f_sum(Kind::Double)?
+                    .f_double_value(&[])?;
+                if total > 0.0 {
+                    out.insert(format!("real_class_{k}_accuracy"), hits / total);
+                }
             }
+            let per_class = (n / classes as usize).max(1);
+            let mut accs = Vec::new();
+            tch::manual_seed(self.eval.seed as i64);
+            for k in 0..classes {
+                let images = gan.sample(per_class as i64, Some(k), device)?;
+                let (_, probs) = evaluator.features_and_probabilities(&images)?;
+                let hits = probs
+                    .f_argmax(1, false)?
+                    .f_eq(k)?
+                    .f_to_kind(Kind::Double)?
+                    .f_mean(Kind::Double)?
+                    .f_double_value(&[])?;
+                out.insert(format!("class_{k}_accuracy"), hits);
+                accs.push(hits);
+            }
+            let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
+            out.insert("class_accuracy_mean".into(), mean);
+            out.insert(
+                "class_accuracy_min".into(),
+                accs.iter().copied().fold(f64::INFINITY, f64::min),
+            );
         }
-        let per_class = (n / classes as usize).max(1);
-        let mut accs = Vec::new();
-        tch::manual_seed(run.eval.seed as i64);
-        for k in 0..classes {
-            let images = gan.sample(per_class as i64, Some(k), device)?;
-            let (_, probs) = evaluator.features_and_probabilities(&images)?;
-            let hits = probs
-                .f_argmax(1, false)?
-                .f_eq(k)?
-                .f_to_kind(Kind::Double)?
-                .f_mean(Kind::Double)?
-                .f_double_value(&[])?;
-            out.insert(format!("class_{k}_accuracy"), hits);
-            accs.push(hits);
-        }
-        let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
-        out.insert("class_accuracy_mean".into(), mean);
-        out.insert(
-            "class_accuracy_min".into(),
-            accs.iter().copied().fold(f64::INFINITY, f64::min),
-        );
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Options of `gen sample`.

@@ -2,7 +2,7 @@
 //! perplexity against a unigram baseline, and streamed generation.
 
 use crate::config::{LanguageModelRun, TokenLevel};
-use crate::runs::FitContext;
+use crate::fit::{FitContext, MetricMap, RunKind};
 use anyhow::{Context, Result, bail};
 use gen_data::imdb::{self, ImdbSource, LoadOptions, WordDecoder};
 use gen_data::text::{self, CharVocab};
@@ -11,7 +11,7 @@ use gen_train::tasks::Supervised;
 use gen_train::tasks::lm::{LmData, LmDataConfig, evaluate_lm, unigram_bits_per_token};
 use gen_train::{Dataset, Outcome, Subset, Trainer, TrainerState};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use tch::nn::VarStore;
@@ -140,7 +140,7 @@ pub struct Corpus {
 }
 
 /// Reads and tokenises the run's corpus.
-pub fn load(run: &LanguageModelRun) -> Result<Corpus> {
+fn read_corpus(run: &LanguageModelRun) -> Result<Corpus> {
     let d = &run.data;
     let (valid_f, test_f) = (d.valid_fraction, d.test_fraction);
     let fractions = [1.0 - valid_f - test_f, valid_f, test_f];
@@ -253,36 +253,6 @@ fn windows(run: &LanguageModelRun, ids: Vec<i64>, device: tch::Device) -> Result
     Ok(LmData::new(ids, &config, device)?)
 }
 
-/// Trains (or resumes) in `ctx.dir`; with a fold, over the windows of the training stream.
-pub fn train(run: &LanguageModelRun, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
-    let corpus = load(run)?;
-    tracing::info!(
-        vocabulary = corpus.vocab.len(),
-        train = corpus.train.len(),
-        valid = corpus.valid.len(),
-        test = corpus.test.len(),
-        "tokens of {}",
-        run.data.dataset
-    );
-    corpus.vocab.save(&ctx.dir)?;
-    let train = windows(run, corpus.train, ctx.device)?;
-    let mut task = task(run, &corpus.vocab, ctx.device)?;
-    let trainer = Trainer::new(run.trainer.clone(), &ctx.dir)
-        .verbosity(ctx.verbosity)
-        .stop_flag(ctx.stop.clone());
-    Ok(match ctx.fold {
-        None => {
-            let valid = windows(run, corpus.valid, ctx.device)?;
-            trainer.fit(&mut task, &train, Some(&valid), ctx.resume)?
-        }
-        Some(fold) => {
-            let (a, b) = fold.split(train.len())?;
-            let (a, b) = (Subset::new(&train, a)?, Subset::new(&train, b)?);
-            trainer.fit(&mut task, &a, Some(&b), ctx.resume)?
-        }
-    })
-}
-
 /// Loads the run's model from its `best` checkpoint, else `last`.
 fn trained(
     run: &LanguageModelRun,
@@ -295,30 +265,63 @@ fn trained(
     Ok((task, vocab))
 }
 
-/// Test perplexity and bits per token, with the add-one unigram baseline.
-pub fn evaluate(
-    run: &LanguageModelRun,
-    dir: &Path,
-    device: tch::Device,
-) -> Result<BTreeMap<String, f64>> {
-    let corpus = load(run)?;
-    let (task, _) = trained(run, dir, device)?;
-    let baseline = unigram_bits_per_token(&corpus.train, &corpus.test, corpus.vocab.len())?;
-    let test = windows(run, corpus.test, device)?;
-    let nll = evaluate_lm(&task.model, &test, run.trainer.batch_size.max(1))?;
-    let mut out = BTreeMap::new();
-    let empty = || format!("{}: the test split has no tokens", run.data.dataset);
-    out.insert(
-        "test_perplexity".into(),
-        nll.perplexity().with_context(empty)?,
-    );
-    out.insert(
-        "test_bits_per_token".into(),
-        nll.bits_per_token().with_context(empty)?,
-    );
-    out.insert("test_unigram_bits_per_token".into(), baseline);
-    out.insert("test_tokens".into(), nll.count as f64);
-    Ok(out)
+impl RunKind for LanguageModelRun {
+    type Data = Corpus;
+
+    fn load(&self, _device: tch::Device) -> Result<Corpus> {
+        read_corpus(self)
+    }
+
+    /// Trains (or resumes) in `ctx.dir`; with a fold, over the windows of the training
+    /// stream.
+    fn train(&self, corpus: &Corpus, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+        tracing::info!(
+            vocabulary = corpus.vocab.len(),
+            train = corpus.train.len(),
+            valid = corpus.valid.len(),
+            test = corpus.test.len(),
+            "tokens of {}",
+            self.data.dataset
+        );
+        corpus.vocab.save(&ctx.dir)?;
+        let train = windows(self, corpus.train.clone(), ctx.device)?;
+        let mut task = task(self, &corpus.vocab, ctx.device)?;
+        let trainer = Trainer::new(self.trainer.clone(), &ctx.dir)
+            .verbosity(ctx.verbosity)
+            .stop_flag(ctx.stop.clone());
+        Ok(match ctx.fold {
+            None => {
+                let valid = windows(self, corpus.valid.clone(), ctx.device)?;
+                trainer.fit(&mut task, &train, Some(&valid), ctx.resume)?
+            }
+            Some(fold) => {
+                let (a, b) = fold.split(train.len())?;
+                let (a, b) = (Subset::new(&train, a)?, Subset::new(&train, b)?);
+                trainer.fit(&mut task, &a, Some(&b), ctx.resume)?
+            }
+        })
+    }
+
+    /// Test perplexity and bits per token, with the add-one unigram baseline.
+    fn evaluate(&self, corpus: &Corpus, dir: &Path, device: tch::Device) -> Result<MetricMap> {
+        let (task, _) = trained(self, dir, device)?;
+        let baseline = unigram_bits_per_token(&corpus.train, &corpus.test, corpus.vocab.len())?;
+        let test = windows(self, corpus.test.clone(), device)?;
+        let nll = evaluate_lm(&task.model, &test, self.trainer.batch_size.max(1))?;
+        let mut out = MetricMap::new();
+        let empty = || format!("{}: the test split has no tokens", self.data.dataset);
+        out.insert(
+            "test_perplexity".into(),
+            nll.perplexity().with_context(empty)?,
+        );
+        out.insert(
+            "test_bits_per_token".into(),
+            nll.bits_per_token().with_context(empty)?,
+        );
+        out.insert("test_unigram_bits_per_token".into(), baseline);
+        out.insert("test_tokens".into(), nll.count as f64);
+        Ok(out)
+    }
 }
 
 /// Options of `gen generate`; `None` keeps the run's `[sample]` settings.

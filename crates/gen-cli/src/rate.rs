@@ -7,7 +7,7 @@
 use crate::config::RunConfig;
 use crate::{gan, lm, runs};
 use anyhow::{Context, Result, bail};
-use gen_data::batch::SplitMix64;
+use gen_data::splitmix::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -57,7 +57,7 @@ enum Shown {
 }
 
 fn draw(config: &RunConfig, dir: &Path, seed: u64, image_path: &Path) -> Result<Shown> {
-    let device = crate::setup_runtime(config)?;
+    let device = crate::runtime::setup(config)?;
     match config {
         RunConfig::LanguageModel(r) => {
             let opts = lm::GenerateOptions {
@@ -80,13 +80,13 @@ fn draw(config: &RunConfig, dir: &Path, seed: u64, image_path: &Path) -> Result<
             Ok(Shown::Image(image_path.to_path_buf()))
         }
         RunConfig::Trajectory(r) => {
-            let opts = crate::traj::SampleOptions {
+            let opts = crate::trajectory::SampleOptions {
                 num: 4,
                 shape: None,
                 seed,
                 out: image_path.to_path_buf(),
             };
-            crate::traj::sample(r, dir, device, &opts)?;
+            crate::trajectory::sample(r, dir, device, &opts)?;
             Ok(Shown::Image(image_path.to_path_buf()))
         }
         RunConfig::TextClassifier(_) => bail!(

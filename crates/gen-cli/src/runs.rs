@@ -4,47 +4,7 @@
 use crate::config::{self, RunConfig};
 use anyhow::{Context, Result, bail};
 use gen_train::TrainStep;
-use gen_train::learner::Verbosity;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-/// What every kind's `train` needs besides its config.
-pub struct FitContext {
-    /// The run folder.
-    pub dir: PathBuf,
-    /// Continue from the run's `last` checkpoint.
-    pub resume: bool,
-    /// Raised by Ctrl-C / SIGTERM: the trainer checkpoints and stops.
-    pub stop: Arc<AtomicBool>,
-    /// Progress output.
-    pub verbosity: Verbosity,
-    /// Where tensors live.
-    pub device: tch::Device,
-    /// Cross-validation: train on the other folds, validate on this one.
-    pub fold: Option<Fold>,
-}
-
-/// One fold of k-fold cross-validation.
-#[derive(Debug, Clone, Copy)]
-pub struct Fold {
-    /// 0-based fold index.
-    pub index: usize,
-    /// The number of folds.
-    pub folds: usize,
-    /// The shuffle seed of `gen_data::batch::k_fold`.
-    pub seed: u64,
-}
-
-impl Fold {
-    /// `(train, validation)` indices of this fold among `n` samples.
-    pub fn split(&self, n: usize) -> Result<(Vec<usize>, Vec<usize>)> {
-        gen_data::batch::k_fold(n, self.folds, self.seed)?
-            .into_iter()
-            .nth(self.index)
-            .with_context(|| format!("fold {} of {}", self.index, self.folds))
-    }
-}
 
 /// The resolved config inside a run folder.
 pub const CONFIG_FILE: &str = "config.toml";

@@ -3,49 +3,49 @@
 //! the same code as `gen train`.
 
 use crate::config::{self, RunConfig};
-use crate::runs::{self, FitContext, Fold};
+use crate::fit::{FitContext, Fold, RunKind, for_kind};
+use crate::settings::{Resolved, with_overrides};
+use crate::{runs, runtime};
 use anyhow::{Context, Result, bail};
-use gen_data::batch::SplitMix64;
-use gen_train::learner::Verbosity;
-use gen_train::{Outcome, TrainerState};
+use gen_data::splitmix::SplitMix64;
+use gen_train::Outcome;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What one fold or trial produced: the final epoch's metrics.
 #[derive(Debug, Clone)]
 pub struct RunResult {
     /// The run folder.
-    pub dir: std::path::PathBuf,
+    pub dir: PathBuf,
     /// The last finished epoch's metrics (`loss`, `val_*`, ...).
     pub metrics: BTreeMap<String, f64>,
-    /// How training ended.
-    pub outcome: Outcome,
 }
 
-/// Trains `config` in `dir` (created fresh), optionally on a fold.
-pub fn run_one(
+/// Trains `run` (of `config`) on `data` in `dir`, a fresh folder, optionally on a fold.
+/// `label` names the run (`fold 2/5`, `trial 3/8`) in the progress line and the errors.
+fn run_one<K: RunKind>(
+    run: &K,
     config: &RunConfig,
+    data: &K::Data,
     dir: &Path,
     fold: Option<Fold>,
+    label: &str,
     quiet: bool,
-    force: bool,
 ) -> Result<RunResult> {
-    runs::create(dir, force)?;
+    if !quiet {
+        eprintln!("== {label} ({})", dir.display());
+    }
+    runs::create(dir, false)?;
     runs::write_config(dir, config)?;
-    let device = crate::setup_runtime(config)?;
+    let device = runtime::setup(config)?;
     let ctx = FitContext {
-        dir: dir.to_path_buf(),
-        resume: false,
-        stop: crate::stop_flag()?,
-        verbosity: if quiet {
-            Verbosity::Silent
-        } else {
-            Verbosity::Normal
-        },
-        device,
         fold,
+        ..FitContext::new(dir, device, quiet)?
     };
-    let (outcome, state): (Outcome, TrainerState) = crate::train_kind(config, &ctx)?;
+    let (outcome, state) = run.train(data, &ctx)?;
+    if outcome == Outcome::Interrupted {
+        bail!("interrupted during {label}");
+    }
     let metrics = state
         .history
         .last()
@@ -54,7 +54,6 @@ pub fn run_one(
     Ok(RunResult {
         dir: dir.to_path_buf(),
         metrics,
-        outcome,
     })
 }
 
@@ -73,12 +72,11 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// k-fold cross-validation of `table`: fold `i` trains on the other folds of the training
-/// split and validates on fold `i`. Prints the per-fold table and mean ± std of every
-/// validation metric; writes `cv.json` in `out`.
+/// k-fold cross-validation of `settings`: fold `i` trains on the other folds of the training
+/// split and validates on fold `i`; the data is loaded once for all folds. Prints the
+/// per-fold table and mean ± std of every validation metric; writes `cv.json` in `out`.
 pub fn cross_validate(
-    table: &toml::Table,
-    origin: &str,
+    settings: &Resolved,
     folds: usize,
     out: &Path,
     force: bool,
@@ -87,28 +85,27 @@ pub fn cross_validate(
     if folds < 2 {
         bail!("--folds {folds}: need at least 2");
     }
-    let config = config::resolve(table, origin)?;
+    let config = &settings.config;
     if matches!(config, RunConfig::ImageGan(_)) {
         bail!(
-            "{origin} is an image-gan run: cross-validation needs held-out labels or text \
-             (text-classifier and language-model presets)"
+            "{} is an image-gan run: cross-validation needs held-out labels or text \
+             (text-classifier and language-model presets)",
+            settings.origin
         );
     }
     runs::create(out, force)?;
     let seed = config.trainer().seed;
-    let mut results = Vec::new();
-    for index in 0..folds {
-        let dir = out.join(format!("fold-{}", index + 1));
-        if !quiet {
-            eprintln!("== fold {}/{folds} ({})", index + 1, dir.display());
-        }
-        let fold = Fold { index, folds, seed };
-        let r = run_one(&config, &dir, Some(fold), quiet, false)?;
-        if r.outcome == Outcome::Interrupted {
-            bail!("interrupted during fold {}", index + 1);
-        }
-        results.push(r);
-    }
+    let results: Vec<RunResult> = for_kind!(config, |run| {
+        let data = run.load(runtime::setup(config)?)?;
+        (0..folds)
+            .map(|index| {
+                let dir = out.join(format!("fold-{}", index + 1));
+                let fold = Fold { index, folds, seed };
+                let label = format!("fold {}/{folds}", index + 1);
+                run_one(run, config, &data, &dir, Some(fold), &label, quiet)
+            })
+            .collect::<Result<_>>()
+    })?;
     let names: Vec<String> = results
         .first()
         .map(|r| {
@@ -222,19 +219,18 @@ pub fn higher_is_better(metric: &str) -> bool {
     metric.contains("acc") || metric.contains("inception") || metric.contains("coverage")
 }
 
-/// Runs every trial of the search in `out/trial-NNN`, prints the results sorted by `metric`,
-/// and writes the best trial's resolved config to `out/best.toml`. Returns its path.
-#[allow(clippy::too_many_arguments)]
+/// Runs every trial of the search in `out/trial-NNN`, each on `settings` with the trial's
+/// overrides, prints the results sorted by `metric`, and writes the best trial's resolved
+/// config to `out/best.toml`. Returns its path.
 pub fn tune(
-    table: &toml::Table,
-    origin: &str,
+    settings: &Resolved,
     axes: &[SearchAxis],
     random: Option<usize>,
     metric: &str,
     out: &Path,
     force: bool,
     quiet: bool,
-) -> Result<std::path::PathBuf> {
+) -> Result<PathBuf> {
     if axes.is_empty() {
         bail!("give at least one --search key.path=v1,v2,...");
     }
@@ -242,32 +238,20 @@ pub fn tune(
     let plan = trials(axes, random, 0);
     let mut configs = Vec::new();
     for sets in &plan {
-        let mut t = table.clone();
-        for s in sets {
-            config::apply_set(&mut t, s)?;
-        }
-        configs.push(config::resolve(
-            &t,
-            &format!("{origin} with {}", sets.join(" ")),
-        )?);
+        let origin = format!("{} with {}", settings.origin, sets.join(" "));
+        let (_, config) = with_overrides(&settings.table, &settings.origin, sets, &origin)?;
+        configs.push(config);
     }
     runs::create(out, force)?;
     let mut rows: Vec<(usize, f64, RunResult)> = Vec::new();
     for (i, (sets, cfg)) in plan.iter().zip(&configs).enumerate() {
         let dir = out.join(format!("trial-{:03}", i + 1));
-        if !quiet {
-            eprintln!(
-                "== trial {}/{}: {} ({})",
-                i + 1,
-                plan.len(),
-                sets.join(" "),
-                dir.display()
-            );
-        }
-        let r = run_one(cfg, &dir, None, quiet, false)?;
-        if r.outcome == Outcome::Interrupted {
-            bail!("interrupted during trial {}", i + 1);
-        }
+        let label = format!("trial {}/{}: {}", i + 1, plan.len(), sets.join(" "));
+        // Trials may change the data settings: each loads its own.
+        let r = for_kind!(cfg, |run| {
+            let data = run.load(runtime::setup(cfg)?)?;
+            run_one(run, cfg, &data, &dir, None, &label, quiet)
+        })?;
         let value = r.metrics.get(metric).copied().with_context(|| {
             let names: Vec<&str> = r.metrics.keys().map(String::as_str).collect();
             format!(

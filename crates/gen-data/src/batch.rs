@@ -15,7 +15,7 @@
 //! of `(seed, e)`: resuming training at epoch `e` reproduces it without replaying earlier
 //! epochs. These are not numpy's streams; for numpy-exact shuffles see [`crate::numpy_rng`].
 
-pub use crate::splitmix::SplitMix64;
+use crate::splitmix::SplitMix64;
 use crate::{Error, Result};
 
 /// Stream purpose of the per-epoch training shuffle of [`Batcher`].

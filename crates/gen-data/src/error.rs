@@ -26,7 +26,7 @@ pub enum Error {
         reason: String,
     },
     /// A dataset is not on disk.
-    #[error("dataset `{name}` not found at {path}; run `cargo xtask fetch-data {name}`")]
+    #[error("dataset `{name}` not found at {path}; {}", crate::paths::fetch_hint(.name, .path))]
     MissingDataset {
         /// The dataset's name in `datasets/datasets.toml`.
         name: String,

@@ -13,10 +13,6 @@
 //! cannot cause a huge allocation.
 
 // The dataset loaders lived here before `mnist` took them; their old paths keep working.
-pub use crate::mnist::{
-    FASHION_MNIST, ImageDataset, MNIST, PixelRange, load_fashion_mnist, load_mnist,
-    load_mnist_like, normalize, normalize_nchw,
-};
 use crate::{Error, Result};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;

@@ -12,12 +12,16 @@
 //!
 //! Loaders only read the data folder and never write to it (it may be read-only or shared); the
 //! drums loader keeps its cache of decoded clips in the per-user cache folder
-//! (`$XDG_CACHE_HOME/gen` or `~/.cache/gen`, or `GEN_CACHE_DIR` when set). Fetch the data first with
-//! `cargo xtask fetch-data NAME`; the data folder is `datasets/` in the project, or
-//! `GEN_DATA_DIR` when set.
+//! (`$XDG_CACHE_HOME/gen` or `~/.cache/gen`, or `GEN_CACHE_DIR` when set). Fetch the data first
+//! with `cargo xtask fetch-data NAME`; the data folder is `GEN_DATA_DIR` when set, else the
+//! `datasets/` of the gen checkout above the current folder, else the per-user
+//! `~/.local/share/gen/datasets` ([`paths`]). [`catalog`] lists the datasets with their licences
+//! and sources.
 
 pub mod audio;
 pub mod batch;
+pub mod catalog;
+mod data_dir_rule;
 pub mod drums;
 pub mod error;
 #[cfg(feature = "fuzzing")]

@@ -1,35 +1,50 @@
 //! Where datasets live on disk.
+//!
+//! The data folder is, first match wins: `$GEN_DATA_DIR`; the nearest `datasets/` holding
+//! `datasets.toml` in the current folder or a parent (a gen checkout); the per-user data folder
+//! (`~/.local/share/gen/datasets` on Linux, see [`user_data_dir`]); `./datasets` when there is
+//! no home folder. `cargo xtask fetch-data` compiles the same rule (one shared source file), so
+//! it fills the folder that `gen` reads.
 
 use crate::{Error, Result};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-/// The environment variable that overrides the data folder.
-pub const DATA_DIR_ENV: &str = "GEN_DATA_DIR";
+pub use crate::data_dir_rule::{DATA_DIR_ENV, Origin, resolve, user_data_dir};
 
-/// The data folder: `$GEN_DATA_DIR` when set, else the nearest `datasets/` folder holding
-/// `datasets.toml` in the current directory or one of its parents, else `./datasets`.
-///
-/// `cargo xtask fetch-data` writes to the same folder.
+/// The data folder (see the [module docs](self) for the rule).
 pub fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        for dir in cwd.ancestors() {
-            let candidate = dir.join("datasets");
-            if candidate.join("datasets.toml").is_file() {
-                return candidate;
-            }
-        }
-    }
-    PathBuf::from("datasets")
+    data_dir_and_origin().0
+}
+
+/// The data folder and the step of the rule that picked it.
+pub fn data_dir_and_origin() -> (PathBuf, Origin) {
+    crate::data_dir_rule::data_dir()
 }
 
 /// The folder of dataset `name` under [`data_dir`], or [`Error::MissingDataset`] (which names
-/// the `cargo xtask fetch-data NAME` command) when it does not exist. A name that is not one
-/// plain folder name ([`check_dataset_name`]) is an [`Error::InvalidArgument`].
+/// the folder and the `cargo xtask fetch-data` command that fills it) when it does not exist. A
+/// name that is not one plain folder name ([`check_dataset_name`]) is an [`Error::InvalidArgument`].
 pub fn dataset_dir(name: &str) -> Result<PathBuf> {
     dataset_dir_in(&data_dir(), name)
+}
+
+/// The advice of [`Error::MissingDataset`] for dataset `name`, missing at `dataset_path`: the
+/// plain `cargo xtask fetch-data NAME` when the folder above is a checkout's `datasets/` (where
+/// that command writes), else the same command with `GEN_DATA_DIR` naming that folder.
+pub(crate) fn fetch_hint(name: &str, dataset_path: &Path) -> String {
+    match dataset_path.parent() {
+        Some(root) if !root.join(crate::data_dir_rule::MANIFEST).is_file() => {
+            let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+            let root = root.display().to_string();
+            // Quoted for the shell (e.g. macOS's `Application Support`); a NUL cannot occur.
+            let quoted = shlex::try_quote(&root).unwrap_or(Cow::Borrowed(root.as_str()));
+            format!(
+                "fetch it from a gen checkout with `GEN_DATA_DIR={quoted} cargo xtask fetch-data {name}`"
+            )
+        }
+        _ => format!("run `cargo xtask fetch-data {name}`"),
+    }
 }
 
 /// Like [`dataset_dir`], under an explicit data folder.
@@ -120,13 +135,43 @@ mod tests {
         assert!(dataset_dir_in(&inner, "../outside").is_err());
     }
 
-    #[test]
-    fn missing_dataset_names_fetch_command() {
-        let root = std::env::temp_dir().join("gen-data-paths-test-does-not-exist");
-        let err = dataset_dir_in(&root, "imdb").unwrap_err();
+    fn missing_dataset_in_a_checkout_names_the_folder_and_the_plain_command() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("datasets.toml"), "").unwrap();
+        let err = dataset_dir_in(root.path(), "imdb").unwrap_err().to_string();
+        let path = root.path().join("imdb");
         assert!(
-            err.to_string().contains("cargo xtask fetch-data imdb"),
+            err.contains(&format!("not found at {}", path.display())),
             "{err}"
+        );
+        assert!(err.ends_with("run `cargo xtask fetch-data imdb`"), "{err}");
+    }
+
+    #[test]
+    fn missing_dataset_elsewhere_names_gen_data_dir_for_the_fetch() {
+        let root = tempfile::tempdir().unwrap();
+        let err = dataset_dir_in(root.path(), "mnist")
+            .unwrap_err()
+            .to_string();
+        let want = format!(
+            "`GEN_DATA_DIR={} cargo xtask fetch-data mnist`",
+            root.path().display()
+        );
+        assert!(err.contains(&want), "{err}");
+
+        let spaced = root.path().join("Application Support");
+        let err = dataset_dir_in(&spaced, "mnist").unwrap_err().to_string();
+        let want = format!("GEN_DATA_DIR='{}' cargo", spaced.display());
+        assert!(err.contains(&want), "{err}");
+    }
+
+    #[test]
+    fn present_dataset_is_its_folder() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("lasa")).unwrap();
+        assert_eq!(
+            dataset_dir_in(root.path(), "lasa").unwrap(),
+            root.path().join("lasa")
         );
     }
 }

@@ -1,14 +1,15 @@
 //! Times forward + backward of the seed classifier's GRU (batch 128, seq 256, embedding
-//! 10000 x 128, hidden 128), interleaved, median of 7 each: libtorch's fused dense GRU,
-//! gen's masked recurrence over embedded tokens, gen's token-table path, and the token-table
-//! path with the hand-written backward pass.
+//! 10000 x 128, hidden 128), interleaved, median of 7 each: libtorch's fused dense GRU over
+//! embedded tokens, gen's token-table path under autograd, and the token-table path with the
+//! hand-written backward pass. `ONLY=dense|tokens|taped` times one of them.
 //!
 //! ```text
 //! THREADS=1 cargo run --release -p gen-models --example step_time
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)] // Example code may panic.
-use gen_models::layers::{Embedding, Gru, GruConfig};
+use gen_models::layers::Embedding;
+use gen_models::{Gru, GruConfig, GruMode};
 use tch::{Device, Kind, Tensor, nn};
 
 fn main() {
@@ -28,7 +29,7 @@ fn main() {
     let gru = Gru::new(&(vs.root() / "gru"), 128, 128, &GruConfig::default()).unwrap();
     let tokens = Tensor::randint_low(1, 10000, [128, 256], (Kind::Int64, Device::Cpu));
     let lengths = Tensor::full([128], 256, (Kind::Int64, Device::Cpu));
-    let all = ["dense", "masked", "tokens", "taped"];
+    let all = ["dense", "tokens", "taped"];
     let only = std::env::var("ONLY").unwrap_or_default();
     let names: Vec<&str> = all
         .into_iter()
@@ -39,31 +40,21 @@ fn main() {
     for round in 0..8 {
         for (i, name) in names.iter().enumerate() {
             let t = std::time::Instant::now();
-            if *name == "taped" {
-                let (_, h, tape) = gru
-                    .forward_tokens_taped(&emb, &tokens, &lengths)
-                    .unwrap()
-                    .unwrap();
-                let forward = t.elapsed().as_secs_f64() * 1e3;
-                h.sum(Kind::Float).backward();
-                tape.backward().unwrap();
-                if round > 0 {
-                    times[i].push(t.elapsed().as_secs_f64() * 1e3);
-                    fwd[i].push(forward);
-                }
-                continue;
-            }
-            let (_, h) = match *name {
+            let out = match *name {
                 "dense" => gru
-                    .forward(&emb.forward(&tokens).unwrap(), None, true)
+                    .forward(&emb.forward(&tokens).unwrap(), None, GruMode::Train)
                     .unwrap(),
-                "masked" => gru
-                    .forward_masked(&emb.forward(&tokens).unwrap(), &lengths, true)
+                "tokens" => gru
+                    .forward_tokens(&emb, &tokens, &lengths, GruMode::Train)
                     .unwrap(),
-                _ => gru.forward_tokens(&emb, &tokens, &lengths, true).unwrap(),
+                _ => gru
+                    .forward_tokens(&emb, &tokens, &lengths, GruMode::Taped)
+                    .unwrap(),
             };
             let forward = t.elapsed().as_secs_f64() * 1e3;
-            h.sum(Kind::Float).backward();
+            out.tapes
+                .backward_after(&out.state.sum(Kind::Float))
+                .unwrap();
             if round > 0 {
                 times[i].push(t.elapsed().as_secs_f64() * 1e3);
                 fwd[i].push(forward);

@@ -7,7 +7,8 @@
 //! state at its last real token, so appended padding changes nothing.
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, GruTapes, Linear};
+use crate::gru::{Gru, GruConfig, GruMode, GruOutput, GruTapes};
+use crate::layers::{Embedding, Linear};
 use crate::{Module, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
@@ -123,30 +124,27 @@ impl Module for GruClassifier {
                 got: size,
             });
         }
-        let (out, h_n) = self
-            .gru
-            .forward_tokens(&self.embedding, tokens, lengths, train)?;
-        self.head_of(&out, &h_n, lengths, train)
+        let out =
+            self.gru
+                .forward_tokens(&self.embedding, tokens, lengths, GruMode::train(train))?;
+        self.head_of(&out.outputs, &out.state, lengths, train)
     }
 }
 
 impl GruClassifier {
-    /// The training forward pass with the GRU's hand-written backward passes
-    /// ([`Gru::forward_tokens_taped`]): returns the logits and the [`GruTapes`] to run after
-    /// the loss's `backward` (none for sequences without steps, which run `forward_t(..,
-    /// true)`).
-    pub fn forward_taped(
-        &self,
-        tokens: &Tensor,
-        lengths: &Tensor,
-    ) -> Result<(Tensor, Option<GruTapes>)> {
-        match self
+    /// The training forward pass through the GRU's hand-written backward pass
+    /// ([`Gru::forward_tokens`] in [`GruMode::Taped`]): the logits, and the [`GruTapes`] that
+    /// back-propagate the loss ([`GruTapes::backward_after`]). Same logits and gradients as
+    /// `forward_t(.., true)` (tested).
+    pub fn forward_taped(&self, tokens: &Tensor, lengths: &Tensor) -> Result<(Tensor, GruTapes)> {
+        let GruOutput {
+            outputs,
+            state,
+            tapes,
+        } = self
             .gru
-            .forward_tokens_taped(&self.embedding, tokens, lengths)?
-        {
-            Some((out, h_n, tape)) => Ok((self.head_of(&out, &h_n, lengths, true)?, Some(tape))),
-            None => Ok((self.forward_t((tokens, lengths), true)?, None)),
-        }
+            .forward_tokens(&self.embedding, tokens, lengths, GruMode::Taped)?;
+        Ok((self.head_of(&outputs, &state, lengths, true)?, tapes))
     }
 
     /// Pooling, dropout and the output layer over the GRU's outputs and final states.
@@ -180,7 +178,7 @@ impl GruClassifier {
     }
 }
 
-/// Lengths clamped as `Gru::forward_packed` reads them, as float on `like`'s device.
+/// Lengths clamped as [`Gru::forward_tokens`] reads them, as float on `like`'s device.
 fn clamped_lengths(lengths: &Tensor, time: i64, like: &Tensor) -> Result<Tensor> {
     Ok(lengths
         .f_clamp(1, time.max(1))?

@@ -110,7 +110,18 @@ impl ConvConfig {
         }
     }
 
-    fn validate(&self, field: &'static str, input: i64, output: i64) -> Result<()> {
+    /// The weight and bias of a convolution from `input` to `output` channels under `vs`,
+    /// after checking the sizes (`field` names the layer in errors): PyTorch's layout `[output,
+    /// input, k, k]` with fan-in `input k k`, or for a `transposed` one `[input, output, k, k]`
+    /// with fan-in `output k k`.
+    fn variables(
+        &self,
+        vs: &nn::Path<'_>,
+        field: &'static str,
+        (input, output): (i64, i64),
+        transposed: bool,
+        init: Init,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         ensure_config(input > 0 && output > 0, field, || {
             format!("channels must be positive, got {input} -> {output}")
         })?;
@@ -123,8 +134,27 @@ impl ConvConfig {
                     self.kernel, self.stride, self.padding
                 )
             },
-        )
+        )?;
+        let k = self.kernel;
+        let (dims, fan_in) = if transposed {
+            ([input, output, k, k], output * k * k)
+        } else {
+            ([output, input, k, k], input * k * k)
+        };
+        init.weight_and_bias(vs, &dims, fan_in, self.bias.then_some(output))
     }
+}
+
+/// The operands of libtorch's convolution kernels: `xs`, `weight` and `bias` in the precision
+/// of the [`gen_core::autocast`] scope, if any.
+fn autocast_operands(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    let kind = autocast_kind_for(xs);
+    let bias = bias.map(|b| cast(b, kind)).transpose()?;
+    Ok((cast(xs, kind)?, cast(weight, kind)?, bias))
 }
 
 /// Checks that `xs` is `[batch, channels, h, w]`.
@@ -160,14 +190,7 @@ impl Conv2d {
         config: ConvConfig,
         init: Init,
     ) -> Result<Self> {
-        config.validate("conv2d", input, output)?;
-        let k = config.kernel;
-        let (weight, bias) = init.weight_and_bias(
-            vs,
-            &[output, input, k, k],
-            input * k * k,
-            config.bias.then_some(output),
-        )?;
+        let (weight, bias) = config.variables(vs, "conv2d", (input, output), false, init)?;
         Ok(Conv2d {
             weight,
             bias,
@@ -190,10 +213,9 @@ impl Conv2d {
     pub fn forward_autocast(&self, xs: &Tensor) -> Result<Tensor> {
         check_nchw("conv2d input", xs, self.input)?;
         let c = &self.config;
-        let kind = autocast_kind_for(xs);
-        let bias = self.bias.as_ref().map(|b| cast(b, kind)).transpose()?;
-        Ok(cast(xs, kind)?.f_conv2d(
-            &cast(&self.weight, kind)?,
+        let (xs, weight, bias) = autocast_operands(xs, &self.weight, self.bias.as_ref())?;
+        Ok(xs.f_conv2d(
+            &weight,
             bias.as_ref(),
             [c.stride, c.stride],
             [c.padding, c.padding],
@@ -233,14 +255,8 @@ impl ConvTranspose2d {
         config: ConvConfig,
         init: Init,
     ) -> Result<Self> {
-        config.validate("conv_transpose2d", input, output)?;
-        let k = config.kernel;
-        let (weight, bias) = init.weight_and_bias(
-            vs,
-            &[input, output, k, k],
-            output * k * k,
-            config.bias.then_some(output),
-        )?;
+        let (weight, bias) =
+            config.variables(vs, "conv_transpose2d", (input, output), true, init)?;
         Ok(ConvTranspose2d {
             weight,
             bias,
@@ -274,9 +290,9 @@ impl ConvTranspose2d {
                 return self.forward_gemm(xs, kind);
             }
         }
-        let bias = self.bias.as_ref().map(|b| cast(b, kind)).transpose()?;
-        Ok(cast(xs, kind)?.f_conv_transpose2d(
-            &cast(&self.weight, kind)?,
+        let (xs, weight, bias) = autocast_operands(xs, &self.weight, self.bias.as_ref())?;
+        Ok(xs.f_conv_transpose2d(
+            &weight,
             bias.as_ref(),
             [c.stride, c.stride],
             [c.padding, c.padding],

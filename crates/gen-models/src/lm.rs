@@ -30,7 +30,8 @@
 //! ```
 
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, GruStepper, GruTapes, Linear};
+use crate::gru::{Gru, GruConfig, GruMode, GruStepper, GruTapes};
+use crate::layers::{Embedding, Linear};
 use crate::{Error, Module, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
@@ -169,21 +170,18 @@ impl GruLanguageModel {
     }
 
     /// The training forward pass (dropout on) through the GRU's hand-written backward passes
-    /// ([`crate::layers::Gru::forward_taped`]): the logits, and the tapes to run after the
-    /// loss's `backward` ([`GruTapes::backward`]). Same logits and gradients as
+    /// ([`Gru::forward`] in [`GruMode::Taped`]): the logits, and the tapes that back-propagate
+    /// the loss ([`GruTapes::backward_after`]). Same logits and gradients as
     /// `forward_t(ids, true)` without dropout (tested).
-    pub fn forward_taped(&self, ids: &Tensor) -> Result<(Tensor, Option<GruTapes>)> {
+    pub fn forward_taped(&self, ids: &Tensor) -> Result<(Tensor, GruTapes)> {
         self.check_ids(ids)?;
         let xs = self
             .embedding
             .forward(ids)?
             .f_dropout(self.config.dropout, true)?;
-        let (out, tapes) = match self.gru.forward_taped(&xs, true)? {
-            Some((out, _, tapes)) => (out, Some(tapes)),
-            None => (self.gru.forward(&xs, None, true)?.0, None),
-        };
-        let out = out.f_dropout(self.config.dropout, true)?;
-        Ok((self.head.forward(&out)?, tapes))
+        let gru = self.gru.forward(&xs, None, GruMode::Taped)?;
+        let out = gru.outputs.f_dropout(self.config.dropout, true)?;
+        Ok((self.head.forward(&out)?, gru.tapes))
     }
 
     /// [`GruLanguageModel::forward_with_state`] without the input checks, for ids the caller
@@ -198,7 +196,8 @@ impl GruLanguageModel {
             .embedding
             .forward(ids)?
             .f_dropout(self.config.dropout, train)?;
-        let (out, h_n) = self.gru.forward(&xs, h0, train)?;
+        let gru = self.gru.forward(&xs, h0, GruMode::train(train))?;
+        let (out, h_n) = (gru.outputs, gru.state);
         let out = out.f_dropout(self.config.dropout, train)?;
         Ok((self.head.forward(&out)?, h_n))
     }

@@ -1,9 +1,11 @@
-//! The GRU layer and the classifier against first principles.
+//! The GRU layer and the classifier against first principles and libtorch's own GRU kernels.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test and example code may panic.
 
-use gen_models::layers::{Gru, GruConfig};
-use gen_models::{GruClassifier, GruClassifierConfig, Module, Pooling};
+use gen_models::layers::Embedding;
+use gen_models::{
+    Gru, GruClassifier, GruClassifierConfig, GruConfig, GruMode, GruOutput, Module, Pooling,
+};
 use tch::{Device, Kind, Tensor, nn};
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -37,7 +39,12 @@ fn gru_matches_the_documented_equations() {
     let vs = nn::VarStore::new(Device::Cpu);
     let gru = Gru::new(&vs.root(), 3, 4, &GruConfig::default()).unwrap();
     let xs = Tensor::randn([2, 5, 3], (Kind::Float, Device::Cpu));
-    let (out, h_n) = gru.forward(&xs, None, false).unwrap();
+    let GruOutput {
+        outputs: out,
+        state: h_n,
+        tapes,
+    } = gru.forward(&xs, None, GruMode::Eval).unwrap();
+    assert!(tapes.is_empty());
     let vars = vs.variables();
     let mut h = Tensor::zeros([2, 4], (Kind::Float, Device::Cpu));
     for t in 0..5 {
@@ -47,8 +54,61 @@ fn gru_matches_the_documented_equations() {
     assert!(max_abs_diff(&h_n.select(0, 0), &h) < 1e-5);
 }
 
+/// libtorch's GRU over packed sequences, the reference for ragged batches: PyTorch's
+/// `nn.GRU(batch_first=True)` over `pack_padded_sequence(xs, lengths, batch_first=True,
+/// enforce_sorted=False)`, unpacked with `pad_packed_sequence(.., total_length=time)`. Runs
+/// libtorch's `gru_data` on the variables of the `Gru` built under `prefix` in `vs`;
+/// returns the outputs `[B, T, dirs * H]` (zero past each length) and the state at each
+/// sequence's last real step.
+fn packed_reference(
+    vs: &nn::VarStore,
+    prefix: &str,
+    config: &GruConfig,
+    xs: &Tensor,
+    lengths: &[i64],
+) -> (Tensor, Tensor) {
+    let vars = vs.variables();
+    let dirs = if config.bidirectional { 2 } else { 1 };
+    let mut params = Vec::new();
+    for layer in 0..config.num_layers {
+        for suffix in ["", "_reverse"].into_iter().take(dirs) {
+            for name in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] {
+                params.push(vars[&format!("{prefix}.{name}_l{layer}{suffix}")].shallow_clone());
+            }
+        }
+    }
+    let (batch, time) = (xs.size()[0], xs.size()[1]);
+    let hidden = params[1].size()[1];
+    // libtorch packs sequences sorted by decreasing length.
+    let (sorted, order) = Tensor::from_slice(lengths).sort(0, true);
+    let inverse = order.argsort(0, false);
+    let (data, batch_sizes) = xs
+        .index_select(0, &order)
+        .internal_pack_padded_sequence(&sorted, true);
+    let h0 = Tensor::zeros(
+        [config.num_layers * dirs as i64, batch, hidden],
+        (Kind::Float, Device::Cpu),
+    );
+    let (out, h_n) = Tensor::gru_data(
+        &data,
+        &batch_sizes,
+        &h0,
+        &params,
+        true,
+        config.num_layers,
+        0.0,
+        false,
+        config.bidirectional,
+    );
+    let (out, _) = Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, time);
+    (out.index_select(0, &inverse), h_n.index_select(1, &inverse))
+}
+
 #[test]
-fn packed_gru_reads_only_the_real_steps() {
+fn token_gru_reads_only_the_real_steps() {
+    // Each sequence of a ragged batch, run alone over its real steps only through libtorch's
+    // dense `gru` op, gives the batched outputs and state; padding outputs are zero. With
+    // autograd on (gen's recurrence under autograd) and off (the recorded recurrence).
     tch::manual_seed(1);
     let vs = nn::VarStore::new(Device::Cpu);
     let config = GruConfig {
@@ -56,32 +116,46 @@ fn packed_gru_reads_only_the_real_steps() {
         bidirectional: true,
         ..Default::default()
     };
-    let gru = Gru::new(&vs.root(), 3, 4, &config).unwrap();
-    let xs = Tensor::randn([3, 6, 3], (Kind::Float, Device::Cpu));
+    let emb = Embedding::new(&(vs.root() / "emb"), 20, 3, Some(0)).unwrap();
+    let gru = Gru::new(&(vs.root() / "gru"), 3, 4, &config).unwrap();
+    let tokens = Tensor::randint_low(1, 20, [3, 6], (Kind::Int64, Device::Cpu));
     let lengths = Tensor::from_slice(&[4i64, 6, 2]);
-    let (out, h_n) = gru.forward_packed(&xs, &lengths, false).unwrap();
-    assert_eq!(out.size(), [3, 6, 8]);
-    assert_eq!(h_n.size(), [4, 3, 4]);
-    for (b, len) in [4i64, 6, 2].into_iter().enumerate() {
-        let b = b as i64;
-        let alone = xs.narrow(0, b, 1).narrow(1, 0, len);
-        let (out_alone, h_alone) = gru.forward(&alone, None, false).unwrap();
-        let got = out.narrow(0, b, 1).narrow(1, 0, len);
-        assert!(
-            max_abs_diff(&got, &out_alone) < 1e-5,
-            "outputs of sequence {b}"
-        );
-        assert!(
-            max_abs_diff(&h_n.narrow(1, b, 1), &h_alone) < 1e-5,
-            "state of sequence {b}"
-        );
-        if len < 6 {
-            let past = out.narrow(0, b, 1).narrow(1, len, 6 - len);
-            assert_eq!(
-                past.abs().max().double_value(&[]),
-                0.0,
-                "padding of {b} is zero"
+    for no_grad in [false, true] {
+        let run = || {
+            gru.forward_tokens(&emb, &tokens, &lengths, GruMode::Eval)
+                .unwrap()
+        };
+        let GruOutput {
+            outputs: out,
+            state: h_n,
+            tapes,
+        } = if no_grad { tch::no_grad(run) } else { run() };
+        assert!(tapes.is_empty(), "evaluation leaves nothing to run by hand");
+        assert_eq!(out.size(), [3, 6, 8]);
+        assert_eq!(h_n.size(), [4, 3, 4]);
+        for (b, len) in [4i64, 6, 2].into_iter().enumerate() {
+            let b = b as i64;
+            let alone = emb
+                .forward(&tokens.narrow(0, b, 1).narrow(1, 0, len))
+                .unwrap();
+            let reference = gru.forward(&alone, None, GruMode::Eval).unwrap();
+            let got = out.narrow(0, b, 1).narrow(1, 0, len);
+            assert!(
+                max_abs_diff(&got, &reference.outputs) < 1e-5,
+                "outputs of sequence {b}, no_grad {no_grad}"
             );
+            assert!(
+                max_abs_diff(&h_n.narrow(1, b, 1), &reference.state) < 1e-5,
+                "state of sequence {b}, no_grad {no_grad}"
+            );
+            if len < 6 {
+                let past = out.narrow(0, b, 1).narrow(1, len, 6 - len);
+                assert_eq!(
+                    past.abs().max().double_value(&[]),
+                    0.0,
+                    "padding of {b} is zero"
+                );
+            }
         }
     }
 }
@@ -167,75 +241,29 @@ fn padding_embedding_is_zero_and_gets_no_gradient() {
     assert!(grad.get(5).abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }
 
-#[test]
-fn masked_recurrence_matches_libtorch_dense_and_packed() {
-    for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
-        tch::manual_seed(3);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let config = GruConfig {
-            num_layers: layers,
-            bidirectional,
-            ..Default::default()
-        };
-        let gru = Gru::new(&vs.root(), 5, 6, &config).unwrap();
-        let xs = Tensor::randn([4, 7, 5], (Kind::Float, Device::Cpu));
-        // Full lengths: equal to libtorch's fused dense GRU.
-        let full = Tensor::from_slice(&[7i64, 7, 7, 7]);
-        let (out_d, h_d) = gru.forward(&xs, None, false).unwrap();
-        let (out_m, h_m) = gru.forward_masked(&xs, &full, false).unwrap();
-        assert!(
-            max_abs_diff(&out_d, &out_m) < 1e-5,
-            "dense outputs, {layers} layers, bi={bidirectional}"
-        );
-        assert!(
-            max_abs_diff(&h_d, &h_m) < 1e-5,
-            "dense state, {layers} layers, bi={bidirectional}"
-        );
-        // Ragged lengths: equal to libtorch's packed sequences.
-        let ragged = Tensor::from_slice(&[7i64, 3, 1, 5]);
-        let (out_p, h_p) = gru.forward_packed(&xs, &ragged, false).unwrap();
-        let (out_m, h_m) = gru.forward_masked(&xs, &ragged, false).unwrap();
-        assert!(
-            max_abs_diff(&out_p, &out_m) < 1e-5,
-            "packed outputs, {layers} layers, bi={bidirectional}"
-        );
-        assert!(
-            max_abs_diff(&h_p, &h_m) < 1e-5,
-            "packed state, {layers} layers, bi={bidirectional}"
-        );
-        // Gradients agree too.
-        let xa = xs.copy().set_requires_grad(true);
-        let xb = xs.copy().set_requires_grad(true);
-        gru.forward_packed(&xa, &ragged, true)
-            .unwrap()
-            .0
-            .sum(Kind::Float)
-            .backward();
-        gru.forward_masked(&xb, &ragged, true)
-            .unwrap()
-            .0
-            .sum(Kind::Float)
-            .backward();
-        assert!(
-            max_abs_diff(&xa.grad(), &xb.grad()) < 1e-5,
-            "input gradients"
-        );
-    }
-}
-
 /// Back-propagates `loss`; returns every variable's gradient by name and zeroes them.
 fn grads_of(vs: &nn::VarStore, loss: Tensor) -> Vec<(String, Tensor)> {
     loss.backward();
     take_grads(vs)
 }
 
-/// Every variable's gradient by name (sorted), zeroing them.
+/// Every variable's gradient by name (sorted; zeros where none reached it), zeroing them.
 fn take_grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     let mut vars: Vec<_> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let grads = vars
         .iter()
-        .map(|(name, t)| (name.clone(), t.grad().copy()))
+        .map(|(name, t)| {
+            let g = t.grad();
+            (
+                name.clone(),
+                if g.defined() {
+                    g.copy()
+                } else {
+                    t.zeros_like()
+                },
+            )
+        })
         .collect();
     for (_, t) in &mut vars {
         t.zero_grad();
@@ -244,11 +272,11 @@ fn take_grads(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 }
 
 #[test]
-fn token_table_path_equals_embedding_then_gru_with_all_gradients() {
-    use gen_models::layers::Embedding;
+fn token_gru_under_autograd_equals_libtorch_dense_and_packed_with_all_gradients() {
     // vocab 9 <= batch * time = 28 takes the table path; vocab 40 > 28 embeds first. Both must
-    // equal `Embedding::forward` followed by `forward_masked`, and the padding row 0 must get
-    // no gradient on either path.
+    // equal `Embedding::forward` followed by libtorch's `gru` op (full lengths) or its packed
+    // sequences (ragged lengths), gradients included, and the padding row 0 must get no
+    // gradient on either path.
     for vocab in [9i64, 40] {
         for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
             tch::manual_seed(11);
@@ -261,41 +289,53 @@ fn token_table_path_equals_embedding_then_gru_with_all_gradients() {
             };
             let gru = Gru::new(&(vs.root() / "gru"), 5, 6, &config).unwrap();
             let tokens = Tensor::randint_low(0, vocab, [4, 7], (Kind::Int64, Device::Cpu));
-            let lengths = Tensor::from_slice(&[7i64, 3, 1, 5]);
             let weights = Tensor::randn([4, 7, gru.output_size()], (Kind::Float, Device::Cpu));
             let hw = Tensor::randn(
                 [layers * if bidirectional { 2 } else { 1 }, 4, 6],
                 (Kind::Float, Device::Cpu),
             );
-            let loss = |(out, h): (Tensor, Tensor)| {
+            let loss = |out: &Tensor, h: &Tensor| {
                 (out * &weights).sum(Kind::Float) + (h * &hw).sum(Kind::Float)
             };
-            let (out_a, h_a) = gru
-                .forward_masked(&emb.forward(&tokens).unwrap(), &lengths, true)
-                .unwrap();
-            let reference = grads_of(&vs, loss((out_a.shallow_clone(), h_a.shallow_clone())));
-            let (out_b, h_b) = gru.forward_tokens(&emb, &tokens, &lengths, true).unwrap();
-            assert!(
-                max_abs_diff(&out_a, &out_b) < 1e-5,
-                "outputs, vocab {vocab}"
-            );
-            assert!(max_abs_diff(&h_a, &h_b) < 1e-5, "states, vocab {vocab}");
-            let tested = grads_of(&vs, loss((out_b, h_b)));
-            for ((name, a), (_, b)) in reference.iter().zip(&tested) {
+            for ragged in [false, true] {
+                let lengths: &[i64] = if ragged { &[7, 3, 1, 5] } else { &[7; 4] };
+                let what =
+                    format!("vocab {vocab}, {layers} layers, bi {bidirectional}, ragged {ragged}");
+                let (out_a, h_a) = if ragged {
+                    packed_reference(&vs, "gru", &config, &emb.forward(&tokens).unwrap(), lengths)
+                } else {
+                    let dense = gru
+                        .forward(&emb.forward(&tokens).unwrap(), None, GruMode::Train)
+                        .unwrap();
+                    (dense.outputs, dense.state)
+                };
+                let reference = grads_of(&vs, loss(&out_a, &h_a));
+                let out_b = gru
+                    .forward_tokens(&emb, &tokens, &Tensor::from_slice(lengths), GruMode::Train)
+                    .unwrap();
                 assert!(
-                    max_abs_diff(a, b) < 1e-4,
-                    "gradient of {name}, vocab {vocab}, {layers} layers, bi={bidirectional}"
+                    out_b.tapes.is_empty(),
+                    "autograd leaves nothing to run by hand"
                 );
                 assert!(
-                    a.abs().max().double_value(&[]) > 0.0,
-                    "{name} gets a gradient"
+                    max_abs_diff(&out_a, &out_b.outputs) < 1e-5,
+                    "outputs, {what}"
+                );
+                assert!(max_abs_diff(&h_a, &out_b.state) < 1e-5, "states, {what}");
+                let tested = grads_of(&vs, loss(&out_b.outputs, &out_b.state));
+                for ((name, a), (_, b)) in reference.iter().zip(&tested) {
+                    assert!(max_abs_diff(a, b) < 1e-4, "gradient of {name}, {what}");
+                    assert!(
+                        a.abs().max().double_value(&[]) > 0.0,
+                        "{name} gets a gradient"
+                    );
+                }
+                let emb_grad = &tested.iter().find(|(n, _)| n == "emb.weight").unwrap().1;
+                assert_eq!(
+                    emb_grad.get(0).abs().sum(Kind::Float).double_value(&[]),
+                    0.0
                 );
             }
-            let emb_grad = &tested.iter().find(|(n, _)| n == "emb.weight").unwrap().1;
-            assert_eq!(
-                emb_grad.get(0).abs().sum(Kind::Float).double_value(&[]),
-                0.0
-            );
         }
     }
 }
@@ -353,11 +393,11 @@ fn hand_written_backward_equals_autograd() {
         );
         let logits_a = model.forward_t((&tokens, &lengths), true).unwrap();
         let reference = grads_of(&vs, (&logits_a * &w).sum(Kind::Float));
-        let (logits_b, tape) = model.forward_taped(&tokens, &lengths).unwrap();
+        let (logits_b, tapes) = model.forward_taped(&tokens, &lengths).unwrap();
         assert!(max_abs_diff(&logits_a, &logits_b) < 1e-5, "logits");
-        (&logits_b * &w).sum(Kind::Float).backward();
-        tape.expect("a GRU over steps has tapes")
-            .backward()
+        assert!(!tapes.is_empty(), "the taped pass runs by hand");
+        tapes
+            .backward_after(&(&logits_b * &w).sum(Kind::Float))
             .unwrap();
         let tested = take_grads(&vs);
         for ((name, a), (_, b)) in reference.iter().zip(&tested) {
@@ -375,27 +415,25 @@ fn hand_written_backward_equals_autograd() {
 }
 
 #[test]
-fn taped_path_needs_steps() {
+fn token_gru_needs_a_step() {
     let vs = nn::VarStore::new(Device::Cpu);
     let config = GruConfig {
         bidirectional: true,
         ..Default::default()
     };
-    let emb = gen_models::layers::Embedding::new(&(vs.root() / "e"), 10, 3, Some(0)).unwrap();
+    let emb = Embedding::new(&(vs.root() / "e"), 10, 3, Some(0)).unwrap();
     let gru = Gru::new(&(vs.root() / "g"), 3, 4, &config).unwrap();
     let lengths = Tensor::from_slice(&[3i64]);
     let tokens = Tensor::from_slice(&[1i64, 2, 3]).view([1, 3]);
-    assert!(
-        gru.forward_tokens_taped(&emb, &tokens, &lengths)
-            .unwrap()
-            .is_some()
-    );
+    let taped = gru
+        .forward_tokens(&emb, &tokens, &lengths, GruMode::Taped)
+        .unwrap();
+    assert!(!taped.tapes.is_empty());
     let none = Tensor::zeros([1, 0], (Kind::Int64, Device::Cpu));
-    assert!(
-        gru.forward_tokens_taped(&emb, &none, &lengths)
-            .unwrap()
-            .is_none()
-    );
+    for mode in [GruMode::Eval, GruMode::Train, GruMode::Taped] {
+        let err = gru.forward_tokens(&emb, &none, &lengths, mode).unwrap_err();
+        assert!(err.to_string().contains("gru tokens"), "{err}");
+    }
 }
 
 #[test]
@@ -416,7 +454,11 @@ fn stepper_matches_the_whole_sequence_run() {
         .index_select(0, &tokens.view([-1]))
         .view([2, 4, 3]);
     let h0 = Tensor::randn([2, 2, 5], (Kind::Float, Device::Cpu));
-    let (out, h_n) = gru.forward(&xs, Some(&h0), false).unwrap();
+    let GruOutput {
+        outputs: out,
+        state: h_n,
+        ..
+    } = gru.forward(&xs, Some(&h0), GruMode::Eval).unwrap();
 
     let stepper = gru.stepper().unwrap();
     let table = stepper.input_table(&table_inputs).unwrap();
@@ -441,42 +483,76 @@ fn stepper_matches_the_whole_sequence_run() {
 }
 
 #[test]
+fn stepper_in_double_precision_runs_libtorch_kernels() {
+    // Off the CPU-f32 fused kernel, each step is libtorch's GRU cell: in f64 it must match
+    // libtorch's `gru` op over the whole sequence to f64 rounding.
+    tch::manual_seed(6);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let config = GruConfig {
+        num_layers: 2,
+        ..GruConfig::default()
+    };
+    let gru = Gru::new(&vs.root(), 3, 5, &config).unwrap();
+    vs.double();
+    let xs = Tensor::randn([2, 4, 3], (Kind::Double, Device::Cpu));
+    let h0 = Tensor::randn([2, 2, 5], (Kind::Double, Device::Cpu));
+    let whole = gru.forward(&xs, Some(&h0), GruMode::Eval).unwrap();
+    let stepper = gru.stepper().unwrap();
+    let mut state: Vec<Tensor> = h0.unbind(0);
+    for t in 0..4 {
+        let gi = stepper.input_table(&xs.select(1, t)).unwrap();
+        let top = stepper.step(&gi, &mut state).unwrap();
+        assert_eq!(top.kind(), Kind::Double);
+        assert!(
+            max_abs_diff(&top, &whole.outputs.select(1, t)) < 1e-12,
+            "step {t}"
+        );
+    }
+    assert!(max_abs_diff(&Tensor::stack(&state, 0), &whole.state) < 1e-12);
+}
+
+#[test]
 fn stacked_taped_gru_equals_libtorch_gru_with_all_gradients() {
-    // Gru::forward is libtorch's own `gru` op; the taped stack must give the same outputs,
-    // final states and gradients (no dropout, so both are deterministic), for 1 to 3 layers,
-    // with a batch that splits into shards.
-    for layers in [1i64, 2, 3] {
+    // The taped stack must give the outputs, final states and gradients of libtorch's own
+    // `gru` op (no dropout, so both are deterministic), for 1 to 3 layers and both
+    // directions, with a batch that splits into shards.
+    for (layers, bidirectional) in [(1i64, false), (2, false), (3, false), (1, true), (2, true)] {
+        let what = format!("{layers} layers, bi {bidirectional}");
         let vs = nn::VarStore::new(Device::Cpu);
         let config = GruConfig {
             num_layers: layers,
+            bidirectional,
             ..GruConfig::default()
         };
         let gru = Gru::new(&(vs.root() / "gru"), 5, 7, &config).unwrap();
+        let dirs = if bidirectional { 2 } else { 1 };
         let xs = Tensor::randn([6, 9, 5], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let (w_out, w_h) = (
-            Tensor::randn([6, 9, 7], (Kind::Float, Device::Cpu)),
-            Tensor::randn([layers, 6, 7], (Kind::Float, Device::Cpu)),
+            Tensor::randn([6, 9, 7 * dirs], (Kind::Float, Device::Cpu)),
+            Tensor::randn([layers * dirs, 6, 7], (Kind::Float, Device::Cpu)),
         );
-        let (out_a, h_a) = gru.forward(&xs, None, true).unwrap();
-        let loss_a = (&out_a * &w_out).sum(Kind::Float) + (&h_a * &w_h).sum(Kind::Float);
+        let a = gru.forward(&xs, None, GruMode::Train).unwrap();
+        assert!(a.tapes.is_empty());
+        let loss_a = (&a.outputs * &w_out).sum(Kind::Float) + (&a.state * &w_h).sum(Kind::Float);
         let mut reference = grads_of(&vs, loss_a.shallow_clone());
         let d_xs = xs.grad().copy();
         reference.push(("xs".into(), d_xs));
         let xs_b = xs.detach().copy().set_requires_grad(true);
-        let (out_b, h_b, tapes) = gru.forward_taped(&xs_b, true).unwrap().unwrap();
+        let b = gru.forward(&xs_b, None, GruMode::Taped).unwrap();
+        assert!(!b.tapes.is_empty(), "{what}: the fast path");
         assert!(
-            max_abs_diff(&out_a, &out_b) < 1e-5,
-            "outputs, {layers} layers"
+            max_abs_diff(&a.outputs, &b.outputs) < 1e-5,
+            "outputs, {what}"
         );
-        assert!(max_abs_diff(&h_a, &h_b) < 1e-5, "states, {layers} layers");
-        ((&out_b * &w_out).sum(Kind::Float) + (&h_b * &w_h).sum(Kind::Float)).backward();
-        tapes.backward().unwrap();
+        assert!(max_abs_diff(&a.state, &b.state) < 1e-5, "states, {what}");
+        let loss_b = (&b.outputs * &w_out).sum(Kind::Float) + (&b.state * &w_h).sum(Kind::Float);
+        b.tapes.backward_after(&loss_b).unwrap();
         let mut tested = take_grads(&vs);
         tested.push(("xs".into(), xs_b.grad().copy()));
         for ((name, a), (_, b)) in reference.iter().zip(&tested) {
             assert!(
                 max_abs_diff(a, b) < 1e-5,
-                "gradient of {name}, {layers} layers: {}",
+                "gradient of {name}, {what}: {}",
                 max_abs_diff(a, b)
             );
             assert!(
@@ -485,4 +561,55 @@ fn stacked_taped_gru_equals_libtorch_gru_with_all_gradients() {
             );
         }
     }
+}
+
+#[test]
+fn taped_mode_off_cpu_f32_falls_back_to_autograd() {
+    // The fused kernels take f32 on the CPU; a GRU in another kind (here f64, as bf16 or a
+    // CUDA device would) runs `Taped` under autograd: no tapes, and the outputs and gradients
+    // of `Train`, with `backward_after` reducing to the loss's backward.
+    tch::manual_seed(8);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let emb = Embedding::new(&(vs.root() / "emb"), 9, 3, Some(0)).unwrap();
+    let config = GruConfig {
+        num_layers: 2,
+        bidirectional: true,
+        ..GruConfig::default()
+    };
+    let gru = Gru::new(&(vs.root() / "gru"), 3, 4, &config).unwrap();
+    vs.double();
+    let tokens = Tensor::randint_low(0, 9, [3, 5], (Kind::Int64, Device::Cpu));
+    let lengths = Tensor::from_slice(&[5i64, 2, 4]);
+    let xs = Tensor::randn([3, 5, 3], (Kind::Double, Device::Cpu));
+    let passes: [(&str, &dyn Fn(GruMode) -> GruOutput); 2] = [
+        ("tokens", &|mode| {
+            gru.forward_tokens(&emb, &tokens, &lengths, mode).unwrap()
+        }),
+        ("features", &|mode| gru.forward(&xs, None, mode).unwrap()),
+    ];
+    for (what, pass) in passes {
+        let a = pass(GruMode::Train);
+        let reference = grads_of(&vs, a.outputs.sum(Kind::Double) + a.state.sum(Kind::Double));
+        let b = pass(GruMode::Taped);
+        assert!(b.tapes.is_empty(), "{what}: no tapes off CPU f32");
+        assert_eq!(b.outputs.kind(), Kind::Double);
+        assert!(
+            max_abs_diff(&a.outputs, &b.outputs) < 1e-12,
+            "{what} outputs"
+        );
+        let loss = b.outputs.sum(Kind::Double) + b.state.sum(Kind::Double);
+        b.tapes.backward_after(&loss).unwrap();
+        for ((name, ga), (_, gb)) in reference.iter().zip(&take_grads(&vs)) {
+            assert!(max_abs_diff(ga, gb) < 1e-12, "{what}: gradient of {name}");
+        }
+    }
+    // Inference without autograd takes the same path.
+    let eval = gru
+        .forward_tokens(&emb, &tokens, &lengths, GruMode::Eval)
+        .unwrap();
+    let fast = tch::no_grad(|| {
+        gru.forward_tokens(&emb, &tokens, &lengths, GruMode::Eval)
+            .unwrap()
+    });
+    assert!(max_abs_diff(&eval.outputs, &fast.outputs) < 1e-12);
 }

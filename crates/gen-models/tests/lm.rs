@@ -1,7 +1,7 @@
 //! The GRU language model and its sampler: shapes, weight tying, carried state, and the laws
 //! of greedy, temperature, top-k and top-p sampling.
 
-use gen_models::layers::GruConfig;
+use gen_models::GruConfig;
 use gen_models::sampling::{sample_from_logits, top_k_filter, top_p_filter};
 use gen_models::{
     Error, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate, sampler_rng,

@@ -1,7 +1,7 @@
 //! The trajectory mixture-density network: config, shapes, the mixture NLL against numpy
 //! numbers and finite differences, the mixture sampler's moments, and seeded sampling.
 
-use gen_models::layers::GruConfig;
+use gen_models::GruConfig;
 use gen_models::sampler_rng;
 use gen_models::trajectory::{LOG_STD_MIN, Mixture, mixture_nll};
 use gen_models::{Error, Module, TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};

@@ -36,7 +36,7 @@ use gen_models::{
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};
 use gen_train::tasks::Supervised;
-use gen_train::tasks::classify::{TextBatch, TextClassificationData};
+use gen_train::tasks::classifier::{TextBatch, TextClassificationData};
 use gen_train::tasks::gan::{GanTask, GanTaskConfig, ImageBatch};
 use gen_train::{GradClip, TrainStep, Trainer, TrainerConfig};
 use serde::Deserialize;

@@ -1,30 +1,7 @@
 //! Epoch-end callbacks: Keras's `EarlyStopping`.
 
+use crate::monitor::{ModeSetting, Monitor};
 use serde::{Deserialize, Serialize};
-
-/// Which direction of the monitored value is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// `max` when the name contains `acc` (or is an AUC), else `min`, as Keras decides.
-    #[default]
-    Auto,
-    /// Lower is better.
-    Min,
-    /// Higher is better.
-    Max,
-}
-
-impl Mode {
-    /// Resolves `Auto` for metric `monitor`: true when higher is better.
-    pub fn higher_is_better(self, monitor: &str) -> bool {
-        match self {
-            Mode::Min => false,
-            Mode::Max => true,
-            Mode::Auto => monitor.contains("acc") || monitor.ends_with("auc"),
-        }
-    }
-}
 
 /// Keras's `EarlyStopping`, with the same names and defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,8 +13,9 @@ pub struct EarlyStoppingConfig {
     pub min_delta: f64,
     /// Epochs without improvement before stopping. Default: 0.
     pub patience: usize,
-    /// Direction of improvement. Default: `auto`.
-    pub mode: Mode,
+    /// Direction of improvement: `auto` ([`crate::monitor::Mode::auto`]), `min` or `max`.
+    /// Default: `auto`.
+    pub mode: ModeSetting,
     /// A value the metric must beat before patience starts being reset. Default: none.
     pub baseline: Option<f64>,
     /// Restore the weights of the best epoch when stopping. Default: false.
@@ -52,7 +30,7 @@ impl Default for EarlyStoppingConfig {
             monitor: "val_loss".into(),
             min_delta: 0.0,
             patience: 0,
-            mode: Mode::Auto,
+            mode: ModeSetting::Auto,
             baseline: None,
             restore_best_weights: false,
             start_from_epoch: 0,
@@ -81,16 +59,9 @@ pub struct EarlyStoppingDecision {
 }
 
 impl EarlyStoppingConfig {
-    fn is_improvement(&self, value: f64, reference: Option<f64>) -> bool {
-        let Some(reference) = reference else {
-            return true;
-        };
-        // Keras: monitor_op(value - min_delta, reference), with min_delta negated for `min`.
-        if self.mode.higher_is_better(&self.monitor) {
-            value - self.min_delta.abs() > reference
-        } else {
-            value + self.min_delta.abs() < reference
-        }
+    /// The watched metric with its resolved direction.
+    pub fn monitor(&self) -> Monitor {
+        Monitor::new(self.monitor.clone(), self.mode.resolve(&self.monitor))
     }
 
     /// Keras's `on_epoch_end` for 0-based `epoch` with the monitored `value` (None when the
@@ -109,13 +80,14 @@ impl EarlyStoppingConfig {
         if epoch < self.start_from_epoch {
             return none;
         }
+        let monitor = self.monitor();
         state.wait += 1;
-        if self.is_improvement(value, state.best) {
+        if monitor.improves(value, state.best, self.min_delta) {
             state.best = Some(value);
             state.best_epoch = Some(epoch);
             // Keras restarts the wait only when the baseline is beaten too, and never stops
             // on an improving epoch.
-            if self.baseline.is_none() || self.is_improvement(value, self.baseline) {
+            if self.baseline.is_none() || monitor.improves(value, self.baseline, self.min_delta) {
                 state.wait = 0;
             }
             return EarlyStoppingDecision {

@@ -57,6 +57,17 @@ pub enum Error {
         /// The loss value.
         value: f64,
     },
+    /// A training step reported no `loss` metric, which the NaN guard reads.
+    #[error(
+        "the training step reported no `loss` metric at step {step} (epoch {epoch}); every \
+         TrainStep must report `loss`"
+    )]
+    MissingLoss {
+        /// The global step (1-based) that lacked it.
+        step: u64,
+        /// The epoch (1-based).
+        epoch: usize,
+    },
 }
 
 /// `Result` with gen-train's [`Error`].

@@ -41,6 +41,11 @@ impl Metrics {
             .map(|(s, c)| s / c)
     }
 
+    /// Whether metric `name` was added (even with a zero count).
+    pub fn contains(&self, name: &str) -> bool {
+        self.sums.contains_key(name)
+    }
+
     /// Every average, by name.
     pub fn means(&self) -> BTreeMap<String, f64> {
         self.sums

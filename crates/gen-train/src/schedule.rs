@@ -1,5 +1,6 @@
 //! Learning-rate schedules: a factor on each optimiser's base learning rate.
 
+use crate::monitor::Monitor;
 use serde::{Deserialize, Serialize};
 
 /// How the learning rate changes over training. In TOML: `kind = "cosine"` plus fields.
@@ -27,8 +28,9 @@ pub enum LrSchedule {
         #[serde(default)]
         min_factor: f64,
     },
-    /// Multiply by `factor` when the monitored validation metric has not improved for
-    /// `patience` epochs (PyTorch's `ReduceLROnPlateau`, mode `min`).
+    /// Multiply by `factor` when the trainer's monitored metric has not improved, in its
+    /// [`Monitor`]'s direction, for `patience` epochs (PyTorch's `ReduceLROnPlateau`, with
+    /// its default relative threshold 1e-4).
     ReduceOnPlateau {
         /// Decay factor. Default: 0.1.
         #[serde(default = "default_gamma")]
@@ -87,8 +89,8 @@ impl LrSchedule {
         }
     }
 
-    /// Feeds an epoch's monitored validation value (lower is better) to plateau schedules.
-    pub fn on_epoch_end(&self, state: &mut ScheduleState, value: f64) {
+    /// Feeds an epoch's `value` of `monitor` to plateau schedules.
+    pub fn on_epoch_end(&self, state: &mut ScheduleState, monitor: &Monitor, value: f64) {
         if let LrSchedule::ReduceOnPlateau {
             factor,
             patience,
@@ -96,8 +98,7 @@ impl LrSchedule {
         } = *self
         {
             // PyTorch's default threshold: relative 1e-4.
-            let improved = state.best.is_none_or(|best| value < best * (1.0 - 1e-4));
-            if improved {
+            if monitor.improves_relative(value, state.best, 1e-4) {
                 state.best = Some(value);
                 state.bad_epochs = 0;
             } else {
@@ -148,8 +149,30 @@ mod tests {
             min_factor: 0.0,
         };
         let mut st = ScheduleState::default();
+        let val_loss = Monitor::auto("val_loss");
         for (v, expect) in [(1.0, 1.0), (0.9, 1.0), (0.95, 1.0), (0.95, 0.5)] {
-            sched.on_epoch_end(&mut st, v);
+            sched.on_epoch_end(&mut st, &val_loss, v);
+            assert_eq!(sched.factor(&st, 0, 1), expect, "after {v}");
+        }
+    }
+
+    /// Defect: the plateau always minimised, so a rising accuracy counted as a plateau.
+    #[test]
+    fn plateau_maximises_a_maximised_monitor() {
+        // torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=1)
+        // stepped with accuracies 0.5, 0.6, 0.7, 0.7, 0.7: the lr halves after the 5th epoch
+        // only (num_bad_epochs reaches 2 > patience there). Mode "min" would halve it after
+        // the 3rd.
+        let sched = LrSchedule::ReduceOnPlateau {
+            factor: 0.5,
+            patience: 1,
+            min_factor: 0.0,
+        };
+        let mut st = ScheduleState::default();
+        let val_accuracy = Monitor::auto("val_accuracy");
+        let expected = [(0.5, 1.0), (0.6, 1.0), (0.7, 1.0), (0.7, 1.0), (0.7, 0.5)];
+        for (v, expect) in expected {
+            sched.on_epoch_end(&mut st, &val_accuracy, v);
             assert_eq!(sched.factor(&st, 0, 1), expect, "after {v}");
         }
     }

@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
-use gen_data::batch::SplitMix64;
+mod common;
+
+use common::StopAfter;
+use gen_data::splitmix::SplitMix64;
 use gen_models::gan::{DiscriminatorNorm, Gan, GanConfig, GanKind, MlpGanConfig};
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};
@@ -12,10 +15,9 @@ use gen_train::tasks::gan::{
 };
 use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
 use ndarray::Array4;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
@@ -528,40 +530,6 @@ fn tiny_images() -> ImageData {
     .unwrap()
 }
 
-/// Raises the stop flag after `at` steps, like a Ctrl-C.
-struct StopAfter {
-    inner: GanTask,
-    at: u64,
-    steps: u64,
-    flag: Arc<AtomicBool>,
-}
-
-impl TrainStep for StopAfter {
-    type Batch = <GanTask as TrainStep>::Batch;
-    fn train_step(&mut self, batch: &Self::Batch) -> gen_train::Result<Metrics> {
-        self.steps += 1;
-        if self.steps == self.at {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-        self.inner.train_step(batch)
-    }
-    fn valid_step(&mut self, batch: &Self::Batch) -> gen_train::Result<Metrics> {
-        self.inner.valid_step(batch)
-    }
-    fn set_lr_factor(&mut self, f: f64) {
-        self.inner.set_lr_factor(f)
-    }
-    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
-        self.inner.state()
-    }
-    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
-        self.inner.load_state(t, p)
-    }
-    fn on_epoch_end(&mut self, epoch: usize, run_dir: &Path) -> gen_train::Result<()> {
-        self.inner.on_epoch_end(epoch, run_dir)
-    }
-}
-
 fn tiny_dcgan(kind: GanKind, d_norm: DiscriminatorNorm) -> GanConfig {
     let mut c = GanConfig {
         kind,
@@ -630,12 +598,7 @@ fn an_interrupted_and_resumed_gan_run_repeats_the_uninterrupted_one() {
         // 32 training samples -> 4 batches per epoch; stop in the middle of epoch 2.
         let dir_b = tempfile::tempdir().unwrap();
         let flag = Arc::new(AtomicBool::new(false));
-        let mut b = StopAfter {
-            inner: task(&model, config.clone(), 3),
-            at: 6,
-            steps: 0,
-            flag: flag.clone(),
-        };
+        let mut b = StopAfter::new(task(&model, config.clone(), 3), 6, flag.clone());
         let trainer = Trainer::new(trainer_config.clone(), dir_b.path())
             .verbosity(Verbosity::Silent)
             .stop_flag(flag);

@@ -4,7 +4,7 @@
 mod common;
 
 use gen_data::text::CharVocab;
-use gen_models::layers::GruConfig;
+use gen_models::GruConfig;
 use gen_models::{GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate};
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};

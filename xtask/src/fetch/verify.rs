@@ -174,6 +174,7 @@ mod tests {
 [[dataset]]
 name = "toy"
 description = "x"
+license = "unknown"
 [[dataset.source]]
 kind = "url"
 urls = ["https://example.invalid/abc"]

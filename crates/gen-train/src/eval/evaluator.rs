@@ -6,12 +6,12 @@ use crate::checkpoint::{copy_into, write_atomic};
 use crate::learner::Verbosity;
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::schedule::LrSchedule;
-use crate::tasks::image_classify::LabelledImages;
+use crate::tasks::image_classifier::LabelledImages;
 use crate::tasks::{Supervised, named_variables};
 use crate::{Error, Result, Trainer, TrainerConfig};
-use gen_data::idx::{ImageDataset, PixelRange};
+use gen_data::mnist::{ImageDataset, PixelRange};
 use gen_models::Module;
-use gen_models::evaluator::{ImageClassifier, ImageClassifierConfig};
+use gen_models::image_classifier::{ImageClassifier, ImageClassifierConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -266,6 +266,10 @@ pub fn train_or_load_evaluator_with(
             "cached evaluator was trained differently; retraining"
         );
     }
+    tracing::info!(
+        "training the {dataset_name} evaluator, the small classifier whose features and labels score generated images (FD, inception score, coverage): trained once, then cached in {}",
+        cache_dir.display()
+    );
     let run_dir = cache_dir.join(format!("{dataset_name}-evaluator-run"));
     let evaluator = train_evaluator(dataset_name, data, &run_dir, config, device)?;
     save_evaluator(&evaluator, cache_dir)?;

@@ -1,5 +1,5 @@
 //! Quality numbers for image GANs without Inception weights, the usual practice on MNIST-like
-//! data: a small CNN ([`gen_models::evaluator::ImageClassifier`]) is trained on the dataset's
+//! data: a small CNN ([`gen_models::image_classifier::ImageClassifier`]) is trained on the dataset's
 //! real images, and generated images are measured in its feature and label space.
 //!
 //! - [`frechet`]: the Fréchet distance between Gaussians fitted to features (FID's formula),

@@ -5,7 +5,7 @@ use super::frechet::{FeatureStats, feature_stats};
 use super::scores::{class_coverage, classifier_inception_score};
 use crate::{Error, Result};
 use gen_core::array_to_tensor;
-use gen_data::idx::{ImageDataset, PixelRange, normalize_nchw};
+use gen_data::mnist::{ImageDataset, PixelRange, normalize_nchw};
 use ndarray::{Array3, s};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};

@@ -3,8 +3,8 @@
 use super::evaluator::EvaluatorTrainingConfig;
 use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::schedule::LrSchedule;
-use gen_data::idx::ImageDataset;
-use gen_models::evaluator::ImageClassifierConfig;
+use gen_data::mnist::ImageDataset;
+use gen_models::image_classifier::ImageClassifierConfig;
 use ndarray::{Array1, Array3, s};
 use std::sync::{Mutex, MutexGuard};
 
@@ -21,7 +21,7 @@ pub(crate) fn serial() -> MutexGuard<'static, ()> {
 /// A separable 10-class task of 28x28 images: class `c` is a bright 4x4 square at one of 10
 /// positions, on faint uniform noise in `0..40`.
 pub(crate) fn squares(n: usize, seed: u64) -> (Array3<u8>, Array1<u8>) {
-    let mut rng = gen_data::batch::SplitMix64::new(seed);
+    let mut rng = gen_data::splitmix::SplitMix64::new(seed);
     let mut images = Array3::<u8>::zeros((n, 28, 28));
     let mut labels = Array1::<u8>::zeros(n);
     for i in 0..n {

@@ -1,11 +1,17 @@
 //! Keras-style progress: a live bar on a terminal, plain lines elsewhere.
 //!
 //! `157/157 ━━━━━━━━━━━━━━━━━━━━ 12s 75ms/step - accuracy: 0.8123 - loss: 0.4012`
+//!
+//! Without a terminal (a log, a pipe), an epoch prints its end line and, when it runs long, a
+//! line every [`PLAIN_INTERVAL`] on the way, so that a log never stays silent for minutes.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Without a terminal, the longest an epoch stays silent before it prints a progress line.
+pub const PLAIN_INTERVAL: Duration = Duration::from_secs(20);
 
 /// How much the trainer prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,6 +40,8 @@ pub struct EpochProgress {
     done: u64,
     steps: u64,
     verbosity: Verbosity,
+    /// When the latest plain (no terminal) line was printed.
+    last_line: Instant,
 }
 
 impl EpochProgress {
@@ -59,6 +67,7 @@ impl EpochProgress {
             done,
             steps: 0,
             verbosity,
+            last_line: Instant::now(),
         }
     }
 
@@ -76,21 +85,56 @@ impl EpochProgress {
                 self.ms_per_step(),
                 format_metrics(metrics)
             ));
+        } else if self.verbosity != Verbosity::Silent && self.last_line.elapsed() >= PLAIN_INTERVAL
+        {
+            eprintln!("{}", self.plain_line(metrics));
+            self.last_line = Instant::now();
         }
+    }
+
+    /// `DONE/TOTAL ELAPSEDs MSms/step - metric: value ...`: the plain progress and end line.
+    fn plain_line(&self, metrics: &BTreeMap<String, f64>) -> String {
+        format!(
+            "{}/{} {}s {:.0}ms/step{}",
+            self.done + self.steps,
+            self.total,
+            self.start.elapsed().as_secs(),
+            self.ms_per_step(),
+            format_metrics(metrics)
+        )
     }
 
     /// Ends the epoch with its final metrics (validation included).
     pub fn finish(self, metrics: &BTreeMap<String, f64>) {
-        let line = format!(
-            "{}s {:.0}ms/step{}",
-            self.start.elapsed().as_secs(),
-            self.ms_per_step(),
-            format_metrics(metrics)
-        );
         match (&self.bar, self.verbosity) {
             (_, Verbosity::Silent) => {}
-            (Some(bar), _) => bar.finish_with_message(line),
-            (None, _) => eprintln!("{}/{} {line}", self.done + self.steps, self.total),
+            (Some(bar), _) => bar.finish_with_message(format!(
+                "{}s {:.0}ms/step{}",
+                self.start.elapsed().as_secs(),
+                self.ms_per_step(),
+                format_metrics(metrics)
+            )),
+            (None, _) => eprintln!("{}", self.plain_line(metrics)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_line_counts_steps_after_those_done_before_a_resume() {
+        let mut p = EpochProgress::start(1, 2, 125, 10, Verbosity::Normal);
+        let metrics = BTreeMap::from([("loss".to_string(), 1.0), ("acc".to_string(), 0.5)]);
+        for _ in 0..40 {
+            p.step(&metrics);
+        }
+        let line = p.plain_line(&metrics);
+        assert!(line.starts_with("50/125 0s "), "{line}");
+        assert!(
+            line.ends_with("ms/step - acc: 0.5000 - loss: 1.0000"),
+            "{line}"
+        );
     }
 }

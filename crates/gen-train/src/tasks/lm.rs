@@ -154,7 +154,7 @@ impl Objective for GruLanguageModel {
     fn backward_loss(&self, batch: &LmBatch) -> Result<Metrics> {
         let (logits, tapes) = self.forward_taped(&batch.inputs)?;
         let (loss, metrics) = lm_loss(&logits, &batch.targets)?;
-        super::backward_through_tapes(&loss, tapes)?;
+        tapes.backward_after(&loss)?;
         Ok(metrics)
     }
 }

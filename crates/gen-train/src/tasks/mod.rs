@@ -4,9 +4,9 @@
 //! the language model); GANs have their own step with two optimisers. All of them run
 //! through the same [`crate::Trainer`].
 
-pub mod classify;
+pub mod classifier;
 pub mod gan;
-pub mod image_classify;
+pub mod image_classifier;
 pub mod lm;
 pub mod trajectory;
 
@@ -14,7 +14,6 @@ use crate::checkpoint::copy_into;
 use crate::metrics::Metrics;
 use crate::optim::{GradClip, Optimizer, OptimizerConfig};
 use crate::{Result, TrainStep};
-use gen_models::GruTapes;
 use std::collections::HashMap;
 use std::path::Path;
 use tch::{Tensor, nn::VarStore};
@@ -34,16 +33,6 @@ pub trait Objective {
         loss.f_backward()?;
         Ok(metrics)
     }
-}
-
-/// Back-propagates `loss`, then runs the GRU tapes its taped forward pass returned (none
-/// when that pass fell back to autograd): what every taped `backward_loss` ends with.
-pub(crate) fn backward_through_tapes(loss: &Tensor, tapes: Option<GruTapes>) -> Result<()> {
-    loss.f_backward()?;
-    if let Some(tapes) = tapes {
-        tapes.backward()?;
-    }
-    Ok(())
 }
 
 /// One model, one loss, one optimiser: forward, backward, clip, update.

@@ -1,9 +1,62 @@
 //! Helpers shared by the integration tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code may panic.
+#![allow(dead_code)] // Each test binary uses a part of them.
 
 use gen_train::tasks::Objective;
+use gen_train::{Metrics, TrainStep};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::{Tensor, nn::VarStore};
+
+/// Wraps a task and raises the stop flag at its `at`-th training step, like a Ctrl-C.
+pub struct StopAfter<T> {
+    /// The wrapped task.
+    pub inner: T,
+    at: u64,
+    steps: u64,
+    flag: Arc<AtomicBool>,
+}
+
+impl<T> StopAfter<T> {
+    /// Raises `flag` at training step `at` (1-based) of `inner`.
+    pub fn new(inner: T, at: u64, flag: Arc<AtomicBool>) -> Self {
+        StopAfter {
+            inner,
+            at,
+            steps: 0,
+            flag,
+        }
+    }
+}
+
+impl<T: TrainStep> TrainStep for StopAfter<T> {
+    type Batch = T::Batch;
+    fn train_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
+        self.steps += 1;
+        if self.steps == self.at {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        self.inner.train_step(batch)
+    }
+    fn valid_step(&mut self, batch: &T::Batch) -> gen_train::Result<Metrics> {
+        self.inner.valid_step(batch)
+    }
+    fn set_lr_factor(&mut self, f: f64) {
+        self.inner.set_lr_factor(f)
+    }
+    fn state(&self) -> gen_train::Result<Vec<(String, Tensor)>> {
+        self.inner.state()
+    }
+    fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
+        self.inner.load_state(t, p)
+    }
+    fn on_epoch_end(&mut self, epoch: usize, run_dir: &Path) -> gen_train::Result<()> {
+        self.inner.on_epoch_end(epoch, run_dir)
+    }
+}
 
 /// Every variable's gradient, sorted by name; zeroes them for the next pass.
 fn take_grads(vs: &VarStore) -> Vec<(String, Tensor)> {

@@ -1,7 +1,7 @@
 //! Labelled images in `[-1, 1]`, batched for GAN training.
 
 use crate::{Dataset, Error, Result};
-use gen_data::idx::{PixelRange, normalize_nchw};
+use gen_data::mnist::{PixelRange, normalize_nchw};
 use ndarray::{Array1, Array3, Array4};
 use tch::{Device, Kind, Tensor};
 

@@ -60,295 +60,31 @@
 //! generator), so they are the same in every run and after a resume, and drawing them
 //! changes no training randomness.
 
+mod config;
 mod data;
 mod grid;
+mod samples;
 
+pub use config::{GanLoss, GanTaskConfig, InstanceNoise, SampleConfig};
 pub use data::{ImageBatch, ImageData};
 pub use grid::{GRID_PADDING, grid_pixels, grid_png, to_byte};
 
 use super::named_variables;
 use crate::checkpoint::copy_into;
 use crate::metrics::Metrics;
-use crate::optim::{AdamConfig, Optimizer, OptimizerConfig};
-use crate::{Error, Result, TrainStep};
+use crate::optim::Optimizer;
+use crate::{Result, TrainStep};
 use gen_core::{
     DiscriminatorLossOptions, discriminator_loss, generator_loss_minimax,
     generator_loss_non_saturating, gradient_penalty, hinge_discriminator_loss,
     hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
     wasserstein_generator_loss,
 };
-use gen_data::batch::SplitMix64;
-use gen_models::gan::{Gan, LatentDistribution};
-use serde::{Deserialize, Serialize};
+use gen_models::gan::Gan;
+use samples::FixedSamples;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::{Device, Kind, Tensor, nn::VarStore};
-
-/// The adversarial loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum GanLoss {
-    /// Goodfellow et al.'s minimax game: G minimises `E[log(1 - D(G(z)))]`.
-    Minimax,
-    /// The non-saturating variant: G minimises `-E[log D(G(z))]`. The default.
-    #[default]
-    NonSaturating,
-    /// Wasserstein loss with gradient penalty (weight [`GanTaskConfig::gp_lambda`]).
-    WganGp,
-    /// Hinge loss.
-    Hinge,
-}
-
-impl GanLoss {
-    /// Whether D's output is a logit trained with binary cross-entropy.
-    fn is_sigmoid(self) -> bool {
-        matches!(self, GanLoss::Minimax | GanLoss::NonSaturating)
-    }
-}
-
-/// Gaussian noise added to every input of D, real and fake (Sønderby et al. 2017; Arjovsky
-/// & Bottou 2017), to blur the supports early in training.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct InstanceNoise {
-    /// Standard deviation at the start. Default: 0.0 (off).
-    pub std: f64,
-    /// Decrease the std linearly to 0 over this many D updates, then keep it at 0; `None`
-    /// keeps it constant. Default: none.
-    pub anneal_steps: Option<u64>,
-}
-
-impl Default for InstanceNoise {
-    fn default() -> Self {
-        InstanceNoise {
-            std: 0.0,
-            anneal_steps: None,
-        }
-    }
-}
-
-impl InstanceNoise {
-    /// The std at D update `step` (0-based): `std * max(0, 1 - step / anneal_steps)`.
-    pub fn std_at(&self, step: u64) -> f64 {
-        match self.anneal_steps {
-            None => self.std,
-            Some(0) => 0.0,
-            Some(t) => self.std * (1.0 - step as f64 / t as f64).max(0.0),
-        }
-    }
-}
-
-/// What [`TrainStep::on_epoch_end`] writes under `<run_dir>/samples/`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SampleConfig {
-    /// Write sample grids at all. Default: true.
-    pub enabled: bool,
-    /// Images per row of the sample grid. Default: 8.
-    pub columns: usize,
-    /// Rows of the sample grid (the conditional model has one per class instead). Default: 8.
-    pub rows: usize,
-    /// Rows of the interpolation strip. Default: 8.
-    pub interp_rows: usize,
-    /// Images per interpolation row, both ends included (at least 2). Default: 10.
-    pub interp_steps: usize,
-    /// Seed of the fixed latents. Default: 0.
-    pub seed: u64,
-}
-
-impl Default for SampleConfig {
-    fn default() -> Self {
-        SampleConfig {
-            enabled: true,
-            columns: 8,
-            rows: 8,
-            interp_rows: 8,
-            interp_steps: 10,
-            seed: 0,
-        }
-    }
-}
-
-/// DCGAN's Adam: lr 2e-4, betas 0.5 / 0.999.
-fn dcgan_adam() -> OptimizerConfig {
-    OptimizerConfig::Adam(AdamConfig {
-        lr: 2e-4,
-        beta1: 0.5,
-        ..Default::default()
-    })
-}
-
-/// Settings of a [`GanTask`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GanTaskConfig {
-    /// The adversarial loss. Default: `non_saturating`.
-    pub loss: GanLoss,
-    /// Weight of the WGAN-GP gradient penalty. Default: 10.
-    pub gp_lambda: f64,
-    /// D updates per G update (5 is usual for `wgan_gp`). Default: 1.
-    pub n_critic: u64,
-    /// The generator's optimiser. Default: Adam, lr 2e-4, betas 0.5 / 0.999 (DCGAN).
-    pub optimizer_g: OptimizerConfig,
-    /// The discriminator's optimiser. Default: as `optimizer_g`.
-    pub optimizer_d: OptimizerConfig,
-    /// One-sided label smoothing: D's target for real samples (e.g. 0.9; fakes keep 0).
-    /// Sigmoid losses only. Default: none (target 1).
-    pub label_smoothing: Option<f64>,
-    /// Instance noise on D's inputs. Default: off.
-    pub instance_noise: InstanceNoise,
-    /// Sample grids. Default: see [`SampleConfig`].
-    pub samples: SampleConfig,
-}
-
-impl Default for GanTaskConfig {
-    fn default() -> Self {
-        GanTaskConfig {
-            loss: GanLoss::NonSaturating,
-            gp_lambda: 10.0,
-            n_critic: 1,
-            optimizer_g: dcgan_adam(),
-            optimizer_d: dcgan_adam(),
-            label_smoothing: None,
-            instance_noise: InstanceNoise::default(),
-            samples: SampleConfig::default(),
-        }
-    }
-}
-
-impl GanTaskConfig {
-    fn validate(&self, gan: &Gan) -> Result<()> {
-        if self.n_critic == 0 {
-            return Err(Error::config("gan.n_critic", "must be at least 1"));
-        }
-        if !(self.gp_lambda.is_finite() && self.gp_lambda >= 0.0) {
-            return Err(Error::config(
-                "gan.gp_lambda",
-                format!("must be >= 0, got {}", self.gp_lambda),
-            ));
-        }
-        if self.loss == GanLoss::WganGp && !gan.discriminator.per_sample() {
-            return Err(Error::config(
-                "gan.loss",
-                "wgan_gp needs a discriminator that scores each sample on its own: set the \
-                 model's dcgan.d_norm to `layer` or `none` (batch norm couples the batch)",
-            ));
-        }
-        if let Some(t) = self.label_smoothing {
-            if !self.loss.is_sigmoid() {
-                return Err(Error::config(
-                    "gan.label_smoothing",
-                    "only applies to the minimax and non_saturating losses",
-                ));
-            }
-            if !(0.0..=1.0).contains(&t) {
-                return Err(Error::config(
-                    "gan.label_smoothing",
-                    format!("must be in [0, 1], got {t}"),
-                ));
-            }
-        }
-        let noise = self.instance_noise.std;
-        if !(noise.is_finite() && noise >= 0.0) {
-            return Err(Error::config(
-                "gan.instance_noise.std",
-                format!("must be >= 0, got {noise}"),
-            ));
-        }
-        let s = &self.samples;
-        if s.enabled && (s.columns == 0 || s.rows == 0 || s.interp_rows == 0 || s.interp_steps < 2)
-        {
-            return Err(Error::config(
-                "gan.samples",
-                "columns, rows and interp_rows must be at least 1 and interp_steps at least 2",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The fixed inputs of the sample grids.
-#[derive(Debug)]
-struct FixedSamples {
-    /// Latents of the sample grid, `[rows * columns, latent]`.
-    grid_z: Tensor,
-    /// Labels of the sample grid (conditional only).
-    grid_labels: Option<Tensor>,
-    /// Latents of the interpolation strip, `[interp_rows * interp_steps, latent]`.
-    interp_z: Tensor,
-    /// Labels of the interpolation strip (conditional only).
-    interp_labels: Option<Tensor>,
-}
-
-impl FixedSamples {
-    fn new(
-        config: &SampleConfig,
-        latent: LatentDistribution,
-        dim: i64,
-        classes: Option<i64>,
-        device: Device,
-    ) -> Result<Self> {
-        let mut rng = SplitMix64::stream(config.seed, 0x6a4e_5eed, 0);
-        let dim_u = usize::try_from(dim)
-            .map_err(|_| Error::config("gan.latent_dim", "must be positive"))?;
-        let mut draw = |count: usize| -> Vec<f32> {
-            (0..count * dim_u)
-                .map(|_| {
-                    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                    let v = 1.0 - (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                    latent.map_uniforms(u, v) as f32
-                })
-                .collect()
-        };
-        let cols = config.columns;
-        let to_tensor = |values: &[f32], rows: usize| -> Result<Tensor> {
-            Ok(Tensor::f_from_slice(values)?
-                .f_reshape([rows as i64, dim])?
-                .f_to_device(device)?)
-        };
-        // Grid: conditional -> one row per class, the same latent down each column.
-        let (grid_z, grid_labels) = match classes {
-            Some(k) => {
-                let column_z = to_tensor(&draw(cols), cols)?;
-                let z = column_z.f_repeat([k, 1])?;
-                let labels = Tensor::f_arange(k, (Kind::Int64, device))?
-                    .f_repeat_interleave_self_int(cols as i64, 0, None)?;
-                (z, Some(labels))
-            }
-            None => (
-                to_tensor(&draw(config.rows * cols), config.rows * cols)?,
-                None,
-            ),
-        };
-        // Interpolation: row r goes from a_r to b_r in `steps` evenly spaced points.
-        let (rows, steps) = (config.interp_rows, config.interp_steps);
-        let a = to_tensor(&draw(rows), rows)?;
-        let b = to_tensor(&draw(rows), rows)?;
-        let t = Tensor::f_linspace(0.0, 1.0, steps as i64, (Kind::Float, device))?.f_reshape([
-            1,
-            steps as i64,
-            1,
-        ])?;
-        let (a3, b3) = (a.f_unsqueeze(1)?, b.f_unsqueeze(1)?);
-        let interp_z = a3
-            .f_add(&b3.f_sub(&a3)?.f_mul(&t)?)?
-            .f_reshape([(rows * steps) as i64, dim])?;
-        let interp_labels = match classes {
-            Some(k) => Some(
-                Tensor::f_arange(rows as i64, (Kind::Int64, device))?
-                    .f_remainder(k)?
-                    .f_repeat_interleave_self_int(steps as i64, 0, None)?,
-            ),
-            None => None,
-        };
-        Ok(FixedSamples {
-            grid_z,
-            grid_labels,
-            interp_z,
-            interp_labels,
-        })
-    }
-}
 
 /// A GAN with its two optimisers: a [`TrainStep`] for the generic [`crate::Trainer`].
 ///
@@ -503,66 +239,6 @@ impl GanTask {
         } else {
             Ok(x.shallow_clone())
         }
-    }
-
-    /// Keeps the first real images seen for `samples/real.png`.
-    fn remember_real(&mut self, images: &Tensor) -> Result<()> {
-        let Some(fixed) = &self.fixed else {
-            return Ok(());
-        };
-        if self.real_written {
-            return Ok(());
-        }
-        let want = fixed.grid_z.size().first().copied().unwrap_or(0);
-        let have: i64 = self
-            .real_seen
-            .iter()
-            .map(|t| t.size().first().copied().unwrap_or(0))
-            .sum();
-        let batch = images.size().first().copied().unwrap_or(0);
-        let take = (want - have).min(batch);
-        if take > 0 {
-            // A copy, so that the batch's storage is not kept alive.
-            let first = images
-                .f_narrow(0, 0, take)?
-                .f_detach()?
-                .f_to_device(Device::Cpu)?;
-            let mut copy = first.f_zeros_like()?;
-            copy.f_copy_(&first)?;
-            self.real_seen.push(copy);
-        }
-        Ok(())
-    }
-
-    /// Writes the sample grid and interpolation strip of `epoch`, and the real grid once.
-    pub fn write_samples(&mut self, epoch: usize, run_dir: &Path) -> Result<()> {
-        let Some(fixed) = &self.fixed else {
-            return Ok(());
-        };
-        let dir = run_dir.join("samples");
-        let g = &self.gan.generator;
-        let (grid, interp) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
-            Ok((
-                g.forward_t(&fixed.grid_z, fixed.grid_labels.as_ref(), false)?,
-                g.forward_t(&fixed.interp_z, fixed.interp_labels.as_ref(), false)?,
-            ))
-        })?;
-        let s = &self.config.samples;
-        grid_png(&grid, s.columns, &dir.join(format!("epoch_{epoch:03}.png")))?;
-        grid_png(
-            &interp,
-            s.interp_steps,
-            &dir.join(format!("interp_{epoch:03}.png")),
-        )?;
-        if !self.real_written && !self.real_seen.is_empty() {
-            let path: PathBuf = dir.join("real.png");
-            if !path.exists() {
-                grid_png(&Tensor::f_cat(&self.real_seen, 0)?, s.columns, &path)?;
-            }
-            self.real_written = true;
-            self.real_seen.clear();
-        }
-        Ok(())
     }
 }
 

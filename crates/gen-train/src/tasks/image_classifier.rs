@@ -5,9 +5,9 @@ use super::Objective;
 use crate::metrics::Metrics;
 use crate::{Dataset, Error, Result};
 use gen_core::{CrossEntropyOptions, accuracy, array_to_tensor, cross_entropy};
-use gen_data::idx::{PixelRange, normalize_nchw};
+use gen_data::mnist::{PixelRange, normalize_nchw};
 use gen_models::Module;
-use gen_models::evaluator::ImageClassifier;
+use gen_models::image_classifier::ImageClassifier;
 use ndarray::{Array1, Array3};
 use tch::{Device, Kind, Tensor};
 

@@ -117,9 +117,9 @@ impl Objective for GruClassifier {
 
     /// Trains through the GRU's hand-written backward pass (`GruClassifier::forward_taped`).
     fn backward_loss(&self, batch: &TextBatch) -> Result<Metrics> {
-        let (logits, tape) = self.forward_taped(&batch.tokens, &batch.lengths)?;
+        let (logits, tapes) = self.forward_taped(&batch.tokens, &batch.lengths)?;
         let (loss, metrics) = classification_loss(&logits, &batch.labels)?;
-        super::backward_through_tapes(&loss, tape)?;
+        tapes.backward_after(&loss)?;
         Ok(metrics)
     }
 }

@@ -73,23 +73,21 @@
 //! # Ok::<(), gen_models::Error>(())
 //! ```
 
+mod mixture;
+mod sample;
+
+pub use mixture::{LOG_STD_MAX, LOG_STD_MIN, Mixture, RHO_MAX, mixture_nll};
+pub use sample::TrajectorySampling;
+
 use crate::error::ensure_config;
-use crate::layers::{Embedding, Gru, GruConfig, GruTapes, Linear};
-use crate::sampling::{SamplerRng, sampler_rng};
+use crate::gru::{Gru, GruConfig, GruMode, GruTapes};
+use crate::layers::{Embedding, Linear};
 use crate::{Error, Module, Result};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
 /// Input features per step: position (2), previous displacement (2), time fraction (1).
 const STEP_FEATURES: i64 = 5;
-/// Log standard deviations are clamped to `[LOG_STD_MIN, LOG_STD_MAX]`.
-pub const LOG_STD_MIN: f64 = -7.0;
-/// See [`LOG_STD_MIN`].
-pub const LOG_STD_MAX: f64 = 5.0;
-/// Correlations are `tanh` of the raw output, clamped to `±RHO_MAX`.
-pub const RHO_MAX: f64 = 0.999;
-
 /// Configuration of a [`TrajectoryMdn`].
 ///
 /// `position_scale` and `step_scale` are properties of the data, not of the network: the
@@ -161,45 +159,6 @@ impl Default for TrajectoryMdnConfig {
     }
 }
 
-/// How [`TrajectoryMdn::sample`] draws trajectories.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrajectorySampling {
-    /// Seed of the draws; sample `i` uses its own stream [`sampler_rng`]`(seed, i)`, so it
-    /// does not depend on how many samples are drawn. Default: 0.
-    pub seed: u64,
-    /// Graves' sampling bias `b >= 0`: standard deviations are multiplied by `exp(-b)` and
-    /// mixture weights raised to the power `1 + b` (renormalised). 0 samples the model's
-    /// density as learned; larger values give smoother, less varied trajectories.
-    /// Default: 0.0.
-    pub bias: f64,
-    /// Spread `s` in `[0, 1]`: every draw `d` is pulled toward its mixture's mean `m`, as
-    /// `m + s (d - m)`. 1 samples the (biased) density; 0 follows the mean path, the
-    /// expected next step, with no randomness at all. With few demonstrations per shape the
-    /// components follow single demos, so a draw behaves like one demo moved to the start,
-    /// while the mean averages them. Default: 1.0.
-    pub spread: f64,
-    /// The first point, in data units; `None` draws it from the model's start mixture.
-    /// Default: none.
-    pub start: Option<[f64; 2]>,
-    /// Points per trajectory; `None` uses the model's `length`. Default: none.
-    pub length: Option<usize>,
-}
-
-impl Default for TrajectorySampling {
-    fn default() -> Self {
-        TrajectorySampling {
-            seed: 0,
-            bias: 0.0,
-            spread: 1.0,
-            start: None,
-            length: None,
-        }
-    }
-}
-
-/// A conditional GRU mixture-density trajectory generator; see the [module docs](self).
-///
 /// How a forward pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -211,6 +170,8 @@ enum Pass {
     Taped,
 }
 
+/// A conditional GRU mixture-density trajectory generator; see the [module docs](self).
+///
 /// Variables (under the model's path): `embedding.weight [num_shapes, emb]`, `gru.*`,
 /// `head.weight [6K, hidden]`, `head.bias [6K]`, `start.weight [6K, emb]`,
 /// `start.bias [6K]`. Initialisation follows PyTorch's modules.
@@ -221,151 +182,6 @@ pub struct TrajectoryMdn {
     head: Linear,
     start: Linear,
     config: TrajectoryMdnConfig,
-}
-
-/// The mixture parameters of one prediction, as plain numbers (for sampling and tests).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mixture {
-    /// Normalised weights (sum 1).
-    pub weights: Vec<f64>,
-    /// Means `(x, y)`.
-    pub means: Vec<[f64; 2]>,
-    /// Standard deviations `(x, y)`.
-    pub stds: Vec<[f64; 2]>,
-    /// Correlations in `[-RHO_MAX, RHO_MAX]`.
-    pub rhos: Vec<f64>,
-}
-
-impl Mixture {
-    /// Reads the `6 K` raw outputs `raw` (layout of the [module docs](self)) with sampling
-    /// bias `bias` (0 for the model's density). Errors when `raw.len()` is not `6 K`.
-    pub fn from_raw(raw: &[f64], k: usize, bias: f64) -> Result<Self> {
-        if k == 0 || raw.len() != 6 * k {
-            return Err(Error::Shape {
-                what: "mixture parameters",
-                expected: format!("6 x {k} values"),
-                got: vec![raw.len() as i64],
-            });
-        }
-        let part = |i: usize| raw.get(i * k..(i + 1) * k).unwrap_or_default();
-        let logits: Vec<f64> = part(0).iter().map(|l| l * (1.0 + bias)).collect();
-        let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let exps: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
-        let total: f64 = exps.iter().sum();
-        let std = |l: f64| (l.clamp(LOG_STD_MIN, LOG_STD_MAX) - bias).exp();
-        Ok(Mixture {
-            weights: exps.iter().map(|e| e / total).collect(),
-            means: part(1).iter().zip(part(2)).map(|(x, y)| [*x, *y]).collect(),
-            stds: part(3)
-                .iter()
-                .zip(part(4))
-                .map(|(x, y)| [std(*x), std(*y)])
-                .collect(),
-            rhos: part(5)
-                .iter()
-                .map(|r| r.tanh().clamp(-RHO_MAX, RHO_MAX))
-                .collect(),
-        })
-    }
-
-    /// The mixture's mean, `sum_k w_k mu_k`.
-    pub fn mean(&self) -> [f64; 2] {
-        self.weights
-            .iter()
-            .zip(&self.means)
-            .fold([0.0, 0.0], |[x, y], (w, [mx, my])| [x + w * mx, y + w * my])
-    }
-
-    /// [`Mixture::draw`] pulled toward [`Mixture::mean`]: `m + spread (d - m)`
-    /// ([`TrajectorySampling::spread`]). Uses `rng` exactly as `draw` does, whatever `spread`.
-    pub fn draw_spread(&self, rng: &mut SamplerRng, spread: f64) -> [f64; 2] {
-        let d = self.draw(rng);
-        if spread == 1.0 {
-            return d;
-        }
-        let m = self.mean();
-        [m[0] + spread * (d[0] - m[0]), m[1] + spread * (d[1] - m[1])]
-    }
-
-    /// Draws one point: a component by its weight, then a correlated Gaussian, using three
-    /// uniforms from `rng` (one for the component, two for Box-Muller).
-    pub fn draw(&self, rng: &mut SamplerRng) -> [f64; 2] {
-        let u: f64 = rng.r#gen();
-        let mut mass = 0.0;
-        let mut k = self.weights.len().saturating_sub(1);
-        for (i, w) in self.weights.iter().enumerate() {
-            mass += w;
-            if u < mass {
-                k = i;
-                break;
-            }
-        }
-        // Box-Muller: two independent standard normals from two uniforms in (0, 1].
-        let u1: f64 = 1.0 - rng.r#gen::<f64>();
-        let u2: f64 = rng.r#gen();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (z1, z2) = (
-            r * (std::f64::consts::TAU * u2).cos(),
-            r * (std::f64::consts::TAU * u2).sin(),
-        );
-        let mean = self.means.get(k).copied().unwrap_or([0.0, 0.0]);
-        let [s1, s2] = self.stds.get(k).copied().unwrap_or([1.0, 1.0]);
-        let rho = self.rhos.get(k).copied().unwrap_or(0.0);
-        [
-            mean[0] + s1 * z1,
-            mean[1] + s2 * (rho * z1 + (1.0 - rho * rho).sqrt() * z2),
-        ]
-    }
-}
-
-/// The negative log-density of `targets` `[..., 2]` under the mixtures `raw` `[..., 6K]`,
-/// per position `[...]`:
-///
-/// ```text
-/// pi = softmax(raw[0:K]),  mu = (raw[K:2K], raw[2K:3K]),
-/// sigma = exp(clamp(raw[3K:5K], LOG_STD_MIN, LOG_STD_MAX)),  rho = clamp(tanh(raw[5K:6K]), ±RHO_MAX)
-/// z_i = (x_i - mu_i) / sigma_i,  Z = z_1^2 + z_2^2 - 2 rho z_1 z_2
-/// log N = -ln(2 pi) - ln sigma_1 - ln sigma_2 - ln(1 - rho^2) / 2 - Z / (2 (1 - rho^2))
-/// NLL = -logsumexp_k(ln pi_k + log N_k)
-/// ```
-pub fn mixture_nll(raw: &Tensor, targets: &Tensor, k: i64) -> Result<Tensor> {
-    let size = raw.size();
-    let tsize = targets.size();
-    let fits = match (size.split_last(), tsize.split_last()) {
-        (Some((p, lead)), Some((2, tlead))) => *p == 6 * k && lead == tlead,
-        _ => false,
-    };
-    if k < 1 || !fits {
-        return Err(Error::Shape {
-            what: "mixture parameters and targets",
-            expected: format!(
-                "[..., {}] and [..., 2] with the same leading dimensions (targets {tsize:?})",
-                6 * k
-            ),
-            got: size,
-        });
-    }
-    let part = |i: i64| raw.f_narrow(-1, i * k, k);
-    let log_pi = part(0)?.f_log_softmax(-1, None::<Kind>)?;
-    let x1 = targets.f_narrow(-1, 0, 1)?;
-    let x2 = targets.f_narrow(-1, 1, 1)?;
-    let ls1 = part(3)?.f_clamp(LOG_STD_MIN, LOG_STD_MAX)?;
-    let ls2 = part(4)?.f_clamp(LOG_STD_MIN, LOG_STD_MAX)?;
-    let rho = part(5)?.f_tanh()?.f_clamp(-RHO_MAX, RHO_MAX)?;
-    let z1 = x1.f_sub(&part(1)?)?.f_mul(&ls1.f_neg()?.f_exp()?)?;
-    let z2 = x2.f_sub(&part(2)?)?.f_mul(&ls2.f_neg()?.f_exp()?)?;
-    let one_minus = rho.f_square()?.f_neg()?.f_add_scalar(1.0)?;
-    let zz = z1
-        .f_square()?
-        .f_add(&z2.f_square()?)?
-        .f_sub(&rho.f_mul(&z1)?.f_mul(&z2)?.f_mul_scalar(2.0)?)?;
-    let log_n = ls1
-        .f_add(&ls2)?
-        .f_add(&one_minus.f_log()?.f_mul_scalar(0.5)?)?
-        .f_add(&zz.f_div(&one_minus.f_mul_scalar(2.0)?)?)?
-        .f_add_scalar((2.0 * std::f64::consts::PI).ln())?
-        .f_neg()?;
-    Ok(log_pi.f_add(&log_n)?.f_logsumexp([-1], false)?.f_neg()?)
 }
 
 impl TrajectoryMdn {
@@ -478,23 +294,14 @@ impl TrajectoryMdn {
     }
 
     /// [`TrajectoryMdn::nll`] in training mode through the GRU's hand-written backward passes
-    /// ([`Gru::forward_taped`]): the loss, and the tapes to run after its `backward`
-    /// ([`GruTapes::backward`]; none for a bidirectional GRU, which runs under autograd).
-    /// Same loss and gradients as `nll(.., true)` without dropout (tested).
-    pub fn nll_taped(
-        &self,
-        shapes: &Tensor,
-        points: &Tensor,
-    ) -> Result<(Tensor, Option<GruTapes>)> {
+    /// ([`Gru::forward`] in [`GruMode::Taped`]): the loss, and the tapes that back-propagate
+    /// it ([`GruTapes::backward_after`]). Same loss and gradients as `nll(.., true)` without
+    /// dropout (tested).
+    pub fn nll_taped(&self, shapes: &Tensor, points: &Tensor) -> Result<(Tensor, GruTapes)> {
         self.nll_with(shapes, points, Pass::Taped)
     }
 
-    fn nll_with(
-        &self,
-        shapes: &Tensor,
-        points: &Tensor,
-        pass: Pass,
-    ) -> Result<(Tensor, Option<GruTapes>)> {
+    fn nll_with(&self, shapes: &Tensor, points: &Tensor, pass: Pass) -> Result<(Tensor, GruTapes)> {
         let train = pass != Pass::Eval;
         let (b, t) = self.check(shapes, points)?;
         let original = points;
@@ -559,15 +366,14 @@ impl TrajectoryMdn {
         Ok(warped.f_add(&offsets.f_mul(&fade)?)?)
     }
 
-    /// The mixture parameters of every step; [`Pass::Taped`] runs the GRU through
-    /// [`Gru::forward_taped`] (falling back to autograd where it has no taped path).
+    /// The mixture parameters of every step; [`Pass::Taped`] runs the GRU in
+    /// [`GruMode::Taped`].
     fn forward_unchecked(
         &self,
         shapes: &Tensor,
         points: &Tensor,
         pass: Pass,
-    ) -> Result<(Tensor, Option<GruTapes>)> {
-        let train = pass != Pass::Eval;
+    ) -> Result<(Tensor, GruTapes)> {
         let (b, t) = match points.size().as_slice() {
             [b, t, _] => (*b, *t),
             _ => {
@@ -591,148 +397,14 @@ impl TrajectoryMdn {
             1,
         )?;
         let xs = self.step_inputs(&emb, &inputs, &prev, 0, t)?;
-        let taped = if pass == Pass::Taped {
-            self.gru.forward_taped(&xs, train)?
-        } else {
-            None
+        let mode = match pass {
+            Pass::Taped => GruMode::Taped,
+            Pass::Train => GruMode::Train,
+            Pass::Eval => GruMode::Eval,
         };
-        let (out, tapes) = match taped {
-            Some((out, _, tapes)) => (out, Some(tapes)),
-            None => (self.gru.forward(&xs, None, train)?.0, None),
-        };
-        Ok((self.head.forward(&out)?, tapes))
+        let gru = self.gru.forward(&xs, None, mode)?;
+        Ok((self.head.forward(&gru.outputs)?, gru.tapes))
     }
-
-    /// Draws `num_samples` trajectories of shape `shape`; returns them as a CPU `f64` tensor
-    /// `[num_samples, length, 2]` in data units.
-    ///
-    /// Runs without autograd in evaluation mode. All samples advance together (one batched
-    /// GRU step per point); each draws from its own ChaCha8 stream ([`sampler_rng`]`(seed,
-    /// i)`), so the same seed gives the same trajectories, and sample `i` is the same whatever
-    /// `num_samples` is. With `start`, every sample begins there; otherwise the first point
-    /// comes from the start mixture.
-    pub fn sample(
-        &self,
-        shape: i64,
-        num_samples: usize,
-        config: &TrajectorySampling,
-    ) -> Result<Tensor> {
-        if !(0..self.config.num_shapes).contains(&shape) {
-            return Err(Error::Config {
-                field: "sampling.shape",
-                reason: format!(
-                    "{shape} is outside 0..{} (num_shapes)",
-                    self.config.num_shapes
-                ),
-            });
-        }
-        if !(config.bias.is_finite() && config.bias >= 0.0) {
-            return Err(Error::Config {
-                field: "sampling.bias",
-                reason: format!("must be finite and >= 0, got {}", config.bias),
-            });
-        }
-        if !(0.0..=1.0).contains(&config.spread) {
-            return Err(Error::Config {
-                field: "sampling.spread",
-                reason: format!("must be in [0, 1], got {}", config.spread),
-            });
-        }
-        if let Some(s) = config.start.filter(|s| !s.iter().all(|v| v.is_finite())) {
-            return Err(Error::Config {
-                field: "sampling.start",
-                reason: format!("must be finite, got {s:?}"),
-            });
-        }
-        let length = config
-            .length
-            .unwrap_or(usize::try_from(self.config.length).unwrap_or(2));
-        if length < 2 {
-            return Err(Error::Config {
-                field: "sampling.length",
-                reason: format!("must be at least 2, got {length}"),
-            });
-        }
-        if num_samples == 0 {
-            return Err(Error::Config {
-                field: "num_samples",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let n = i64::try_from(num_samples).map_err(|_| Error::Config {
-            field: "num_samples",
-            reason: format!("{num_samples} is too large"),
-        })?;
-        let k = usize::try_from(self.config.num_components).unwrap_or(1);
-        let mut rngs: Vec<SamplerRng> = (0..num_samples as u64)
-            .map(|i| sampler_rng(config.seed, i))
-            .collect();
-        let device = self.device();
-        tch::no_grad(|| {
-            let shapes = Tensor::f_full([n], shape, (Kind::Int64, device))?;
-            let emb = self.embedding.forward(&shapes)?;
-            // Points, per sample, in data units.
-            let mut points: Vec<Vec<[f64; 2]>> = Vec::with_capacity(num_samples);
-            match config.start {
-                Some(start) => points.extend((0..num_samples).map(|_| vec![start])),
-                None => {
-                    let raw = to_rows(&self.start_params(&shapes)?)?;
-                    for (rng, row) in rngs.iter_mut().zip(raw.chunks(6 * k)) {
-                        let [x, y] =
-                            Mixture::from_raw(row, k, config.bias)?.draw_spread(rng, config.spread);
-                        let s = self.config.position_scale;
-                        points.push(vec![[x * s, y * s]]);
-                    }
-                }
-            }
-            let total = length as i64;
-            let mut state: Option<Tensor> = None;
-            let mut prev = vec![[0.0f64; 2]; num_samples];
-            for t in 0..total - 1 {
-                let current: Vec<f32> = points
-                    .iter()
-                    .flat_map(|p| p.last().copied().unwrap_or([0.0, 0.0]))
-                    .map(|v| v as f32)
-                    .collect();
-                let previous: Vec<f32> = prev.iter().flatten().map(|v| *v as f32).collect();
-                let current = Tensor::f_from_slice(&current)?
-                    .f_view([n, 1, 2])?
-                    .f_to_device(device)?;
-                let previous = Tensor::f_from_slice(&previous)?
-                    .f_view([n, 1, 2])?
-                    .f_to_device(device)?;
-                let xs = self.step_inputs(&emb, &current, &previous, t, total)?;
-                let (out, h) = self.gru.forward(&xs, state.as_ref(), false)?;
-                state = Some(h);
-                let raw = to_rows(&self.head.forward(&out)?)?;
-                for (i, row) in raw.chunks(6 * k).enumerate() {
-                    let (Some(rng), Some(path), Some(d)) =
-                        (rngs.get_mut(i), points.get_mut(i), prev.get_mut(i))
-                    else {
-                        continue;
-                    };
-                    let [dx, dy] =
-                        Mixture::from_raw(row, k, config.bias)?.draw_spread(rng, config.spread);
-                    let s = self.config.step_scale;
-                    *d = [dx * s, dy * s];
-                    let last = path.last().copied().unwrap_or([0.0, 0.0]);
-                    path.push([last[0] + d[0], last[1] + d[1]]);
-                }
-            }
-            let flat: Vec<f64> = points.iter().flatten().flatten().copied().collect();
-            Ok(Tensor::f_from_slice(&flat)?.f_view([n, total, 2])?)
-        })
-    }
-}
-
-/// The values of `t` as `f64` on the CPU, row-major.
-fn to_rows(t: &Tensor) -> Result<Vec<f64>> {
-    Ok(Vec::<f64>::try_from(
-        t.f_to_device(Device::Cpu)?
-            .f_to_kind(Kind::Double)?
-            .f_contiguous()?
-            .f_view([-1])?,
-    )?)
 }
 
 impl Module for TrajectoryMdn {

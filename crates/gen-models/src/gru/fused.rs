@@ -1,9 +1,9 @@
 //! Fused CPU kernels for the GRU's per-step element-wise work.
 //!
-//! The taped recurrence ([`crate::tape`]) spends a step on one small GEMM and, between GEMMs,
-//! six (forward) or ten (backward) libtorch element-wise kernels on `[b, H]` tiles. Each such
-//! kernel costs about as much in dispatch as in arithmetic, so here each step's element-wise
-//! work is ONE pass in Rust over the tiles, compiled for several SIMD levels and chosen at run
+//! A step of the recorded recurrence (`taped.rs`) or of the stepper (`stepper.rs`) is one
+//! small GEMM and element-wise work that takes six (forward) or ten (backward) libtorch
+//! kernels on `[b, H]` tiles. Each such kernel costs about as much in dispatch as in
+//! arithmetic, so here each step's element-wise work is ONE pass in Rust over the tiles, compiled for several SIMD levels and chosen at run
 //! time (`multiversion`). `exp` is Cephes' single-precision algorithm (range reduction by
 //! `ln 2` and a degree-6 polynomial, within 2 ulp), so results match libtorch's kernels to
 //! float rounding, not bit for bit.

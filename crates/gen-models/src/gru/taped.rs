@@ -1,11 +1,12 @@
-//! The GRU's hand-written training pass ([`crate::layers::Gru::forward_tokens_taped`]).
+//! The GRU's hand-written training pass: the recurrence recorded without autograd, and
+//! backpropagation through time by hand ([`GruTapes::backward_after`]).
 //!
-//! The recurrence runs without autograd into preallocated time-major buffers, and
-//! [`GruTape::backward`] runs backpropagation through time by hand. A step is a gather of its
-//! input projections, ONE GEMM and, on the CPU in f32, one fused element-wise pass
-//! ([`crate::fused`]; elsewhere six libtorch kernels forward, ten backward), with no
-//! allocation. Each step's products go to small scratch buffers, and only what the backward
-//! pass reads is kept.
+//! The recurrence runs into preallocated time-major buffers. A step is a gather of its input
+//! projections, ONE GEMM and one fused element-wise pass (`fused.rs`), with no allocation.
+//! Each step's products go to small scratch buffers, and only what the backward pass reads is
+//! kept. The kernels take f32 on the CPU; the entries (`forward.rs`) run every other kind and
+//! device under autograd instead. (A libtorch-kernel variant of each step for those once lived
+//! here; no test ran it, and autograd computes the same.)
 //!
 //! Both passes split the batch into one shard per libtorch thread and run the shards on
 //! libtorch's OpenMP threads ([`gen_core::team`]), each with ONE libtorch thread: the
@@ -13,15 +14,70 @@
 //! more than they save (two threads were slower than one in a 2-core profile), while shards
 //! need no synchronisation until the end.
 
+use super::{folded_bias, fused, incomplete, present_rows, recurrent_bias};
 use crate::Result;
-use crate::fused;
-use tch::{Device, Kind, Tensor};
+use crate::layers::Embedding;
+use tch::{Kind, Tensor};
+
+/// One direction of one layer (`params`) recorded over features `input` `[B, T, F]`, in the
+/// order it reads them: its time-major input projections `[T * B, 3H]` (`b_hh`'s reset and
+/// update parts folded in) in one GEMM under autograd, then the recurrence.
+pub(super) fn record_features(
+    params: &[Tensor],
+    input: &Tensor,
+    (batch, time): (i64, i64),
+    hidden: i64,
+) -> Result<GruTape> {
+    let [w_ih, w_hh, b_ih, b_hh] = params else {
+        return Err(incomplete());
+    };
+    let features = input.size().last().copied().unwrap_or(0);
+    let gi = input
+        .f_transpose(0, 1)?
+        .f_reshape([-1, features])?
+        .f_linear(w_ih, Some(&folded_bias(b_ih, b_hh, hidden)?))?;
+    let source = Input::Projections(gi);
+    let steps = tch::no_grad(|| record(&source, (time, batch), w_hh, b_hh, hidden))?;
+    GruTape::new(steps, source, w_hh, b_hh)
+}
+
+/// One direction of the first layer (`params`) recorded over `tokens` `[B, T]` into
+/// `embedding`, in the order it reads them.
+pub(super) fn record_tokens(
+    embedding: &Embedding,
+    params: &[Tensor],
+    tokens: &Tensor,
+    (batch, time): (i64, i64),
+    hidden: i64,
+) -> Result<GruTape> {
+    let [w_ih, w_hh, b_ih, b_hh] = params else {
+        return Err(incomplete());
+    };
+    let bias = folded_bias(b_ih, b_hh, hidden)?;
+    // What the input projections come from, and what the tape back-propagates into: the
+    // table over the present ids (scattering the gradient into its rows is cheaper than
+    // back-propagating a [T, B, 3H] gather), or the projections themselves.
+    let ids = tokens.f_transpose(0, 1)?.f_reshape([-1])?;
+    let vocab = embedding.weight.size().first().copied().unwrap_or(0);
+    let input = if vocab <= batch * time {
+        let (present, rows) = present_rows(&ids, vocab)?;
+        let table = embedding
+            .lookup_weight()?
+            .f_index_select(0, &present)?
+            .f_linear(w_ih, Some(&bias))?;
+        Input::Table { table, ids: rows }
+    } else {
+        Input::Projections(embedding.forward(&ids)?.f_linear(w_ih, Some(&bias))?)
+    };
+    let steps = tch::no_grad(|| record(&input, (time, batch), w_hh, b_hh, hidden))?;
+    GruTape::new(steps, input, w_hh, b_hh)
+}
 
 /// What the recorded recurrence keeps for the backward pass, time-major.
 #[derive(Debug)]
-pub(crate) struct Steps {
+struct Steps {
     /// States `h_0 = 0, h_1, ..., h_T`: `[T + 1, B, H]`.
-    pub(crate) h: Tensor,
+    h: Tensor,
     /// Reset and update gates: `[T, B, 2H]`.
     rz: Tensor,
     /// Candidate states: `[T, B, H]`.
@@ -32,7 +88,7 @@ pub(crate) struct Steps {
 
 impl Steps {
     /// The outputs `h_1, ..., h_T` as a `[B, T, H]` view.
-    pub(crate) fn outputs(&self) -> Result<Tensor> {
+    fn outputs(&self) -> Result<Tensor> {
         let time = time_batch(&self.rz).0;
         Ok(self.h.f_narrow(0, 1, time)?.f_transpose(0, 1)?)
     }
@@ -51,7 +107,7 @@ impl Steps {
 /// What the input projections come from (b_hh's reset and update parts included), and what
 /// the tape back-propagates into.
 #[derive(Debug)]
-pub(crate) enum Input {
+enum Input {
     /// Rows `ids` `[T * B]` (time-major) of the table `E W_ih^T + b` over the ids present,
     /// `[U, 3H]`: each step gathers its rows, so the `[T, B, 3H]` projections are never
     /// written out.
@@ -90,7 +146,7 @@ impl Input {
 
 /// Runs the recurrence over the input projections of `input` (`time` steps of `batch` rows)
 /// without autograd.
-pub(crate) fn record(
+fn record(
     input: &Input,
     (time, batch): (i64, i64),
     w_hh: &Tensor,
@@ -108,7 +164,7 @@ pub(crate) fn record(
     let _ = steps.h.f_select(0, 0)?.f_zero_()?;
     let w_hh_t = w_hh.f_detach()?.f_transpose(0, 1)?;
     // gh = h W_hh^T + [0, 0, b_hn]: b_hh's reset and update parts are already in the input.
-    let b_n = crate::layers::recurrent_bias(&b_hh.f_detach()?, hidden)?;
+    let b_n = recurrent_bias(&b_hh.f_detach()?, hidden)?;
     let jobs = shards(batch)
         .into_iter()
         .map(|(start, len)| {
@@ -145,59 +201,44 @@ fn record_rows(job: RecordJob) -> Result<()> {
         steps,
         hidden,
     } = job;
-    let h2 = 2 * hidden;
     let (time, rows) = time_batch(&steps.rz);
     let opts = (w_hh_t.kind(), w_hh_t.device());
     let (gi_scratch, gh) = (
         Tensor::f_empty([rows, 3 * hidden], opts)?,
         Tensor::f_empty([rows, 3 * hidden], opts)?,
     );
-    let (gh_rz, gh_n) = (gh.f_narrow(1, 0, h2)?, gh.f_narrow(1, h2, hidden)?);
-    let fused = opts == (Kind::Float, Device::Cpu);
     for t in 0..time {
         let gi = input.step(t, &gi_scratch)?;
         let h = steps.h.f_select(0, t)?;
-        let (mut rz, mut n) = (steps.rz.f_select(0, t)?, steps.n.f_select(0, t)?);
-        let (mut ghn, h_new) = (steps.ghn.f_select(0, t)?, steps.h.f_select(0, t + 1)?);
+        let (rz, n) = (steps.rz.f_select(0, t)?, steps.n.f_select(0, t)?);
+        let (ghn, h_new) = (steps.ghn.f_select(0, t)?, steps.h.f_select(0, t + 1)?);
         let _ = b_n.f_addmm_out(&gh, &h, &w_hh_t)?;
-        if fused {
-            // SAFETY: this thread calls no libtorch op while the views live; the other shards
-            // write only their own rows of the recorded buffers, and read their own rows and
-            // their own scratch (`gi` from a table) or the shared projections, which nothing
-            // writes; the spawning thread waits for the shards.
-            #[allow(unsafe_code)]
-            let (inputs, outputs) =
-                unsafe { gen_core::slices::views([&gi, &gh, &h], [&rz, &n, &ghn, &h_new]) }?;
-            fused::gru_forward(inputs, outputs)?;
-            continue;
-        }
-        let _ = gi.f_narrow(1, 0, h2)?.f_add_out(&rz, &gh_rz)?;
-        let _ = rz.f_sigmoid_()?;
-        ghn.f_copy_(&gh_n)?;
-        let _ =
-            gi.f_narrow(1, h2, hidden)?
-                .f_addcmul_out(&n, &rz.f_narrow(1, 0, hidden)?, &gh_n)?;
-        let _ = n.f_tanh_()?;
-        // h_t = n + z (h_{t-1} - n)
-        let _ = n.f_lerp_tensor_out(&h_new, &h, &rz.f_narrow(1, hidden, hidden)?)?;
+        // SAFETY: this thread calls no libtorch op while the views live; the other shards
+        // write only their own rows of the recorded buffers, and read their own rows and
+        // their own scratch (`gi` from a table) or the shared projections, which nothing
+        // writes; the spawning thread waits for the shards.
+        #[allow(unsafe_code)]
+        let (inputs, outputs) =
+            unsafe { gen_core::slices::views([&gi, &gh, &h], [&rz, &n, &ghn, &h_new]) }?;
+        fused::gru_forward(inputs, outputs)?;
     }
     Ok(())
 }
 
-/// The pending backward pass of [`crate::layers::Gru::forward_tokens_taped`].
+/// The pending backward pass of one direction of one recorded layer.
 #[derive(Debug)]
-pub struct GruTape {
-    pub(crate) leaf: Tensor,
-    pub(crate) input: Input,
-    pub(crate) w_hh: Tensor,
-    pub(crate) b_hh: Tensor,
-    pub(crate) steps: Steps,
+pub(super) struct GruTape {
+    leaf: Tensor,
+    input: Input,
+    w_hh: Tensor,
+    b_hh: Tensor,
+    steps: Steps,
 }
 
 impl GruTape {
     /// The tape of a recorded recurrence over `input`: its outputs ([`Steps::outputs`]) hang
     /// off one new leaf, which the loss is computed from.
-    pub(crate) fn new(steps: Steps, input: Input, w_hh: &Tensor, b_hh: &Tensor) -> Result<Self> {
+    fn new(steps: Steps, input: Input, w_hh: &Tensor, b_hh: &Tensor) -> Result<Self> {
         Ok(GruTape {
             leaf: steps.outputs()?.f_detach()?.f_set_requires_grad(true)?,
             input,
@@ -207,15 +248,10 @@ impl GruTape {
         })
     }
 
-    /// Back-propagates the gradient that reached the outputs and final state (call it after
-    /// the loss's `backward`) through time, into `W_hh`, `b_hh` and, through the recorded
-    /// input projection, `W_ih`, `b_ih` and the embedding. Does nothing when no gradient
-    /// reached them.
-    pub fn backward(self) -> Result<()> {
-        match self.pull()? {
-            Some(pull) => Ok(pull.f_backward()?),
-            None => Ok(()),
-        }
+    /// The recorded outputs `[B, T, H]` (in the order the direction read its input): the leaf
+    /// whose gradient [`GruTapes::backward_after`] back-propagates through time.
+    pub(super) fn outputs(&self) -> Tensor {
+        self.leaf.shallow_clone()
     }
 
     /// Runs backpropagation through time and returns the scalar whose `backward` passes the
@@ -306,18 +342,30 @@ fn dot(x: &Tensor, g: &Tensor) -> Result<Tensor> {
     Ok(x.f_reshape([-1])?.f_dot(&g.f_reshape([-1])?)?)
 }
 
-/// The tapes of a stacked GRU ([`crate::layers::Gru::forward_taped`],
-/// [`crate::layers::Gru::forward_tokens_taped`]): per layer, first layer first, one tape per
-/// direction.
-#[derive(Debug)]
-pub struct GruTapes(pub(crate) Vec<Vec<GruTape>>);
+/// The hand-written backward passes of a GRU pass ([`crate::gru::GruMode::Taped`]): per layer,
+/// first layer first, one tape per direction; none when the pass ran under autograd.
+///
+/// Compute the loss from the pass's outputs, then call [`GruTapes::backward_after`] with it:
+/// dropping the tapes leaves the GRU's (and the embedding's) gradients unset.
+#[must_use = "run `backward_after(&loss)`, or the GRU gets no gradients"]
+#[derive(Debug, Default)]
+pub struct GruTapes(pub(super) Vec<Vec<GruTape>>);
 
 impl GruTapes {
-    /// Runs every layer's backpropagation through time, last layer first, each layer's
-    /// directions together (they read the same input, whose graph one `backward` frees): each
-    /// pulls its gradient into the layer below's outputs before that layer's turn. Call it
-    /// after the loss's `backward`.
-    pub fn backward(self) -> Result<()> {
+    /// Whether the pass left nothing to run by hand (it ran under autograd).
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Vec::is_empty)
+    }
+
+    /// Back-propagates `loss` (computed from the pass's outputs), then runs every layer's
+    /// backpropagation through time, last layer first: per step one `[B, 3H] x [3H, H]`
+    /// product and one fused element-wise pass, `W_hh`'s gradient as ONE `[3H, T*B] x [T*B,
+    /// H]` product, and the gradients handed to autograd, which passes them on into `W_ih`,
+    /// `b_ih`, the embedding and the layers below. Each layer's directions go together
+    /// (they read the same input, whose graph one `backward` frees). Without tapes this is
+    /// `loss.backward()`.
+    pub fn backward_after(self, loss: &Tensor) -> Result<()> {
+        loss.f_backward()?;
         for layer in self.0.into_iter().rev() {
             let mut total: Option<Tensor> = None;
             for tape in layer {
@@ -356,16 +404,9 @@ fn backward_rows(job: BackwardJob) -> Result<()> {
     } = job;
     let (time, batch) = time_batch(&steps.rz);
     let hidden = w_hh.size().get(1).copied().unwrap_or(0);
-    let h2 = 2 * hidden;
     let opts = (d_out.kind(), d_out.device());
-    let mut dh = Tensor::f_zeros([batch, hidden], opts)?;
-    let (dhz, dn, hp_n) = (
-        Tensor::f_empty([batch, hidden], opts)?,
-        Tensor::f_empty([batch, hidden], opts)?,
-        Tensor::f_empty([batch, hidden], opts)?,
-    );
-    let d_rz = Tensor::f_empty([batch, h2], opts)?;
-    let fused = opts == (Kind::Float, Device::Cpu);
+    let dh = Tensor::f_zeros([batch, hidden], opts)?;
+    let dhz = Tensor::f_empty([batch, hidden], opts)?;
     for t in (0..time).rev() {
         let (rz, n, h_prev) = (
             steps.rz.f_select(0, t)?,
@@ -375,32 +416,17 @@ fn backward_rows(job: BackwardJob) -> Result<()> {
         let ghn = steps.ghn.f_select(0, t)?;
         let (gh_t, da_n) = (d_gh.f_select(0, t)?, d_gin.f_select(0, t)?);
         let d_out_t = d_out.f_select(1, t)?;
-        if fused {
-            // SAFETY: as in `record_rows`: no libtorch op in this thread while the views live;
-            // the other shards write only their own rows of `d_gh`, `d_gin` and their own
-            // scratch, and nothing writes the recorded steps or the output gradient.
-            #[allow(unsafe_code)]
-            let (inputs, outputs) = unsafe {
-                gen_core::slices::views(
-                    [&dh, &d_out_t, &rz, &n, &h_prev, &ghn],
-                    [&dhz, &gh_t, &da_n],
-                )
-            }?;
-            fused::gru_backward(inputs, outputs)?;
-        } else {
-            let (r, z) = (rz.f_narrow(1, 0, hidden)?, rz.f_narrow(1, hidden, hidden)?);
-            let _ = dh.f_add_(&d_out_t)?;
-            // h_t = n + z (h_prev - n)
-            let _ = dh.f_mul_out(&dhz, &z)?;
-            let _ = dh.f_sub_out(&dn, &dhz)?;
-            let _ = Tensor::f_tanh_backward_grad_input(&da_n, &dn, &n)?;
-            let _ = h_prev.f_sub_out(&hp_n, &n)?;
-            let _ = dh.f_mul_out(&d_rz.f_narrow(1, hidden, hidden)?, &hp_n)?;
-            // n = tanh(gi_n + r ghn), (r, z) = sigmoid(gi_rz + gh_rz)
-            let _ = da_n.f_mul_out(&d_rz.f_narrow(1, 0, hidden)?, &ghn)?;
-            let _ = Tensor::f_sigmoid_backward_grad_input(&gh_t.f_narrow(1, 0, h2)?, &d_rz, &rz)?;
-            let _ = da_n.f_mul_out(&gh_t.f_narrow(1, h2, hidden)?, &r)?;
-        }
+        // SAFETY: as in `record_rows`: no libtorch op in this thread while the views live;
+        // the other shards write only their own rows of `d_gh`, `d_gin` and their own
+        // scratch, and nothing writes the recorded steps or the output gradient.
+        #[allow(unsafe_code)]
+        let (inputs, outputs) = unsafe {
+            gen_core::slices::views(
+                [&dh, &d_out_t, &rz, &n, &h_prev, &ghn],
+                [&dhz, &gh_t, &da_n],
+            )
+        }?;
+        fused::gru_backward(inputs, outputs)?;
         // dh_prev = dh z + dgh W_hh
         let _ = dhz.f_addmm_out(&dh, &gh_t, &w_hh)?;
     }

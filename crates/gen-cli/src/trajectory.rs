@@ -2,7 +2,7 @@
 //! generator, the leave-one-out report, and `gen sample` as an overlay PNG plus a CSV.
 
 use crate::config::TrajectoryRun;
-use crate::runs::FitContext;
+use crate::fit::{FitContext, MetricMap, RunKind};
 use anyhow::{Context, Result, bail};
 use gen_data::lasa::{LasaShape, load_lasa};
 use gen_data::trajectory::{LabeledTrajectory, write_csv};
@@ -12,7 +12,6 @@ use gen_train::tasks::trajectory::{
     sample_trajectories, select_shapes, write_overlay_png, write_report_csv,
 };
 use gen_train::{Outcome, TrainerState};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn load(run: &TrajectoryRun) -> Result<Vec<LasaShape>> {
@@ -20,56 +19,60 @@ fn load(run: &TrajectoryRun) -> Result<Vec<LasaShape>> {
     load_lasa(&dir).with_context(|| format!("loading {}", dir.display()))
 }
 
-/// Trains (or resumes) in `ctx.dir`.
-pub fn train(run: &TrajectoryRun, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
-    if ctx.fold.is_some() {
-        bail!("cross-validation of trajectory runs is their leave-one-out `holdout` setting");
-    }
-    let all = load(run)?;
-    let trained = fit_trajectories(
-        &all,
-        &run.task(),
-        &ctx.dir,
-        ctx.verbosity,
-        Some(ctx.stop.clone()),
-        ctx.resume,
-    )?;
-    Ok((trained.outcome, trained.state))
-}
+impl RunKind for TrajectoryRun {
+    type Data = Vec<LasaShape>;
 
-/// The leave-one-out report on the held-out demo of every shape; writes the per-shape table
-/// to `report.txt`, the trajectories to `samples/trajectories.csv` and overlays of every
-/// shape to `samples/overlay.png`.
-pub fn evaluate(
-    run: &TrajectoryRun,
-    dir: &Path,
-    device: tch::Device,
-) -> Result<BTreeMap<String, f64>> {
-    let Some(holdout) = run.holdout else {
-        bail!("holdout is not set: every demo was trained on, so there is nothing to evaluate on");
-    };
-    let all = load(run)?;
-    let (task, config) = load_trajectory_model(dir, device)?;
-    let shapes = select_shapes(&all, &config.shapes)?;
-    let report = evaluate_trajectories(&task.model, &shapes, holdout, &config.eval)?;
-    let samples = dir.join("samples");
-    std::fs::write(dir.join("report.txt"), report.table())
-        .with_context(|| format!("cannot write {}", dir.join("report.txt").display()))?;
-    write_report_csv(&samples.join("trajectories.csv"), &report)?;
-    let panels: Vec<OverlayPanel> = (0..report.shapes.len())
-        .filter_map(|i| OverlayPanel::from_report(&report, i))
-        .collect();
-    write_overlay_png(&samples.join("overlay.png"), &panels, 6, 160)?;
-    let summary = serde_json::to_value(report.summary())?;
-    let mut out = BTreeMap::new();
-    if let Some(map) = summary.as_object() {
-        for (k, v) in map {
-            if let Some(x) = v.as_f64() {
-                out.insert(k.clone(), x);
+    fn load(&self, _device: tch::Device) -> Result<Vec<LasaShape>> {
+        load(self)
+    }
+
+    /// Trains (or resumes) in `ctx.dir`.
+    fn train(&self, all: &Self::Data, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+        if ctx.fold.is_some() {
+            bail!("cross-validation of trajectory runs is their leave-one-out `holdout` setting");
+        }
+        let trained = fit_trajectories(
+            all,
+            &self.task(),
+            &ctx.dir,
+            ctx.verbosity,
+            Some(ctx.stop.clone()),
+            ctx.resume,
+        )?;
+        Ok((trained.outcome, trained.state))
+    }
+
+    /// The leave-one-out report on the held-out demo of every shape; writes the per-shape
+    /// table to `report.txt`, the trajectories to `samples/trajectories.csv` and overlays of
+    /// every shape to `samples/overlay.png`.
+    fn evaluate(&self, all: &Self::Data, dir: &Path, device: tch::Device) -> Result<MetricMap> {
+        let Some(holdout) = self.holdout else {
+            bail!(
+                "holdout is not set: every demo was trained on, so there is nothing to evaluate on"
+            );
+        };
+        let (task, config) = load_trajectory_model(dir, device)?;
+        let shapes = select_shapes(all, &config.shapes)?;
+        let report = evaluate_trajectories(&task.model, &shapes, holdout, &config.eval)?;
+        let samples = dir.join("samples");
+        std::fs::write(dir.join("report.txt"), report.table())
+            .with_context(|| format!("cannot write {}", dir.join("report.txt").display()))?;
+        write_report_csv(&samples.join("trajectories.csv"), &report)?;
+        let panels: Vec<OverlayPanel> = (0..report.shapes.len())
+            .filter_map(|i| OverlayPanel::from_report(&report, i))
+            .collect();
+        write_overlay_png(&samples.join("overlay.png"), &panels, 6, 160)?;
+        let summary = serde_json::to_value(report.summary())?;
+        let mut out = MetricMap::new();
+        if let Some(map) = summary.as_object() {
+            for (k, v) in map {
+                if let Some(x) = v.as_f64() {
+                    out.insert(k.clone(), x);
+                }
             }
         }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Options of `gen sample` for trajectory runs.

@@ -1,0 +1,231 @@
+//! The DCGAN (Radford et al. 2016) and its class-conditional variant.
+
+use super::{
+    Discriminator, DiscriminatorNorm, GanConfig, Generator, check_images, check_labels,
+    check_latent,
+};
+use crate::conv::{BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, GroupNorm, Init, leaky_relu};
+use crate::layers::Embedding;
+use crate::{Module, Result};
+use tch::{Kind, Tensor, nn};
+
+/// The DCGAN generator for `size x size` images (`b = size / 4`):
+///
+/// `z (+ label embedding) -> ConvT(k b) -> b x b, 4 ngf -> BN, ReLU -> ConvT(4, 2, 1) ->
+/// 2b x 2b, 2 ngf -> BN, ReLU -> ConvT(4, 2, 1) -> size x size, channels -> tanh`.
+///
+/// For 28x28: 7x7 -> 14x14 -> 28x28. Weights `N(0, init_std)`, batch-norm weights
+/// `N(1, init_std)`, biases 0; convolutions followed by batch norm have no bias.
+#[derive(Debug)]
+pub struct DcganGenerator {
+    label_embedding: Option<Embedding>,
+    deconv1: ConvTranspose2d,
+    bn1: BatchNorm2d,
+    deconv2: ConvTranspose2d,
+    bn2: BatchNorm2d,
+    deconv3: ConvTranspose2d,
+    latent_dim: i64,
+    num_classes: Option<i64>,
+}
+
+impl Module for DcganGenerator {
+    type Config = GanConfig;
+    /// `z` and labels (required when the config is conditional, else ignored).
+    type Input<'a> = (&'a Tensor, Option<&'a Tensor>);
+
+    fn init(vs: &nn::Path<'_>, config: &GanConfig) -> Result<Self> {
+        config.validate()?;
+        let d = &config.dcgan;
+        let init = Init::Normal { std: d.init_std };
+        let (label_embedding, num_classes, label_dim) = if config.is_conditional() {
+            let e = Embedding::new(
+                &(vs / "label_embedding"),
+                config.num_classes,
+                d.label_dim,
+                None,
+            )?;
+            (Some(e), Some(config.num_classes), d.label_dim)
+        } else {
+            (None, None, 0)
+        };
+        let base = config.image_size / 4;
+        let input = config.latent_dim + label_dim;
+        let up = ConvConfig::new(4, 2, 1);
+        Ok(DcganGenerator {
+            label_embedding,
+            deconv1: ConvTranspose2d::new(
+                &(vs / "deconv1"),
+                input,
+                4 * d.ngf,
+                ConvConfig::new(base, 1, 0).no_bias(),
+                init,
+            )?,
+            bn1: BatchNorm2d::new(&(vs / "bn1"), 4 * d.ngf, init)?,
+            deconv2: ConvTranspose2d::new(
+                &(vs / "deconv2"),
+                4 * d.ngf,
+                2 * d.ngf,
+                up.no_bias(),
+                init,
+            )?,
+            bn2: BatchNorm2d::new(&(vs / "bn2"), 2 * d.ngf, init)?,
+            deconv3: ConvTranspose2d::new(&(vs / "deconv3"), 2 * d.ngf, config.channels, up, init)?,
+            latent_dim: config.latent_dim,
+            num_classes,
+        })
+    }
+
+    fn forward_t(&self, (z, labels): Self::Input<'_>, train: bool) -> Result<Tensor> {
+        let batch = check_latent(z, self.latent_dim)?;
+        let input = match (&self.label_embedding, self.num_classes) {
+            (Some(embedding), Some(classes)) => {
+                let labels = check_labels(labels, batch, classes)?;
+                Tensor::f_cat(&[z, &embedding.forward(labels)?], 1)?
+            }
+            _ => z.shallow_clone(),
+        };
+        let xs = input.f_reshape([batch, -1, 1, 1])?;
+        // Under bf16 autocast the hidden activations stay bf16 (batch norm reads them with f32
+        // statistics and parameters); the image comes back f32.
+        let xs = self
+            .bn1
+            .forward_t(&self.deconv1.forward_autocast(&xs)?, train)?
+            .f_relu()?;
+        let xs = self
+            .bn2
+            .forward_t(&self.deconv2.forward_autocast(&xs)?, train)?
+            .f_relu()?;
+        Ok(self.deconv3.forward(&xs)?.f_tanh()?)
+    }
+}
+
+/// The normalisation layer of the discriminator's second convolution.
+#[derive(Debug)]
+enum Norm {
+    Batch(BatchNorm2d),
+    Layer(GroupNorm),
+    None,
+}
+
+/// The DCGAN discriminator for `size x size` images (`b = size / 4`):
+///
+/// `x -> Conv(4, 2, 1) -> size/2, ndf -> LeakyReLU -> Conv(4, 2, 1) -> b x b, 2 ndf -> norm,
+/// LeakyReLU = h -> Conv(k b) -> one logit`. No normalisation on the first layer.
+///
+/// Conditional: adds the projection `<embed(y), sum_{i,j} h[:, :, i, j]>` to the logit
+/// (Miyato & Koyama 2018), with the class embedding `[classes, 2 ndf]` drawn from
+/// `N(0, init_std)`.
+#[derive(Debug)]
+pub struct DcganDiscriminator {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    norm2: Norm,
+    conv3: Conv2d,
+    label_embedding: Option<Tensor>,
+    slope: f64,
+    shape: [i64; 3],
+    num_classes: Option<i64>,
+}
+
+impl Module for DcganDiscriminator {
+    type Config = GanConfig;
+    /// Images and labels (required when the config is conditional, else ignored).
+    type Input<'a> = (&'a Tensor, Option<&'a Tensor>);
+
+    fn init(vs: &nn::Path<'_>, config: &GanConfig) -> Result<Self> {
+        config.validate()?;
+        let d = &config.dcgan;
+        let init = Init::Normal { std: d.init_std };
+        let down = ConvConfig::new(4, 2, 1);
+        let (norm2, conv2_config) = match d.d_norm {
+            DiscriminatorNorm::Batch => (
+                Norm::Batch(BatchNorm2d::new(&(vs / "norm2"), 2 * d.ndf, init)?),
+                down.no_bias(),
+            ),
+            DiscriminatorNorm::Layer => (
+                Norm::Layer(GroupNorm::new(&(vs / "norm2"), 1, 2 * d.ndf, init)?),
+                down.no_bias(),
+            ),
+            DiscriminatorNorm::None => (Norm::None, down),
+        };
+        let base = config.image_size / 4;
+        let (label_embedding, num_classes) = if config.is_conditional() {
+            let e = (vs / "label_embedding").f_randn(
+                "weight",
+                &[config.num_classes, 2 * d.ndf],
+                0.0,
+                d.init_std,
+            )?;
+            (Some(e), Some(config.num_classes))
+        } else {
+            (None, None)
+        };
+        Ok(DcganDiscriminator {
+            conv1: Conv2d::new(&(vs / "conv1"), config.channels, d.ndf, down, init)?,
+            conv2: Conv2d::new(&(vs / "conv2"), d.ndf, 2 * d.ndf, conv2_config, init)?,
+            norm2,
+            conv3: Conv2d::new(
+                &(vs / "conv3"),
+                2 * d.ndf,
+                1,
+                ConvConfig::new(base, 1, 0),
+                init,
+            )?,
+            label_embedding,
+            slope: d.slope,
+            shape: config.image_shape(),
+            num_classes,
+        })
+    }
+
+    fn forward_t(&self, (x, labels): Self::Input<'_>, train: bool) -> Result<Tensor> {
+        let batch = check_images(x, self.shape)?;
+        let labels = match self.num_classes {
+            Some(classes) => Some(check_labels(labels, batch, classes)?),
+            None => None,
+        };
+        // Under bf16 autocast the hidden activations stay bf16 up to the logit (f32).
+        let h = leaky_relu(&self.conv1.forward_autocast(x)?, self.slope)?;
+        let h = self.conv2.forward_autocast(&h)?;
+        let h = match &self.norm2 {
+            Norm::Batch(bn) => bn.forward_t(&h, train)?,
+            Norm::Layer(ln) => ln.forward(&h.f_to_kind(Kind::Float)?)?,
+            Norm::None => h,
+        };
+        let h = leaky_relu(&h, self.slope)?;
+        let logit = self.conv3.forward(&h)?.f_reshape([batch])?;
+        match (&self.label_embedding, labels) {
+            (Some(embedding), Some(labels)) => {
+                let pooled = h.f_sum_dim_intlist([2i64, 3].as_slice(), false, Kind::Float)?;
+                let e = embedding.f_index_select(0, labels)?;
+                let projection = pooled.f_mul(&e)?.f_sum_dim_intlist(1, false, Kind::Float)?;
+                Ok(logit.f_add(&projection)?)
+            }
+            _ => Ok(logit),
+        }
+    }
+}
+
+impl Generator for DcganGenerator {
+    fn latent_dim(&self) -> i64 {
+        self.latent_dim
+    }
+    fn num_classes(&self) -> Option<i64> {
+        self.num_classes
+    }
+    fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        Module::forward_t(self, (z, labels), train)
+    }
+}
+
+impl Discriminator for DcganDiscriminator {
+    fn num_classes(&self) -> Option<i64> {
+        self.num_classes
+    }
+    fn per_sample(&self) -> bool {
+        !matches!(self.norm2, Norm::Batch(_))
+    }
+    fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        Module::forward_t(self, (x, labels), train)
+    }
+}

@@ -1,0 +1,297 @@
+//! [`Trainer::fit`] in named phases: `restore`, then per epoch `train_epoch`, `validate` and
+//! `end_epoch`.
+
+use super::plan::{Plan, ValSource, step_seed};
+use super::progress::EpochProgress;
+use super::{Dataset, EpochLog, Outcome, TrainStep, Trainer, TrainerState, logs};
+use crate::checkpoint;
+use crate::metrics::Metrics;
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use tch::Tensor;
+
+/// How an epoch's training phase ended.
+enum Trained {
+    /// Every batch ran, or the step budget ran out.
+    Epoch,
+    /// The stop flag was raised; the `last` checkpoint is written.
+    Interrupted,
+}
+
+impl Trainer {
+    /// Trains `task` on `data`, validating on `valid` when given, else on the trainer's
+    /// `validation_split` of `data`. With `resume`, continues from the run folder's `last`
+    /// checkpoint when there is one.
+    pub fn fit<T, D>(
+        &self,
+        task: &mut T,
+        data: &D,
+        valid: Option<&D>,
+        resume: bool,
+    ) -> Result<(Outcome, TrainerState)>
+    where
+        T: TrainStep<Batch = D::Batch>,
+        D: Dataset,
+    {
+        self.check(data.len())?;
+        let plan = Plan::new(&self.config, data, valid)?;
+        let mut state = self.restore(task, resume)?;
+        if state.finished {
+            return Ok((Outcome::Completed, state));
+        }
+        while state.epoch < self.config.epochs {
+            let batches = plan.epoch_batches(state.epoch);
+            let mut progress = EpochProgress::start(
+                state.epoch + 1,
+                self.config.epochs,
+                batches.len() as u64,
+                state.batch_in_epoch as u64,
+                self.verbosity,
+            );
+            let trained =
+                self.train_epoch(task, data, &batches, &plan, &mut state, &mut progress)?;
+            if let Trained::Interrupted = trained {
+                progress.finish(&state.epoch_metrics.means());
+                return Ok((Outcome::Interrupted, state));
+            }
+            let log = self.validate(task, data, valid, &plan, state.epoch_metrics.means())?;
+            progress.finish(&log);
+            if let Some(outcome) = self.end_epoch(task, &mut state, log, &plan)? {
+                return Ok((outcome, state));
+            }
+        }
+        Ok((Outcome::Completed, state))
+    }
+
+    /// Rejects settings and data the loop cannot run.
+    fn check(&self, n: usize) -> Result<()> {
+        let c = &self.config;
+        if c.batch_size == 0 {
+            return Err(Error::config("trainer.batch_size", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&c.validation_split) {
+            return Err(Error::config(
+                "trainer.validation_split",
+                format!("must be in [0, 1), got {}", c.validation_split),
+            ));
+        }
+        if n == 0 {
+            return Err(Error::config("data", "the training set is empty"));
+        }
+        Ok(())
+    }
+
+    /// The state to start from: with `resume`, the run folder's `last` checkpoint (its tensors
+    /// loaded into `task`) when there is one; else a fresh state.
+    fn restore<T: TrainStep>(&self, task: &mut T, resume: bool) -> Result<TrainerState> {
+        if !(resume && self.can_resume()) {
+            return Ok(TrainerState::default());
+        }
+        let state = self.load(task, "last")?;
+        tracing::info!(
+            epoch = state.epoch + 1,
+            step = state.global_step,
+            "resuming"
+        );
+        Ok(state)
+    }
+
+    /// Trains the rest of the epoch in progress, from batch `state.batch_in_epoch`, until its
+    /// batches or the step budget run out; writes the `last` checkpoint every
+    /// `checkpoint_every` steps, and when the stop flag is raised.
+    fn train_epoch<T, D>(
+        &self,
+        task: &mut T,
+        data: &D,
+        batches: &[Vec<usize>],
+        plan: &Plan,
+        state: &mut TrainerState,
+        progress: &mut EpochProgress,
+    ) -> Result<Trained>
+    where
+        T: TrainStep<Batch = D::Batch>,
+        D: Dataset,
+    {
+        for (i, indices) in batches.iter().enumerate().skip(state.batch_in_epoch) {
+            if state.global_step >= plan.total_steps {
+                break;
+            }
+            let metrics = self.train_step(task, data, indices, plan, state)?;
+            state.epoch_metrics.merge(&metrics);
+            state.global_step += 1;
+            state.batch_in_epoch = i + 1;
+            progress.step(&state.epoch_metrics.means());
+            if self
+                .config
+                .checkpoint_every
+                .is_some_and(|k| k > 0 && state.global_step % k == 0)
+            {
+                self.save(task, state, "last")?;
+            }
+            if self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+                self.save(task, state, "last")?;
+                return Ok(Trained::Interrupted);
+            }
+        }
+        Ok(Trained::Epoch)
+    }
+
+    /// One optimiser step on the batch `indices`: the schedule's learning rate, libtorch's
+    /// seed for this step, the step in the configured precision, then the NaN guard.
+    fn train_step<T, D>(
+        &self,
+        task: &mut T,
+        data: &D,
+        indices: &[usize],
+        plan: &Plan,
+        state: &TrainerState,
+    ) -> Result<Metrics>
+    where
+        T: TrainStep<Batch = D::Batch>,
+        D: Dataset,
+    {
+        let c = &self.config;
+        task.set_lr_factor(c.lr_schedule.factor(
+            &state.schedule,
+            state.global_step,
+            plan.total_steps,
+        ));
+        tch::manual_seed(step_seed(c.seed, state.global_step));
+        let batch = data.batch(indices)?;
+        let metrics = gen_core::autocast(c.precision, || task.train_step(&batch))?;
+        check_loss(&metrics, state.global_step + 1, state.epoch + 1)?;
+        Ok(metrics)
+    }
+
+    /// The epoch's log: the training means `train`, plus the validation means prefixed
+    /// `val_` when there is validation data (every batch without gradients, in `f32`).
+    fn validate<T, D>(
+        &self,
+        task: &mut T,
+        data: &D,
+        valid: Option<&D>,
+        plan: &Plan,
+        train: BTreeMap<String, f64>,
+    ) -> Result<BTreeMap<String, f64>>
+    where
+        T: TrainStep<Batch = D::Batch>,
+        D: Dataset,
+    {
+        let mut log = train;
+        if plan.val_batches.is_empty() {
+            return Ok(log);
+        }
+        let mut val = Metrics::new();
+        for (source, indices) in &plan.val_batches {
+            let batch = match (source, valid) {
+                (ValSource::Separate, Some(v)) => v.batch(indices)?,
+                _ => data.batch(indices)?,
+            };
+            val.merge(&tch::no_grad(|| task.valid_step(&batch))?);
+        }
+        log.extend(
+            val.means()
+                .into_iter()
+                .map(|(k, v)| (format!("val_{k}"), v)),
+        );
+        Ok(log)
+    }
+
+    /// Ends the epoch with its `log`: the schedule and the best value ([`Trainer::track_best`]),
+    /// early stopping, the history and log files, the `best` checkpoint when the epoch improved,
+    /// the `last` checkpoint, then the task's `on_epoch_end`. Returns how training ends, when
+    /// it ends here (early stopping restores the best weights when asked).
+    fn end_epoch<T: TrainStep>(
+        &self,
+        task: &mut T,
+        state: &mut TrainerState,
+        log: BTreeMap<String, f64>,
+        plan: &Plan,
+    ) -> Result<Option<Outcome>> {
+        let c = &self.config;
+        let epoch = state.epoch;
+        let limit_hit = state.global_step >= plan.total_steps;
+        let improved = self.track_best(state, &log);
+        let stop_early = c.early_stopping.as_ref().is_some_and(|es| {
+            let value = es.monitor().read(&log);
+            es.on_epoch_end(&mut state.early_stopping, epoch, value)
+                .stop
+        });
+        state.history.push(EpochLog {
+            epoch: epoch + 1,
+            step: state.global_step,
+            metrics: log,
+        });
+        state.epoch += 1;
+        state.batch_in_epoch = 0;
+        state.epoch_metrics = Metrics::new();
+        state.finished = limit_hit || stop_early || state.epoch >= c.epochs;
+        logs::write(&self.run_dir, &state.history)?;
+        if improved {
+            self.save(task, state, "best")?;
+        }
+        self.save(task, state, "last")?;
+        task.on_epoch_end(epoch + 1, &self.run_dir)?;
+        if stop_early {
+            let restore = c
+                .early_stopping
+                .as_ref()
+                .is_some_and(|es| es.restore_best_weights);
+            if restore && checkpoint::exists(&self.checkpoint_dir(), "best") {
+                self.load(task, "best")?;
+            }
+            return Ok(Some(Outcome::EarlyStopped));
+        }
+        Ok(limit_hit.then_some(Outcome::Completed))
+    }
+
+    /// Reads the monitored value from `log` (the training `loss`, minimised, when it is
+    /// absent), feeds it to the schedule, and keeps it as `state.best` when it improves on
+    /// it; returns whether it did.
+    fn track_best(&self, state: &mut TrainerState, log: &BTreeMap<String, f64>) -> bool {
+        let Some((monitor, value)) = self.config.monitor.read_or_loss(log) else {
+            return false;
+        };
+        self.config
+            .lr_schedule
+            .on_epoch_end(&mut state.schedule, &monitor, value);
+        let improved = monitor.improves(value, state.best, 0.0);
+        if improved {
+            state.best = Some(value);
+        }
+        improved
+    }
+
+    /// Writes checkpoint `name`: the task's tensors and `state`.
+    fn save<T: TrainStep>(&self, task: &T, state: &TrainerState, name: &str) -> Result<()> {
+        checkpoint::save(
+            &self.checkpoint_dir(),
+            name,
+            state.global_step,
+            &task.state()?,
+            state,
+        )
+    }
+
+    /// Loads checkpoint `name` into `task`; returns its state.
+    fn load<T: TrainStep>(&self, task: &mut T, name: &str) -> Result<TrainerState> {
+        let dir = self.checkpoint_dir();
+        let (tensors, state): (HashMap<String, Tensor>, TrainerState) =
+            checkpoint::load(&dir, name)?;
+        task.load_state(&tensors, &checkpoint::paths(&dir, name).0)?;
+        Ok(state)
+    }
+}
+
+/// The NaN guard: a training step's `loss` must be present and finite. `step` and `epoch`
+/// (1-based) name the step in the error.
+fn check_loss(metrics: &Metrics, step: u64, epoch: usize) -> Result<()> {
+    if !metrics.contains("loss") {
+        return Err(Error::MissingLoss { step, epoch });
+    }
+    match metrics.mean("loss") {
+        Some(value) if !value.is_finite() => Err(Error::NonFiniteLoss { step, epoch, value }),
+        _ => Ok(()),
+    }
+}
