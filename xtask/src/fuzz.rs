@@ -242,11 +242,10 @@ fn build_dir() -> PathBuf {
     target_dir().join("fuzz")
 }
 
-/// The data folder the seeds come from (as gen-data and fetch-data find it).
+/// The data folder the seeds come from: the one gen and fetch-data use
+/// (`crate::data_dir_rule`).
 fn data_dir() -> PathBuf {
-    std::env::var_os(crate::fetch::DATA_DIR_ENV)
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| project_root().join("datasets"), PathBuf::from)
+    crate::data_dir_rule::data_dir().0
 }
 
 /// cargo-fuzz's instrumentation flags for `-s none`, which stable rustc accepts.

@@ -135,6 +135,7 @@ mod tests {
         assert!(dataset_dir_in(&inner, "../outside").is_err());
     }
 
+    #[test]
     fn missing_dataset_in_a_checkout_names_the_folder_and_the_plain_command() {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("datasets.toml"), "").unwrap();
