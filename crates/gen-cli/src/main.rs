@@ -16,6 +16,7 @@ mod cmd;
 mod config;
 mod fit;
 mod gan;
+mod limits;
 mod lm;
 mod presets;
 mod rate;
