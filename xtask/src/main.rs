@@ -12,6 +12,7 @@ mod fuzz;
 mod install;
 mod progress;
 mod setup;
+mod torture;
 mod train;
 mod util;
 
@@ -76,6 +77,12 @@ enum Command {
     ///
     /// Example: `cargo xtask fuzz`, `cargo xtask fuzz --seconds 5`, `cargo xtask fuzz --target mat`
     Fuzz(fuzz::FuzzArgs),
+    /// SIGKILL a small training run at N random moments (checkpoint writes slowed to widen the
+    /// torn window); each state a kill leaves must resume to the uninterrupted run's final
+    /// weights and metrics, bit for bit. Prints N/N.
+    ///
+    /// Example: `cargo xtask torture`, `cargo xtask torture --kills 5 --gen target/release/gen`
+    Torture(torture::TortureArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -96,6 +103,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train { args } => train::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Torture(args) => torture::run(&args),
         Command::Test { args } => {
             // Plain `cargo test` needs no LD_LIBRARY_PATH: every binary, test and doctest that
             // links libtorch records its folder as run path (crates/gen-core/build/).
