@@ -20,7 +20,7 @@ use crate::progress::build_gen;
 use crate::util::project_root;
 use anyhow::{Context, Result, bail};
 use rand_xoshiro::SplitMix64;
-use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
