@@ -261,6 +261,7 @@ files = [
 [[dataset]]
 name = "toy"
 description = "x"
+license = "MIT"
 [[dataset.source]]
 kind = "pypi"
 packages = ["pkg==1"]
@@ -296,14 +297,14 @@ files = [
         assert!(err.contains("extra.mxl: not listed"), "{err}");
         // A listing under another name is no longer a listing.
         let other = Manifest::parse(
-            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\n[[dataset.source]]\nkind = \"pypi\"\n\
+            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\nlicense = \"MIT\"\n[[dataset.source]]\nkind = \"pypi\"\n\
              packages = [\"p\"]\nfiles = [{ name = \"SUMS\", sha256 = \"d57f2fd2c38016cdbf2db639b081dfbbf18b7ec1c69999d916ef7ca326bbe035\", sha256sums_of = \"a/*.b\" }]",
         );
         let err = format!("{:#}", other.unwrap_err());
         assert!(err.contains("belongs to the file `SHA256SUMS`"), "{err}");
         // A wrong glob finds nothing.
         let bad = Manifest::parse(
-            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\n[[dataset.source]]\nkind = \"pypi\"\n\
+            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\nlicense = \"MIT\"\n[[dataset.source]]\nkind = \"pypi\"\n\
              packages = [\"p\"]\nfiles = [{ name = \"S\", sha256 = \"00\", sha256sums_of = \"a/*/b\" }]",
         );
         assert!(bad.is_err());
