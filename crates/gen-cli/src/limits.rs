@@ -132,7 +132,7 @@ const RULES: &[(&str, Rule)] = &[
     ("n_critic", count(100)),
     ("label_smoothing", unit(BELOW_ONE)),
     ("std", unit(1e6)),
-    ("decay_steps", count(TRILLION)),
+    ("anneal_steps", count(TRILLION)),
     ("columns", count(1024)),
     ("rows", count(1024)),
     ("interp_rows", count(1024)),
