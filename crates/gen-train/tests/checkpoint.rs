@@ -105,13 +105,9 @@ fn every_damage_to_the_newest_generation_falls_back_to_the_previous_one() {
 
     let mut cases = 0;
     for file in ["last.safetensors", "last.json"] {
-        let len = std::fs::metadata({
-            let d = tempfile::tempdir().unwrap();
-            two_generations(d.path(), 4);
-            d.path().join(file)
-        })
-        .map(|m| m.len() as usize)
-        .unwrap();
+        let sized = tempfile::tempdir().unwrap();
+        two_generations(sized.path(), 4);
+        let len = std::fs::metadata(sized.path().join(file)).unwrap().len() as usize;
         let mut damages: Vec<(String, Box<dyn Fn(&Path)>)> = Vec::new();
         for i in 0..10 {
             let at = len * i / 10;
