@@ -137,10 +137,30 @@ fn train_resume_and_evaluate_a_tiny_run() {
     let forced = train(data.path(), work.path(), "run", &["--force"]);
     assert!(forced.status.success(), "{}", stderr(&forced));
 
-    // A truncated checkpoint names the file.
+    // A run folder that another process trains in (here: this test, holding its lock) is
+    // refused, by resume and by a forced train alike, and nothing in it is touched.
+    let held = std::fs::File::open(run.join(".lock")).unwrap();
+    fs4::FileExt::try_lock(&held).unwrap();
+    let before = std::fs::read(run.join("checkpoints/last.json")).unwrap();
+    let busy = ["in use by another gen process", "run"];
+    fails_with(
+        &run_gen(data.path(), work.path(), &["resume", "run", "-q"]),
+        &busy,
+    );
+    fails_with(&train(data.path(), work.path(), "run", &["--force"]), &busy);
+    assert_eq!(
+        before,
+        std::fs::read(run.join("checkpoints/last.json")).unwrap()
+    );
+    drop(held);
+
+    // A truncated checkpoint with no previous generation to fall back to names the file.
     let ckpt = run.join("checkpoints/best.safetensors");
     let bytes = std::fs::read(&ckpt).unwrap();
     std::fs::write(&ckpt, &bytes[..bytes.len() / 3]).unwrap();
+    for prev in ["best.prev.json", "best.prev.safetensors"] {
+        let _ = std::fs::remove_file(run.join("checkpoints").join(prev));
+    }
     fails_with(
         &run_gen(data.path(), work.path(), &["evaluate", "--run", "run"]),
         &["best.safetensors"],

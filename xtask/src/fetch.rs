@@ -13,8 +13,8 @@
 
 mod clients;
 mod convert;
+mod glob;
 mod hydrogen;
-mod listing;
 mod manifest;
 mod split;
 mod sums;

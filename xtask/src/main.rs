@@ -8,9 +8,11 @@ mod bench;
 #[path = "../../crates/gen-data/src/data_dir_rule.rs"]
 mod data_dir_rule;
 mod fetch;
+mod fuzz;
 mod install;
 mod progress;
 mod setup;
+mod torture;
 mod train;
 mod util;
 
@@ -68,6 +70,19 @@ enum Command {
     ///
     /// Example: `cargo xtask bench --quick`, `cargo xtask bench --only seed-step,pad`
     Bench(bench::BenchArgs),
+    /// Fuzz every parser (npz, npy, pickle, IDX, CSV, MAT, MusicXML, audio, drumkit.xml, TOML,
+    /// safetensors) with libFuzzer, coverage-guided, on stable Rust: 10^6 inputs per target by
+    /// default, mutated from the fixtures and the data folder's real files; keeps a corpus in
+    /// `fuzz/corpus/` and prints inputs/s, peak heap and the slowest input per target.
+    ///
+    /// Example: `cargo xtask fuzz`, `cargo xtask fuzz --seconds 5`, `cargo xtask fuzz --target mat`
+    Fuzz(fuzz::FuzzArgs),
+    /// SIGKILL a small training run at N random moments (checkpoint writes slowed to widen the
+    /// torn window); each state a kill leaves must resume to the uninterrupted run's final
+    /// weights and metrics, bit for bit. Prints N/N.
+    ///
+    /// Example: `cargo xtask torture`, `cargo xtask torture --kills 5 --gen target/release/gen`
+    Torture(torture::TortureArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -87,6 +102,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => install::run(&args),
         Command::Train { args } => train::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Torture(args) => torture::run(&args),
         Command::Test { args } => {
             // Plain `cargo test` needs no LD_LIBRARY_PATH: every binary, test and doctest that
             // links libtorch records its folder as run path (crates/gen-core/build/).

@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn default_preset_matches_gen_cli_and_every_preset_names_a_manifest_dataset() {
         let cli =
-            std::fs::read_to_string(project_root().join("crates/gen-cli/src/config.rs")).unwrap();
+            std::fs::read_to_string(project_root().join("crates/gen-cli/src/presets.rs")).unwrap();
         let line = format!("pub const DEFAULT_PRESET: &str = \"{DEFAULT_PRESET}\";");
         assert!(
             cli.contains(&line),

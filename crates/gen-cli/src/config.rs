@@ -413,11 +413,15 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
     toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))
 }
 
-/// Turns the (overridden) table into a typed config. Unknown keys and wrong types are errors
-/// that name the key and list the valid ones; `origin` says where the config came from.
+/// Turns the (overridden) table into a typed config. Unknown keys, wrong types and numbers out
+/// of their key's range ([`crate::limits`]) are errors that name the key; `origin` says where
+/// the config came from.
 pub fn resolve(table: &toml::Table, origin: &str) -> Result<RunConfig> {
     let text = toml::to_string(table).context("cannot re-encode the config")?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config ({origin}):\n{e}"))
+    let config: RunConfig =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config ({origin}):\n{e}"))?;
+    crate::limits::check(&to_table(&config)?, origin)?;
+    Ok(config)
 }
 
 /// The resolved config as a table, defaults included.

@@ -16,6 +16,7 @@ mod cmd;
 mod config;
 mod fit;
 mod gan;
+mod limits;
 mod lm;
 mod presets;
 mod rate;
@@ -37,7 +38,8 @@ struct Cli {
     /// Print less (errors only).
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Print more (debug logs); `RUST_LOG` overrides both.
+    /// Print more (debug logs, and libtorch's C++ backtrace with its errors); `RUST_LOG`
+    /// overrides both.
     #[arg(short, long, global = true)]
     verbose: bool,
     #[command(subcommand)]
@@ -100,10 +102,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let verbose = cli.verbose;
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", runtime::error_text(&err, verbose));
             ExitCode::FAILURE
         }
     }

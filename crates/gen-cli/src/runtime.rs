@@ -67,3 +67,54 @@ pub fn init_logging(level: &str, run_dir: Option<&Path>) -> Result<()> {
         .ok();
     Ok(())
 }
+
+/// The text of a failed command's error for the user: the whole chain of causes, less
+/// libtorch's C++ backtrace (the `Exception raised from ...` and `frame #N: ...` lines that
+/// follow the first line of a libtorch error) unless `verbose` (`-v`) asks for it.
+pub fn error_text(err: &anyhow::Error, verbose: bool) -> String {
+    let full = format!("{err:#}");
+    if verbose {
+        return full;
+    }
+    let is_trace = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("Exception raised from ") || line.starts_with("frame #")
+    };
+    let kept: Vec<&str> = full.lines().filter(|l| !is_trace(l)).collect();
+    if kept.len() == full.lines().count() {
+        return full;
+    }
+    format!(
+        "{}\n(libtorch's C++ backtrace is shown with -v)",
+        kept.join("\n").trim_end()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_libtorch_error_shows_its_first_line_and_the_backtrace_only_with_verbose() {
+        let err = tch::Tensor::f_stack::<tch::Tensor>(&[], 0).unwrap_err();
+        let raw = err.to_string();
+        let err = anyhow::Error::new(err).context("training step 3");
+        let short = error_text(&err, false);
+        assert!(
+            short.contains("stack expects a non-empty TensorList"),
+            "{short}"
+        );
+        assert!(short.starts_with("training step 3: "), "{short}");
+        assert!(
+            !short.contains("frame #") && !short.contains("Exception raised"),
+            "{short}"
+        );
+        // libtorch of this build attaches its backtrace: the short form hides it, -v shows it.
+        assert!(raw.contains("frame #"), "{raw}");
+        assert_eq!(short.lines().count(), 2, "{short}");
+        assert!(error_text(&err, true).contains("frame #"));
+        // Errors without a backtrace pass through whole, several lines included.
+        let plain = anyhow::anyhow!("invalid config (preset x):\n  `data.maxlen` = 0: ...");
+        assert_eq!(error_text(&plain, false), format!("{plain:#}"));
+    }
+}

@@ -31,6 +31,34 @@ mod npz;
 mod pickle;
 mod raw;
 
+pub use pickle::ALLOWED_PICKLE_GLOBALS;
+
+/// The IMDB parsers on raw bytes, for [`crate::fuzzing`].
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz_entry {
+    use super::{npz, pickle, raw};
+    use std::path::Path;
+
+    const ORIGIN: &str = "fuzz-input";
+
+    pub(crate) fn npz(bytes: &[u8]) -> bool {
+        npz::read_npz_bytes(bytes, Path::new(ORIGIN)).is_ok()
+    }
+
+    pub(crate) fn npy(bytes: &[u8]) -> bool {
+        let ints = npz::read_int_npy(bytes, Path::new(ORIGIN), "y").is_ok();
+        npz::read_object_npy(bytes, Path::new(ORIGIN), "x").is_ok() || ints
+    }
+
+    pub(crate) fn pickle(bytes: &[u8]) -> bool {
+        pickle::decode_int_lists(bytes, npz::MAX_ELEMENTS).is_ok()
+    }
+
+    pub(crate) fn csv(bytes: &[u8]) -> bool {
+        raw::read_csv_from(bytes, Path::new(ORIGIN)).is_ok()
+    }
+}
+
 use crate::paths;
 use crate::tokenizer::{Tokenizer, TokenizerOptions};
 use crate::{Error, Result};

@@ -83,7 +83,11 @@ pub fn load_lasa_file(path: impl AsRef<Path>) -> Result<LasaShape> {
         .and_then(|s| s.to_str())
         .ok_or_else(|| Error::format(path, "file name", "is not valid UTF-8"))?
         .to_string();
-    let file = MatFile::read(path)?;
+    shape_of(&MatFile::read(path)?, path, name)
+}
+
+/// The shape `name` held by the parsed LASA file `file` (read from `path`).
+pub(crate) fn shape_of(file: &MatFile, path: &Path, name: String) -> Result<LasaShape> {
     let demos = file.cell("demos")?;
     if demos.cells.is_empty() {
         return Err(Error::format(path, "demos", "the cell array is empty"));

@@ -10,11 +10,13 @@
 //! Audio: drum one-shots ([`drums`]) decoded from WAV, FLAC and AIFF (symphonia), resampled to
 //! 16 kHz (rubato), labelled from each kit's `drumkit.xml`, split and cached.
 //!
-//! Loaders only read disk, except the drums loader's cache of decoded clips (`<data folder>/.cache`,
-//! or `GEN_CACHE_DIR` when set). Fetch the data first with `cargo xtask fetch-data NAME`; the data
-//! folder is `GEN_DATA_DIR` when set, else the `datasets/` of the gen checkout above the current
-//! folder, else the per-user `~/.local/share/gen/datasets` ([`paths`]). [`catalog`] lists the
-//! datasets with their licences and sources.
+//! Loaders only read the data folder and never write to it (it may be read-only or shared); the
+//! drums loader keeps its cache of decoded clips in the per-user cache folder
+//! (`$XDG_CACHE_HOME/gen` or `~/.cache/gen`, or `GEN_CACHE_DIR` when set). Fetch the data first
+//! with `cargo xtask fetch-data NAME`; the data folder is `GEN_DATA_DIR` when set, else the
+//! `datasets/` of the gen checkout above the current folder, else the per-user
+//! `~/.local/share/gen/datasets` ([`paths`]). [`catalog`] lists the datasets with their licences
+//! and sources.
 
 pub mod audio;
 pub mod batch;
@@ -22,6 +24,9 @@ pub mod catalog;
 mod data_dir_rule;
 pub mod drums;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idx;
 pub mod imdb;
 pub mod lasa;
@@ -35,5 +40,6 @@ pub mod splitmix;
 pub mod text;
 pub mod tokenizer;
 pub mod trajectory;
+mod zipped;
 
 pub use error::{Error, Result};

@@ -23,7 +23,8 @@ pub fn data_dir_and_origin() -> (PathBuf, Origin) {
 }
 
 /// The folder of dataset `name` under [`data_dir`], or [`Error::MissingDataset`] (which names
-/// the folder and the `cargo xtask fetch-data` command that fills it) when it does not exist.
+/// the folder and the `cargo xtask fetch-data` command that fills it) when it does not exist. A
+/// name that is not one plain folder name ([`check_dataset_name`]) is an [`Error::InvalidArgument`].
 pub fn dataset_dir(name: &str) -> Result<PathBuf> {
     dataset_dir_in(&data_dir(), name)
 }
@@ -48,6 +49,7 @@ pub(crate) fn fetch_hint(name: &str, dataset_path: &Path) -> String {
 
 /// Like [`dataset_dir`], under an explicit data folder.
 pub fn dataset_dir_in(root: &Path, name: &str) -> Result<PathBuf> {
+    check_dataset_name(name)?;
     let dir = root.join(name);
     if dir.is_dir() {
         Ok(dir)
@@ -59,9 +61,79 @@ pub fn dataset_dir_in(root: &Path, name: &str) -> Result<PathBuf> {
     }
 }
 
+/// Checks that `name` names a folder directly inside the data folder: not empty, not starting
+/// with `.` (so not `.`, `..` or gen's own `.cache`-style folders), no `/` or `\`, no control
+/// character. So `../x`, `/abs`, `a/../../b` and `C:\x` cannot leave the data folder.
+pub fn check_dataset_name(name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.starts_with('.') {
+        Some("it starts with `.`")
+    } else if name.contains(['/', '\\']) {
+        Some("it holds a path separator")
+    } else if name.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::invalid(
+            "dataset name",
+            format!(
+                "{name:?} is not a folder name inside the data folder ({why}); use a name \
+                 such as `mnist`, or set {DATA_DIR_ENV} to move the data folder"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_leave_the_data_folder_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("ok")).unwrap();
+        assert_eq!(
+            dataset_dir_in(root.path(), "ok").unwrap(),
+            root.path().join("ok")
+        );
+        for bad in [
+            "../x",
+            "/abs",
+            "a/../../b",
+            "..",
+            ".",
+            "",
+            "a\\..\\b",
+            ".cache",
+            "x\0y",
+            "/",
+        ] {
+            let err = dataset_dir_in(root.path(), bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidArgument {
+                        name: "dataset name",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("not a folder name inside the data folder")
+            );
+        }
+        // Even when the target exists outside: the check is on the name, not the disk.
+        std::fs::create_dir(root.path().join("outside")).unwrap();
+        let inner = root.path().join("data");
+        std::fs::create_dir(&inner).unwrap();
+        assert!(dataset_dir_in(&inner, "../outside").is_err());
+    }
 
     #[test]
     fn missing_dataset_in_a_checkout_names_the_folder_and_the_plain_command() {

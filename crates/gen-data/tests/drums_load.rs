@@ -209,3 +209,85 @@ fn missing_dataset_names_the_fetch_command() {
         .to_string();
     assert!(err.contains("cargo xtask fetch-data drums"), "{err}");
 }
+
+/// The whole tree under `dir`, hidden entries included, with each file's size and
+/// modification time: any write shows.
+fn snapshot(dir: &Path) -> Vec<String> {
+    listing(dir)
+        .into_iter()
+        .map(|rel| {
+            let meta = std::fs::metadata(dir.join(&rel)).unwrap();
+            format!("{rel} {} {:?}", meta.len(), meta.modified().unwrap())
+        })
+        .collect()
+}
+
+/// `drums::load_default()` with the data folder made read-only (mode 0555; tests run as root,
+/// which the mode does not stop, so the test checks the tree is unchanged instead) and no
+/// `GEN_CACHE_DIR`: the cache goes to `$XDG_CACHE_HOME/gen`, and nothing under the data folder
+/// changes. The loading runs in a child process (this test binary, re-run with a marker
+/// variable), since changing the environment of the test process itself is unsafe.
+#[test]
+fn default_cache_goes_to_the_user_cache_and_the_data_folder_is_untouched() {
+    const CHILD: &str = "GEN_DATA_TEST_READ_ONLY_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let set = drums::load_default().unwrap();
+        assert_eq!(set.report.loaded, 5);
+        let CacheStatus::Written(file) = &set.report.cache else {
+            panic!("{:?}", set.report.cache)
+        };
+        println!("cache file: {}", file.display());
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let data = dataset();
+    let folder = root.path().join(drums::DATASET);
+    std::fs::rename(data.path(), &folder).unwrap();
+    std::fs::write(root.path().join("datasets.toml"), "").unwrap();
+    let mut dirs = vec![root.path().to_path_buf()];
+    dirs.extend(
+        listing(root.path())
+            .iter()
+            .map(|rel| root.path().join(rel))
+            .filter(|p| p.is_dir()),
+    );
+    for dir in &dirs {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let before = snapshot(root.path());
+    let (cache, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "default_cache_goes_to_the_user_cache_and_the_data_folder_is_untouched",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env("GEN_DATA_DIR", root.path())
+        .env_remove(drums::CACHE_DIR_ENV)
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "cache file: {}",
+            cache.path().join("gen").display()
+        )),
+        "{text}"
+    );
+    assert_eq!(snapshot(root.path()), before, "the data folder changed");
+    assert_eq!(listing(&cache.path().join("gen")).len(), 1);
+    assert!(listing(home.path()).is_empty());
+    for dir in &dirs {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}

@@ -1,14 +1,39 @@
-//! Checkpoints: tensors as safetensors plus a JSON state, each written to a temporary file and
-//! renamed, so a crash never leaves a half-written checkpoint behind.
+//! Checkpoints: tensors as safetensors plus a JSON state, crash-consistent and verified.
+//!
+//! A checkpoint `name` is two files, `<name>.safetensors` and `<name>.json`. The JSON state
+//! holds `[step, state, record]`: the [`FileRecord`] gives the tensor file's size and sha256 and
+//! the state's own sha256, and a safetensors entry holds the step, so a torn, mixed or corrupt
+//! pair is detected.
+//!
+//! Writing ([`save`]) keeps the pair that is being replaced as the previous generation
+//! (`<name>.prev.*`, hard links, so nothing is copied) and moves each new file into place
+//! through a temporary file: the file is synced, renamed, and the folder synced, so after a
+//! crash or power loss each name holds either the old or the new bytes, never a mixture. At
+//! every moment at least one generation is whole.
+//!
+//! Loading ([`load`]) verifies the size and sha256 of the tensor file against the state and
+//! the step inside it; when the newest generation is missing, truncated or corrupt it falls
+//! back to the previous one with a warning that names what was wrong, and fails with
+//! [`Error::Checkpoint`] when neither is whole.
 
 use crate::{Error, Result};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 /// The entry that ties a safetensors file to its JSON state.
 const STEP_KEY: &str = "__checkpoint.step";
+
+/// The suffix of the previous generation's name: `last` is kept as `last.prev`.
+pub const PREVIOUS: &str = ".prev";
+
+/// Milliseconds to sleep between the two renames of [`save`], read from this variable: a
+/// hook that widens the window in which a kill tears a checkpoint (`cargo xtask torture`).
+pub const WRITE_DELAY_ENV: &str = "GEN_CHECKPOINT_WRITE_DELAY_MS";
 
 /// The two files of the checkpoint named `name` in `dir`: `<name>.safetensors`, `<name>.json`.
 pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -18,17 +43,52 @@ pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Whether the checkpoint `name` exists in `dir`.
+/// Whether the checkpoint `name` (or its previous generation) exists in `dir`. Whether it is
+/// whole is checked by [`load`].
 pub fn exists(dir: &Path, name: &str) -> bool {
+    pair_exists(dir, name) || pair_exists(dir, &previous(name))
+}
+
+fn pair_exists(dir: &Path, name: &str) -> bool {
     let (t, s) = paths(dir, name);
     t.is_file() && s.is_file()
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+fn previous(name: &str) -> String {
+    format!("{name}{PREVIOUS}")
+}
+
+/// Writes `bytes` to `path` crash-consistently: a temporary file in the same folder, synced,
+/// renamed over `path`, then the folder synced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    sync_dir(path)
+}
+
+/// Syncs the folder that holds `path`, so that a rename in it survives a power loss. A no-op
+/// where folders cannot be opened (Windows).
+fn sync_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if cfg!(unix) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -40,7 +100,34 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// What the JSON state records to verify a checkpoint: the tensor file's size and sha256, and
+/// the sha256 of the state itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecord {
+    /// The tensor file's size in bytes.
+    pub size: u64,
+    /// The SHA-256 of the tensor file, lowercase hex.
+    pub sha256: String,
+    /// The SHA-256 of `[step, state]` as compact JSON with sorted keys ([`state_digest`]).
+    pub state_sha256: String,
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The SHA-256 of `[step, state]` written as compact JSON from a `serde_json::Value` (keys in
+/// the order `Value` keeps them), so that the same value read back hashes the same.
+pub fn state_digest(step_and_state: &serde_json::Value) -> String {
+    hex_sha256(&serde_json::to_vec(step_and_state).unwrap_or_default())
+}
+
 /// Saves `tensors` and `state` as checkpoint `name` in `dir` (created if needed), for `step`.
+/// The pair it replaces is kept as `<name>.prev` when it is whole (see the module docs).
 pub fn save<S: Serialize>(
     dir: &Path,
     name: &str,
@@ -55,37 +142,220 @@ pub fn save<S: Serialize>(
     named.push((STEP_KEY, &step_tensor));
     let tmp = tmp_path(&tensor_path);
     Tensor::write_safetensors(&named, &tmp)?;
-    let json = serde_json::to_vec_pretty(&(step, state)).map_err(|e| Error::Checkpoint {
-        path: state_path.clone(),
-        field: "state".into(),
-        reason: e.to_string(),
-    })?;
+    sync_file(&tmp)?;
+    let bytes = std::fs::read(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let unserialisable = |e: serde_json::Error| corrupt(&state_path, "state", e.to_string());
+    let record = FileRecord {
+        size: bytes.len() as u64,
+        sha256: hex_sha256(&bytes),
+        state_sha256: state_digest(&serde_json::to_value((step, state)).map_err(unserialisable)?),
+    };
+    drop(bytes);
+    let json = serde_json::to_vec_pretty(&(step, state, &record)).map_err(unserialisable)?;
+    keep_previous(dir, name)?;
     std::fs::rename(&tmp, &tensor_path).map_err(|e| Error::io(&tensor_path, e))?;
+    sync_dir(&tensor_path)?;
+    write_delay();
     write_atomic(&state_path, &json)
 }
 
-/// Loads checkpoint `name` from `dir`: its tensors by name and its state. Fails with
-/// [`Error::Checkpoint`] naming the file when either file is missing, truncated or corrupt, or
-/// when the two files belong to different steps.
+/// Makes the whole current pair `name` the previous generation. A pair that does not verify
+/// (torn by a crash) is left alone, so the previous generation stays the last whole one.
+fn keep_previous(dir: &Path, name: &str) -> Result<()> {
+    if !pair_exists(dir, name) || verify_pair(dir, name).is_err() {
+        return Ok(());
+    }
+    let (t, s) = paths(dir, name);
+    let prev = previous(name);
+    let (prev_t, prev_s) = paths(dir, &prev);
+    // The state first: a pair with no state is not a generation, whatever its tensor file holds.
+    for path in [&prev_s, &prev_t] {
+        std::fs::remove_file(path)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+            .map_err(|e| Error::io(path, e))?;
+    }
+    for (from, to) in [(&t, &prev_t), (&s, &prev_s)] {
+        if std::fs::hard_link(from, to).is_err() {
+            let tmp = tmp_path(to);
+            std::fs::copy(from, &tmp).map_err(|e| Error::io(&tmp, e))?;
+            sync_file(&tmp)?;
+            std::fs::rename(&tmp, to).map_err(|e| Error::io(to, e))?;
+        }
+    }
+    sync_dir(&prev_s)
+}
+
+fn write_delay() {
+    let ms = std::env::var(WRITE_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = ms {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// What a checkpoint holds once loaded: its tensors by name and its state.
+#[derive(Debug)]
+pub struct Loaded<S> {
+    /// The tensors by name.
+    pub tensors: HashMap<String, Tensor>,
+    /// The state.
+    pub state: S,
+    /// The tensor file it was read from: `<name>.safetensors`, or the previous generation's.
+    pub tensor_path: PathBuf,
+    /// Why the newest generation was refused, when the previous one was loaded instead.
+    pub fallback: Option<Error>,
+}
+
+/// Loads checkpoint `name` from `dir`: its tensors by name and its state. When the newest pair
+/// is missing, truncated or corrupt, loads the previous generation with a `tracing` warning;
+/// fails with [`Error::Checkpoint`] naming the file when neither is whole.
 pub fn load<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<(HashMap<String, Tensor>, S)> {
-    let (tensor_path, state_path) = paths(dir, name);
-    let corrupt = |path: &Path, field: &str, reason: String| Error::Checkpoint {
+    let loaded = load_verified(dir, name)?;
+    Ok((loaded.tensors, loaded.state))
+}
+
+/// [`load`], also telling which file was read and why the newest generation was refused.
+pub fn load_verified<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<Loaded<S>> {
+    let newest = match load_pair(dir, name) {
+        Ok(loaded) => return Ok(loaded),
+        Err(e) => e,
+    };
+    let prev = previous(name);
+    if !pair_exists(dir, &prev) {
+        return Err(newest);
+    }
+    match load_pair::<S>(dir, &prev) {
+        Ok(mut loaded) => {
+            tracing::warn!(
+                "{newest}; falling back to the previous checkpoint {}",
+                loaded.tensor_path.display()
+            );
+            loaded.fallback = Some(newest);
+            Ok(loaded)
+        }
+        Err(older) => Err(Error::Checkpoint {
+            path: dir.join(name),
+            field: "every generation".into(),
+            reason: format!("no whole checkpoint left: {newest}; and {older}"),
+        }),
+    }
+}
+
+fn corrupt(path: &Path, field: &str, reason: impl Into<String>) -> Error {
+    Error::Checkpoint {
         path: path.to_path_buf(),
         field: field.into(),
-        reason,
-    };
-    let bytes = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let (step, state): (u64, S) =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
-    if !tensor_path.is_file() {
-        return Err(corrupt(&tensor_path, "file", "missing".into()));
+        reason: reason.into(),
     }
-    let tensors = Tensor::read_safetensors(&tensor_path)
+}
+
+/// Reads the state of pair `name` and checks its tensor file's size and sha256; returns the
+/// step, the state (as JSON) and the tensor file's bytes.
+fn verify_pair(dir: &Path, name: &str) -> Result<(u64, serde_json::Value, Vec<u8>)> {
+    let (tensor_path, state_path) = paths(dir, name);
+    let text = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
+    let serde_json::Value::Array(mut parts) = value else {
+        return Err(corrupt(
+            &state_path,
+            "state",
+            "not a [step, state, file] array",
+        ));
+    };
+    // Checkpoints written before the record was added hold `[step, state]`: only the step is
+    // checked for them.
+    let record = match parts.len() {
+        2 => None,
+        3 => {
+            let record = parts.pop().unwrap_or_default();
+            let record: FileRecord = serde_json::from_value(record)
+                .map_err(|e| corrupt(&state_path, "file record", e.to_string()))?;
+            Some(record)
+        }
+        n => {
+            return Err(corrupt(
+                &state_path,
+                "state",
+                format!("{n} entries, expected 3"),
+            ));
+        }
+    };
+    if let Some(record) = &record {
+        let digest = state_digest(&serde_json::Value::Array(parts.clone()));
+        if digest != record.state_sha256 {
+            return Err(corrupt(
+                &state_path,
+                "state_sha256",
+                format!(
+                    "the state hashes to {digest}, the file records {} (corrupt)",
+                    record.state_sha256
+                ),
+            ));
+        }
+    }
+    let state = parts.pop().unwrap_or_default();
+    let step = parts
+        .pop()
+        .and_then(|s| s.as_u64())
+        .ok_or_else(|| corrupt(&state_path, "step", "not a whole number"))?;
+    let bytes = match std::fs::read(&tensor_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(corrupt(&tensor_path, "file", "missing"));
+        }
+        Err(e) => return Err(Error::io(&tensor_path, e)),
+    };
+    if let Some(record) = record {
+        if bytes.len() as u64 != record.size {
+            return Err(corrupt(
+                &tensor_path,
+                "size",
+                format!(
+                    "{} bytes, but {} records {} (truncated or replaced)",
+                    bytes.len(),
+                    state_path.display(),
+                    record.size
+                ),
+            ));
+        }
+        let actual = hex_sha256(&bytes);
+        if actual != record.sha256 {
+            return Err(corrupt(
+                &tensor_path,
+                "sha256",
+                format!(
+                    "is {}, but {} records {} (corrupt or replaced)",
+                    actual,
+                    state_path.display(),
+                    record.sha256
+                ),
+            ));
+        }
+    }
+    Ok((step, state, bytes))
+}
+
+fn load_pair<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<Loaded<S>> {
+    let (tensor_path, state_path) = paths(dir, name);
+    let (step, state, bytes) = verify_pair(dir, name)?;
+    let state: S =
+        serde_json::from_value(state).map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| corrupt(&tensor_path, "safetensors", e.to_string()))?;
-    let tensors: HashMap<String, Tensor> = tensors.into_iter().collect();
+    let tensors = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| Ok((name, Tensor::try_from(view)?)))
+        .collect::<std::result::Result<HashMap<String, Tensor>, tch::TchError>>()
+        .map_err(|e| corrupt(&tensor_path, "safetensors", e.to_string()))?;
     let saved_step = tensors
         .get(STEP_KEY)
-        .ok_or_else(|| corrupt(&tensor_path, STEP_KEY, "missing".into()))?
+        .ok_or_else(|| corrupt(&tensor_path, STEP_KEY, "missing"))?
         .f_int64_value(&[0])?;
     if saved_step != step as i64 {
         return Err(corrupt(
@@ -97,31 +367,10 @@ pub fn load<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<(HashMap<Stri
             ),
         ));
     }
-    Ok((tensors, state))
-}
-
-/// Copies the values of `saved` into the variables `vars`, checking that every variable is
-/// present with the same shape. `path` names the checkpoint in errors.
-pub fn copy_into(
-    vars: &[(String, Tensor)],
-    saved: &HashMap<String, Tensor>,
-    path: &Path,
-) -> Result<()> {
-    for (name, var) in vars {
-        let value = saved.get(name).ok_or_else(|| Error::Checkpoint {
-            path: path.to_path_buf(),
-            field: name.clone(),
-            reason: "missing".into(),
-        })?;
-        if value.size() != var.size() {
-            return Err(Error::Checkpoint {
-                path: path.to_path_buf(),
-                field: name.clone(),
-                reason: format!("shape {:?}, the model has {:?}", value.size(), var.size()),
-            });
-        }
-        let mut var = var.shallow_clone();
-        tch::no_grad(|| var.f_copy_(value))?;
-    }
-    Ok(())
+    Ok(Loaded {
+        tensors,
+        state,
+        tensor_path,
+        fallback: None,
+    })
 }

@@ -162,6 +162,48 @@ fn resume_after_interruption_matches_the_uninterrupted_run() {
     );
 }
 
+#[test]
+fn a_corrupt_last_checkpoint_resumes_from_the_previous_one_and_ends_identical() {
+    let _serial = serial();
+    let d = data(200, 2);
+    let cfg = config(3);
+    let dir_a = tempfile::tempdir().unwrap();
+    let mut a = task(3, 0.01);
+    let (_, state_a) = Trainer::new(cfg.clone(), dir_a.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut a, &d, None, false)
+        .unwrap();
+    // Interrupted at step 7: `last` is step 7, `last.prev` the end of epoch 1 (step 5).
+    let dir_b = tempfile::tempdir().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut b = StopAfter::new(task(3, 0.01), 7, flag.clone());
+    Trainer::new(cfg.clone(), dir_b.path())
+        .verbosity(Verbosity::Silent)
+        .stop_flag(flag)
+        .fit(&mut b, &d, None, false)
+        .unwrap();
+    let ckpt = dir_b.path().join("checkpoints");
+    let newest = ckpt.join("last.safetensors");
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let n = bytes.len();
+    bytes[n - 5] ^= 1;
+    std::fs::write(&newest, bytes).unwrap();
+    let loaded = gen_train::checkpoint::load_verified::<TrainerState>(&ckpt, "last").unwrap();
+    assert_eq!(loaded.state.global_step, 5);
+    let why = loaded.fallback.unwrap().to_string();
+    assert!(why.contains("last.safetensors: sha256"), "{why}");
+    let mut resumed = task(99, 0.01);
+    let (outcome, state_b) = Trainer::new(cfg, dir_b.path())
+        .verbosity(Verbosity::Silent)
+        .fit(&mut resumed, &d, None, true)
+        .unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(state_a.history, state_b.history);
+    for ((na, ta), (_, tb)) in a.state().unwrap().iter().zip(&resumed.state().unwrap()) {
+        assert!(ta.equal(tb), "{na} differs");
+    }
+}
+
 /// Wraps a task: reports a NaN loss at training step `nan_at` (1-based; 0: never), and
 /// records, for every step, whether it trained and the autocast kind it ran under.
 struct Spy {

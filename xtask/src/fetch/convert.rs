@@ -47,9 +47,10 @@
 //!     print(p, hashlib.sha256(img).hexdigest(), hashlib.sha256(lb).hexdigest())
 //! ```
 
-use super::listing::copy_and_list;
+use super::glob::copy_matches;
 use super::manifest::{Convert, Source};
 use super::split::stratified_split;
+use super::sums::{SUMS_FILE, write_sums};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::fs::File;
@@ -82,12 +83,11 @@ pub fn convert(source: &Source, tree: &Path, out: &Path) -> Result<()> {
     }
 }
 
-/// The `copy` converter: each listed file from `<from>/<path or name>`, then for each listing
-/// (`sha256sums_of`) the files its glob matches, and the listing itself, which names them and
-/// the other files (so it covers the whole dataset folder but itself).
+/// The `copy` converter: each listed file from `<from>/<path or name>`; then, when the source
+/// lists `SHA256SUMS` with a `sha256sums_of` glob, the files the glob matches, and the
+/// `SHA256SUMS` of the whole folder ([`write_sums`]).
 pub fn copy_source(source: &Source, tree: &Path, out: &Path) -> Result<()> {
     let from = tree.join(source.from.as_deref().unwrap_or("."));
-    let mut named = Vec::new();
     for spec in source.files.iter().filter(|f| f.sha256sums_of.is_none()) {
         let src = from.join(spec.path.as_deref().unwrap_or(&spec.name));
         if !src.is_file() {
@@ -95,12 +95,18 @@ pub fn copy_source(source: &Source, tree: &Path, out: &Path) -> Result<()> {
         }
         std::fs::copy(&src, out.join(&spec.name))
             .with_context(|| format!("could not copy {}", src.display()))?;
-        named.push(spec.name.clone());
     }
-    for spec in &source.files {
-        if let Some(glob) = &spec.sha256sums_of {
-            copy_and_list(&from, glob, out, &spec.name, &named)?;
-        }
+    let globs: Vec<&String> = source
+        .files
+        .iter()
+        .filter_map(|f| f.sha256sums_of.as_ref())
+        .collect();
+    for glob in &globs {
+        copy_matches(&from, glob, out)?;
+    }
+    if !globs.is_empty() {
+        debug_assert!(source.files.iter().any(|f| f.name == SUMS_FILE));
+        write_sums(out)?;
     }
     Ok(())
 }

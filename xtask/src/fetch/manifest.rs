@@ -184,11 +184,11 @@ pub struct FileSpec {
     /// `convert = "copy"`: the file's path in the download, relative to `from`, when it is not
     /// `<from>/<name>` (e.g. a licence in another folder). Default: `name`.
     pub path: Option<String>,
-    /// `convert = "copy"`: makes this file a listing, in `sha256sum` format and sorted by name,
-    /// of every file that this glob (relative to `from`; one `*` in its last component) matches
-    /// and of the source's other files. The fetch copies each match beside it and writes the
-    /// listing; verifying checks the listing's own `sha256`, then every listed file. So one
-    /// pinned checksum pins a file set.
+    /// `convert = "copy"`, on the file `SHA256SUMS` only: the fetch also copies every file that
+    /// this glob (relative to `from`; one `*` in its last component) matches, then writes
+    /// `SHA256SUMS` over the whole folder ([`super::sums`]); verifying checks its own `sha256`,
+    /// then every listed file, and that the folder holds nothing else. So one pinned checksum
+    /// pins a file set.
     pub sha256sums_of: Option<String>,
 }
 
@@ -337,7 +337,13 @@ fn validate_source(source: &Source) -> Result<()> {
             check_relative_path(path).with_context(|| format!("path of `{}`", file.name))?;
         }
         if let Some(glob) = &file.sha256sums_of {
-            super::listing::check_glob(glob)
+            if file.name != SUMS_FILE {
+                bail!(
+                    "`{}`: `sha256sums_of` belongs to the file `{SUMS_FILE}`, the one listing",
+                    file.name
+                );
+            }
+            super::glob::check_glob(glob)
                 .with_context(|| format!("sha256sums_of of `{}`", file.name))?;
             if file.md5.is_some() || file.path.is_some() {
                 bail!(

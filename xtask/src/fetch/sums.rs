@@ -1,7 +1,9 @@
-//! `SHA256SUMS`: one checksum file that stands for a whole folder tree.
+//! `SHA256SUMS`: one checksum file that stands for a whole folder tree. The one listing
+//! mechanism of the fetch: [`write_sums`] writes it (the `copy` converter after copying a
+//! `sha256sums_of` glob, the `hydrogen-drumkits` converter), [`check_sums`] verifies it.
 //!
-//! A dataset of hundreds of files in subfolders (the drum kits) lists a single canonical file in
-//! `datasets.toml`, `SHA256SUMS`, whose own sha256 is pinned there. The file holds one line per
+//! A dataset of hundreds of files (the 408 Bach chorales, the drum kits in subfolders) lists a
+//! single canonical file in `datasets.toml`, `SHA256SUMS`, whose own sha256 is pinned there. The file holds one line per
 //! other file of the dataset folder, in `sha256sum` format (`<64 hex>  <relative/path>`, sorted
 //! by path bytes), so `sha256sum -c SHA256SUMS` checks a copy by hand too. Verifying the dataset
 //! checks the pinned sum of `SHA256SUMS`, then every line of it, and that the folder holds no

@@ -1,8 +1,7 @@
 //! Checksums of canonical files, and whether a dataset folder holds a verified copy.
 
-use super::listing;
 use super::manifest::{Dataset, FileSpec, Source};
-use super::sums::{SUMS_FILE, check_sums};
+use super::sums::{SUMS_FILE, check_sums, parse_sums};
 use anyhow::{Context, Result, bail};
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -43,8 +42,8 @@ fn hex_digest_file<D: Digest>(path: &Path) -> Result<String> {
     }))
 }
 
-/// Checks the file `dir/<spec.name>` against the checksum the manifest records for it (and, for a
-/// listing, every file it lists against the listing).
+/// Checks the file `dir/<spec.name>` against the checksum the manifest records for it (a
+/// `SHA256SUMS` is then checked file by file by [`verify_files`]).
 pub fn check_file(dir: &Path, spec: &FileSpec) -> Result<()> {
     let path = dir.join(&spec.name);
     let meta =
@@ -70,20 +69,20 @@ pub fn check_file(dir: &Path, spec: &FileSpec) -> Result<()> {
             path.display()
         );
     }
-    if spec.sha256sums_of.is_some() {
-        listing::check_listed(dir, &spec.name)?;
-    }
     Ok(())
 }
 
-/// The names of the files that the listings among `source`'s files name (read from `dir`).
+/// The paths that the `SHA256SUMS` among `source`'s files lists (read from `dir`); none when the
+/// source lists no `SHA256SUMS`.
 pub fn listed_names(dir: &Path, source: &Source) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for spec in source.files.iter().filter(|f| f.sha256sums_of.is_some()) {
-        let entries = listing::read_listing(&dir.join(&spec.name))?;
-        names.extend(entries.into_iter().map(|(_, name)| name));
+    if !source.files.iter().any(|f| f.name == SUMS_FILE) {
+        return Ok(Vec::new());
     }
-    Ok(names)
+    let path = dir.join(SUMS_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    let entries = parse_sums(&text).with_context(|| path.display().to_string())?;
+    Ok(entries.into_iter().map(|(_, name)| name).collect())
 }
 
 /// Checks every file `source` yields in `dir`; the error lists each file that fails. A listed
@@ -262,11 +261,12 @@ files = [
 [[dataset]]
 name = "toy"
 description = "x"
+license = "MIT"
 [[dataset.source]]
 kind = "pypi"
 packages = ["pkg==1"]
 files = [
-  { name = "SUMS", sha256 = "d57f2fd2c38016cdbf2db639b081dfbbf18b7ec1c69999d916ef7ca326bbe035", sha256sums_of = "pkg/corpus/*.mxl" },
+  { name = "SHA256SUMS", sha256 = "d57f2fd2c38016cdbf2db639b081dfbbf18b7ec1c69999d916ef7ca326bbe035", sha256sums_of = "pkg/corpus/*.mxl" },
   { name = "LICENSE", path = "pkg.dist-info/LICENSE", sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
 ]
 "#,
@@ -290,9 +290,21 @@ files = [
             err.contains("b.mxl: sha256 is") && !err.contains("a.mxl"),
             "{err}"
         );
+        // A file beside the listed ones: the folder may hold nothing else.
+        std::fs::write(out.join("b.mxl"), b"abc").unwrap();
+        std::fs::write(out.join("extra.mxl"), b"").unwrap();
+        let err = format!("{:#}", verify_files(&out, source).unwrap_err());
+        assert!(err.contains("extra.mxl: not listed"), "{err}");
+        // A listing under another name is no longer a listing.
+        let other = Manifest::parse(
+            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\nlicense = \"MIT\"\n[[dataset.source]]\nkind = \"pypi\"\n\
+             packages = [\"p\"]\nfiles = [{ name = \"SUMS\", sha256 = \"d57f2fd2c38016cdbf2db639b081dfbbf18b7ec1c69999d916ef7ca326bbe035\", sha256sums_of = \"a/*.b\" }]",
+        );
+        let err = format!("{:#}", other.unwrap_err());
+        assert!(err.contains("belongs to the file `SHA256SUMS`"), "{err}");
         // A wrong glob finds nothing.
         let bad = Manifest::parse(
-            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\n[[dataset.source]]\nkind = \"pypi\"\n\
+            "[[dataset]]\nname = \"d\"\ndescription = \"x\"\nlicense = \"MIT\"\n[[dataset.source]]\nkind = \"pypi\"\n\
              packages = [\"p\"]\nfiles = [{ name = \"S\", sha256 = \"00\", sha256sums_of = \"a/*/b\" }]",
         );
         assert!(bad.is_err());

@@ -16,6 +16,7 @@ pub struct ResumeArgs {
 /// Trains the run in `args.dir` on from its `last` checkpoint, then evaluates it.
 pub fn run(args: ResumeArgs, global: &Global) -> Result<ExitCode> {
     let config = runs::read_config(&args.dir)?;
+    let _lock = runs::lock(&args.dir)?;
     runtime::init_logging(global.level(), Some(&args.dir))?;
     fit::fit(&config, &args.dir, true, global.quiet)
 }

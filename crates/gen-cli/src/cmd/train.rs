@@ -39,6 +39,7 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<ExitCode> {
     .collect();
     let Resolved { name, config, .. } = args.settings.resolve(&runtime)?;
     let dir = args.out.unwrap_or_else(|| runs::default_dir(&name));
+    let _lock = runs::lock(&dir)?;
     runs::create(&dir, args.force)?;
     runs::write_config(&dir, &config)?;
     runtime::init_logging(global.level(), Some(&dir))?;

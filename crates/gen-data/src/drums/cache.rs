@@ -1,7 +1,8 @@
 //! The decoded-clip cache: one file holding every clip at 16 kHz, keyed by the dataset.
 //!
-//! Location: `$GEN_CACHE_DIR` when set, else `<data folder>/.cache` (beside the evaluators'
-//! `.evaluators`). The file is `drums-<key>.bin`, where the key is the sha256 of the decoding
+//! Location ([`cache_dir`]): `$GEN_CACHE_DIR` when set, else the per-user cache folder
+//! `$XDG_CACHE_HOME/gen` (or `~/.cache/gen`), never the data folder, which may be read-only or
+//! shared. The file is `drums-<key>.bin`, where the key is the sha256 of the decoding
 //! settings (rate, clip length, resampler, format version), the clip paths, and the dataset's
 //! identity: its `SHA256SUMS` (written by `cargo xtask fetch-data drums`), or for a folder
 //! without one, each file's size and modification time. Labels are not cached: they are read
@@ -33,11 +34,25 @@ const MAGIC: &[u8; 8] = b"GENDRUM1";
 const SETTINGS: &str =
     "gen-data drums clips v1: symphonia 0.6 mono mean, rubato 4 Fft FixedSync::Input";
 
-/// The cache folder: `$GEN_CACHE_DIR` when set and not empty, else `<data folder>/.cache`.
+/// The cache folder: `$GEN_CACHE_DIR` when set and not empty; else `$XDG_CACHE_HOME/gen` when
+/// that is an absolute path (the XDG base-directory rule); else `$HOME/.cache/gen`; else
+/// `gen-cache` in the system's temporary folder. Never inside the data folder.
 pub fn cache_dir() -> PathBuf {
-    match std::env::var_os(CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => crate::paths::data_dir().join(".cache"),
+    cache_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`cache_dir`] with the environment read through `env`.
+fn cache_dir_from(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let var = |name: &str| env(name).filter(|d| !d.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var(CACHE_DIR_ENV) {
+        return dir;
+    }
+    if let Some(xdg) = var("XDG_CACHE_HOME").filter(|d| d.is_absolute()) {
+        return xdg.join("gen");
+    }
+    match var("HOME") {
+        Some(home) => home.join(".cache").join("gen"),
+        None => std::env::temp_dir().join("gen-cache"),
     }
 }
 
@@ -245,4 +260,41 @@ fn write_cache(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_dir_is_per_user_and_never_the_data_folder() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        const ALL: [(&str, &str); 4] = [
+            (CACHE_DIR_ENV, "/c"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+            ("GEN_DATA_DIR", "/d"),
+        ];
+        assert_eq!(cache_dir_from(env(&ALL[..])), Path::new("/c"));
+        assert_eq!(cache_dir_from(env(&ALL[1..])), Path::new("/x/gen"));
+        assert_eq!(cache_dir_from(env(&ALL[2..])), Path::new("/h/.cache/gen"));
+        // Empty values are unset; a relative XDG_CACHE_HOME is ignored (the XDG rule).
+        const ODD: [(&str, &str); 3] = [
+            (CACHE_DIR_ENV, ""),
+            ("XDG_CACHE_HOME", "rel"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(cache_dir_from(env(&ODD[..])), Path::new("/h/.cache/gen"));
+        assert_eq!(
+            cache_dir_from(env(&ALL[3..])),
+            std::env::temp_dir().join("gen-cache")
+        );
+    }
 }

@@ -190,6 +190,14 @@ pub(crate) fn decode_clip(dir: &Path, path: &str) -> std::result::Result<Decoded
     let full = dir.join(path);
     let bytes = std::fs::read(&full).map_err(|e| format!("could not read it: {e}"))?;
     let extension = Path::new(path).extension().and_then(|e| e.to_str());
+    decode_clip_bytes(bytes, extension)
+}
+
+/// [`decode_clip`] of a file's content; `extension` is the decoder's hint.
+pub(crate) fn decode_clip_bytes(
+    bytes: Vec<u8>,
+    extension: Option<&str>,
+) -> std::result::Result<Decoded, String> {
     let mono = decode_mono(bytes, extension, |rate| {
         frames_needed(CLIP_LEN, rate, SAMPLE_RATE)
     })?;

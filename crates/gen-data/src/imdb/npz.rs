@@ -7,12 +7,14 @@
 //!   pickle of a numpy array of Python lists of ints, decoded by [`super::pickle`] and checked
 //!   against the `.npy` shape.
 //!
-//! Entry sizes and element counts are bounded.
+//! Entry sizes and element counts are bounded: an entry declaring more than
+//! [`MAX_ENTRY_BYTES`] uncompressed, or inflating past what it declares, is refused before it
+//! can fill memory (see [`crate::zipped`]).
 
 use super::pickle;
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::Path;
 
 /// Largest accepted npz file.
@@ -22,7 +24,7 @@ const MAX_ENTRY_BYTES: u64 = 512 << 20;
 /// Largest accepted `.npy` header (numpy itself writes a few hundred bytes).
 const MAX_HEADER_BYTES: usize = 1 << 16;
 /// Largest number of elements of one array (IMDB has about 6 million ids per split).
-const MAX_ELEMENTS: u64 = 100_000_000;
+pub(super) const MAX_ELEMENTS: u64 = 100_000_000;
 
 /// The four arrays of an `imdb.npz`, in file order (not yet shuffled).
 #[derive(Debug)]
@@ -93,40 +95,15 @@ pub(super) fn read_npz_bytes(bytes: &[u8], path: &Path) -> Result<NpzArrays> {
     })
 }
 
-/// The bytes of entry `name.npy` (or `name`, as `np.load` also accepts), size-bounded.
+/// The bytes of entry `name.npy` (or `name`, as `np.load` also accepts), size-bounded (see
+/// [`crate::zipped`]).
 fn entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, path: &Path, name: &str) -> Result<Vec<u8>> {
     let file_name = format!("{name}.npy");
     let index = zip
         .index_for_name(&file_name)
         .or_else(|| zip.index_for_name(name))
         .ok_or_else(|| Error::format(path, file_name.as_str(), "entry missing from the npz"))?;
-    let mut file = zip
-        .by_index(index)
-        .map_err(|e| Error::format(path, file_name.as_str(), e.to_string()))?;
-    let declared = file.size();
-    if declared > MAX_ENTRY_BYTES {
-        return Err(Error::format(
-            path,
-            file_name.as_str(),
-            format!("{declared} bytes is more than the {MAX_ENTRY_BYTES} accepted"),
-        ));
-    }
-    let mut out = Vec::new();
-    // `declared` is bounded above, so this capacity is bounded too.
-    out.try_reserve_exact(usize::try_from(declared).unwrap_or(0))
-        .map_err(|e| Error::format(path, file_name.as_str(), e.to_string()))?;
-    file.by_ref()
-        .take(MAX_ENTRY_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::format(path, file_name.as_str(), e.to_string()))?;
-    if out.len() as u64 > MAX_ENTRY_BYTES {
-        return Err(Error::format(
-            path,
-            file_name.as_str(),
-            format!("more than the {MAX_ENTRY_BYTES} bytes accepted"),
-        ));
-    }
-    Ok(out)
+    crate::zipped::read_entry(zip, index, &file_name, MAX_ENTRY_BYTES, path)
 }
 
 /// A parsed `.npy` header.
@@ -360,7 +337,7 @@ fn one_dim(h: &NpyHeader) -> std::result::Result<u64, String> {
 }
 
 /// Reads a 1-D integer `.npy` as `i64`.
-fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
+pub(super) fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
     let field = format!("{name}.npy");
     let fail = |reason: String| Error::format(path, field.as_str(), reason);
     let (header, data) = parse_npy(bytes).map_err(fail)?;
@@ -412,7 +389,7 @@ fn read_int_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<i64>> {
 }
 
 /// Reads a 1-D object `.npy` holding lists of ints.
-fn read_object_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<Vec<i64>>> {
+pub(super) fn read_object_npy(bytes: &[u8], path: &Path, name: &str) -> Result<Vec<Vec<i64>>> {
     let field = format!("{name}.npy");
     let fail = |reason: String| Error::format(path, field.as_str(), reason);
     let (header, data) = parse_npy(bytes).map_err(fail)?;

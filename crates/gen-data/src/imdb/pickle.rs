@@ -1,13 +1,17 @@
 //! The pickle inside the `x_*.npy` object arrays of Keras's `imdb.npz`: a numpy array of
 //! Python lists of ints.
 //!
-//! The pickle is decoded by `serde-pickle`, which never executes anything: numpy's
-//! `_reconstruct`/`dtype` globals are replaced by placeholders and the array becomes its
-//! `__setstate__` tuple `(1, (n,), dtype, False, [[ids...], ...])`. Before decoding, the
-//! opcode stream is scanned: only the opcodes such a pickle needs are accepted, strings are
-//! short, containers nest at most 8 deep, and back-references (memo gets) may only point at
-//! scalars and strings, so a crafted file cannot make the decoder copy large lists or recurse
-//! deeply.
+//! Nothing in a pickle is ever imported, called or executed: this module is Rust, and the
+//! pickle is decoded by `serde-pickle`, which only builds data (numpy's `_reconstruct`/`dtype`
+//! globals become placeholders and the array becomes its `__setstate__` tuple
+//! `(1, (n,), dtype, False, [[ids...], ...])`). Before decoding, the opcode stream is scanned:
+//! - every global it names (`GLOBAL`, or `STACK_GLOBAL` of two strings) must be one of
+//!   [`ALLOWED_PICKLE_GLOBALS`], numpy's array globals; any other (`os.system`, `builtins.eval`,
+//!   `subprocess.Popen`...) is refused with an error naming it;
+//! - only the opcodes such a pickle needs are accepted (no `INST`, `OBJ`, `NEWOBJ`, extension
+//!   codes or persistent ids), strings are short, containers nest at most 8 deep, and
+//!   back-references (memo gets) may only point at scalars and strings, so a crafted file
+//!   cannot make the decoder copy large lists or recurse deeply.
 
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use std::collections::HashMap;
@@ -17,6 +21,39 @@ use std::fmt;
 const MAX_PICKLE_STRING: usize = 256;
 /// Most memo gets accepted in a pickle (numpy's pickles have a handful).
 const MAX_MEMO_GETS: usize = 4096;
+
+/// The only globals a pickle may name, as `(module, name)`: what numpy writes for an object
+/// array (`numpy.core` became `numpy._core` in numpy 2).
+pub const ALLOWED_PICKLE_GLOBALS: [(&str, &str); 4] = [
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+];
+
+/// Checks the global `module.name`, named at byte `at`, against [`ALLOWED_PICKLE_GLOBALS`].
+fn check_global(module: &[u8], name: &[u8], at: usize) -> std::result::Result<(), String> {
+    if ALLOWED_PICKLE_GLOBALS
+        .iter()
+        .any(|(m, n)| m.as_bytes() == module && n.as_bytes() == name)
+    {
+        return Ok(());
+    }
+    let shown = format!(
+        "{}.{}",
+        String::from_utf8_lossy(module),
+        String::from_utf8_lossy(name)
+    );
+    Err(format!(
+        "refused: the pickle names the global {shown:?} (at byte {at}), which is not one of \
+         numpy's array globals ({}); nothing was imported or run",
+        ALLOWED_PICKLE_GLOBALS
+            .iter()
+            .map(|(m, n)| format!("{m}.{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
 
 /// Scans, then decodes the pickle `p` of a 1-D numpy object array of int lists holding at
 /// most `max_ints` ints in all. Errors are plain reasons; the caller names the file.
@@ -82,28 +119,43 @@ impl<'de> Visitor<'de> for StateVisitor {
 /// tuple, the list of reviews, a review).
 const MAX_PICKLE_DEPTH: u32 = 8;
 
-/// The pickle stack as the scanner sees it: the nesting depth of each value (0 for scalars,
-/// strings and globals) and the positions of the marks.
+/// A value on the pickle stack as the scanner sees it: its nesting depth (0 for scalars,
+/// strings and globals) and, for a string, where its bytes are in the pickle.
+#[derive(Clone, Copy)]
+struct Value {
+    depth: u32,
+    text: Option<(usize, usize)>,
+}
+
+/// The pickle stack as the scanner sees it: its values and the positions of the marks.
 struct DepthStack {
-    values: Vec<u32>,
+    values: Vec<Value>,
     marks: Vec<usize>,
 }
 
 impl DepthStack {
     fn push(&mut self, depth: u32) -> std::result::Result<(), String> {
-        if depth > MAX_PICKLE_DEPTH {
+        self.push_value(Value { depth, text: None })
+    }
+
+    fn push_value(&mut self, value: Value) -> std::result::Result<(), String> {
+        if value.depth > MAX_PICKLE_DEPTH {
             return Err(format!(
                 "containers nested deeper than {MAX_PICKLE_DEPTH}; numpy never writes this"
             ));
         }
-        self.values.push(depth);
+        self.values.push(value);
         Ok(())
     }
 
-    fn pop(&mut self) -> std::result::Result<u32, String> {
+    fn pop_value(&mut self) -> std::result::Result<Value, String> {
         self.values
             .pop()
             .ok_or_else(|| "stack underflow".to_string())
+    }
+
+    fn pop(&mut self) -> std::result::Result<u32, String> {
+        self.pop_value().map(|v| v.depth)
     }
 
     /// Pops `n` values; returns their largest depth (0 for none).
@@ -121,7 +173,12 @@ impl DepthStack {
         if mark > self.values.len() {
             return Err("stack underflow".into());
         }
-        Ok(self.values.drain(mark..).max().unwrap_or(0))
+        Ok(self
+            .values
+            .drain(mark..)
+            .map(|v| v.depth)
+            .max()
+            .unwrap_or(0))
     }
 
     /// Adds items of depth `items` to the container on top (APPEND, APPENDS).
@@ -130,26 +187,27 @@ impl DepthStack {
         self.push(top.max(items.saturating_add(1)))
     }
 
-    fn top(&self) -> std::result::Result<u32, String> {
+    fn top(&self) -> std::result::Result<Value, String> {
         match (self.values.last(), self.marks.last()) {
             (Some(_), Some(&m)) if m >= self.values.len() => Err("memo put after a MARK".into()),
-            (Some(&d), _) => Ok(d),
+            (Some(&v), _) => Ok(v),
             (None, _) => Err("memo put with an empty stack".into()),
         }
     }
 }
 
 /// Scans a pickle's opcodes without building anything, simulating only the nesting depth
-/// of the stack values. Accepts only the opcodes a numpy object array of int lists needs,
-/// short strings, at most `max_ints` ints, nesting at most [`MAX_PICKLE_DEPTH`] deep, and
-/// memo gets of scalars and strings only (so the decoder never copies a container).
+/// of the stack values and where its strings are. Accepts only the globals of
+/// [`ALLOWED_PICKLE_GLOBALS`], the opcodes a numpy object array of int lists needs, short strings, at
+/// most `max_ints` ints, nesting at most [`MAX_PICKLE_DEPTH`] deep, and memo gets of scalars
+/// and strings only (so the decoder never copies a container).
 pub(super) fn scan_pickle(p: &[u8], max_ints: u64) -> std::result::Result<(), String> {
     let mut i = 0usize;
     let mut stack = DepthStack {
         values: Vec::new(),
         marks: Vec::new(),
     };
-    let mut memo: HashMap<u32, u32> = HashMap::new();
+    let mut memo: HashMap<u32, Value> = HashMap::new();
     let mut gets = 0usize;
     let mut ints = 0u64;
     let take = |i: &mut usize, n: usize| -> std::result::Result<usize, String> {
@@ -228,11 +286,14 @@ pub(super) fn scan_pickle(p: &[u8], max_ints: u64) -> std::result::Result<(), St
                 if n > MAX_PICKLE_STRING {
                     return Err(format!("string of {n} bytes at byte {at}"));
                 }
-                take(&mut i, n)?;
-                stack.push(0)
+                let start = take(&mut i, n)?;
+                stack.push_value(Value {
+                    depth: 0,
+                    text: Some((start, start + n)),
+                })
             }
             b'c' => {
-                for _ in 0..2 {
+                let mut line = || -> std::result::Result<&[u8], String> {
                     let rest = p.get(i..).unwrap_or_default();
                     let nl = rest
                         .iter()
@@ -240,11 +301,21 @@ pub(super) fn scan_pickle(p: &[u8], max_ints: u64) -> std::result::Result<(), St
                         .position(|&b| b == b'\n')
                         .ok_or_else(|| format!("bad GLOBAL at byte {at}"))?;
                     i += nl + 1;
-                }
+                    Ok(rest.get(..nl).unwrap_or_default())
+                };
+                let (module, name) = (line()?, line()?);
+                check_global(module, name, at)?;
                 stack.push(0)
             }
             0x93 => {
-                stack.pop_n(2)?;
+                let name = stack.pop_value()?;
+                let module = stack.pop_value()?;
+                let text = |v: Value| {
+                    v.text
+                        .and_then(|(a, b)| p.get(a..b))
+                        .ok_or_else(|| format!("STACK_GLOBAL of a non-string at byte {at}"))
+                };
+                check_global(text(module)?, text(name)?, at)?;
                 stack.push(0)
             }
             b'a' => {
@@ -275,8 +346,8 @@ pub(super) fn scan_pickle(p: &[u8], max_ints: u64) -> std::result::Result<(), St
                     b'q' => le(take(&mut i, 1)?, 1) as u32,
                     _ => le(take(&mut i, 4)?, 4) as u32,
                 };
-                let depth = stack.top().map_err(|e| format!("{e} at byte {at}"))?;
-                memo.insert(id, depth);
+                let value = stack.top().map_err(|e| format!("{e} at byte {at}"))?;
+                memo.insert(id, value);
                 Ok(())
             }
             b'h' | b'j' => {
@@ -290,7 +361,7 @@ pub(super) fn scan_pickle(p: &[u8], max_ints: u64) -> std::result::Result<(), St
                     return Err(format!("more than {MAX_MEMO_GETS} memo gets"));
                 }
                 match memo.get(&id) {
-                    Some(0) => stack.push(0),
+                    Some(&v) if v.depth == 0 => stack.push_value(v),
                     Some(_) => Err(format!(
                         "memo get of a container at byte {at}; numpy never writes this"
                     )),
@@ -395,6 +466,52 @@ pub(super) mod tests {
         long.extend(std::iter::repeat_n(b'a', 10_000));
         long.push(b'.');
         assert!(scan_pickle(&long, MAX_INTS).is_err());
+    }
+
+    #[test]
+    fn only_numpy_globals_pass_through_global_and_stack_global() {
+        // GLOBAL (protocols 0-3), then STACK_GLOBAL of two strings, of memoized strings, and
+        // of something that is not a string.
+        scan_pickle(b"\x80\x02cnumpy\ndtype\n.", MAX_INTS).unwrap();
+        let err = scan_pickle(b"\x80\x02cos\nsystem\n.", MAX_INTS).unwrap_err();
+        assert!(
+            err.contains("\"os.system\"") && err.contains("at byte 2"),
+            "{err}"
+        );
+        let stack = |module: &[u8], name: &[u8]| {
+            let mut p = b"\x80\x04".to_vec();
+            for s in [module, name] {
+                p.push(0x8c);
+                p.push(s.len() as u8);
+                p.extend_from_slice(s);
+                p.push(0x94);
+            }
+            p.extend_from_slice(b"\x93h\x00h\x01\x93\x86.");
+            p
+        };
+        scan_pickle(&stack(b"numpy", b"ndarray"), MAX_INTS).unwrap();
+        for (module, name, shown) in [
+            (&b"builtins"[..], &b"eval"[..], "builtins.eval"),
+            (b"subprocess", b"Popen", "subprocess.Popen"),
+            (b"numpy", b"load", "numpy.load"),
+            (
+                b"numpy.core.multiarray",
+                b"_reconstruct ",
+                "numpy.core.multiarray._reconstruct ",
+            ),
+        ] {
+            let err = scan_pickle(&stack(module, name), MAX_INTS).unwrap_err();
+            assert!(err.contains(&format!("{shown:?}")), "{err}");
+        }
+        let err = scan_pickle(b"\x80\x04K\x01K\x02\x93.", MAX_INTS).unwrap_err();
+        assert!(err.contains("STACK_GLOBAL of a non-string"), "{err}");
+        // INST, OBJ, NEWOBJ and extension codes never reach a global check: refused outright.
+        for op in [b'i', b'o', 0x81, 0x92, 0x82, 0x83, 0x84, b'P', b'Q'] {
+            assert!(
+                scan_pickle(&[0x80, 2, op, b'.'], MAX_INTS).is_err(),
+                "{op:#x}"
+            );
+        }
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl MatFile {
                         return Err(reader.error("top level", at, "compressed element too small"));
                     }
                     let data = reader.data(&tag, "top level")?;
-                    let inflated = inflate(data).map_err(|reason| {
+                    let inflated = inflate(data, endian).map_err(|reason| {
                         reader.error("top level", at, format!("compressed element: {reason}"))
                     })?;
                     let mut inner = Reader {
@@ -262,16 +262,46 @@ pub fn doc_example_bytes() -> Vec<u8> {
     out
 }
 
-/// Inflates a zlib stream, bounded by [`MAX_DECOMPRESSED_BYTES`].
-fn inflate(data: &[u8]) -> std::result::Result<Vec<u8>, String> {
+/// Inflates the zlib stream of an `miCOMPRESSED` element. The stream holds one element whose
+/// tag states its length: that length (padded to 8) must be at most [`MAX_DECOMPRESSED_BYTES`],
+/// checked from the first 8 inflated bytes, and the stream may not inflate past it. So a bomb
+/// is refused after at most 8 bytes when its tag states a huge length, and after at most the
+/// stated length (never more than the limit) when the tag lies.
+fn inflate(data: &[u8], endian: Endian) -> std::result::Result<Vec<u8>, String> {
+    let mut z = flate2::read::ZlibDecoder::new(data);
     let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(data)
-        .take(MAX_DECOMPRESSED_BYTES + 1)
+    (&mut z)
+        .take(8)
         .read_to_end(&mut out)
         .map_err(|e| format!("zlib: {e}"))?;
-    if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+    let Some(tag) = out.first_chunk::<8>() else {
+        // Shorter than a tag: the caller reports it.
+        return Ok(out);
+    };
+    let word = |b: [u8; 4]| match endian {
+        Endian::Little => u32::from_le_bytes(b),
+        Endian::Big => u32::from_be_bytes(b),
+    };
+    let [a, b, c, d, e, f, g, h] = *tag;
+    let (ty, len) = (word([a, b, c, d]), word([e, f, g, h]));
+    // The small format packs the type and length into the first word: 8 bytes in all.
+    let total = if ty >> 16 != 0 {
+        8
+    } else {
+        8 + u64::from(len).div_ceil(8) * 8
+    };
+    if total > MAX_DECOMPRESSED_BYTES {
         return Err(format!(
-            "inflates to more than the {MAX_DECOMPRESSED_BYTES} bytes accepted"
+            "its element's tag states {len} bytes, more than the {MAX_DECOMPRESSED_BYTES} \
+             bytes accepted"
+        ));
+    }
+    z.take(total - 8 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("zlib: {e}"))?;
+    if out.len() as u64 > total {
+        return Err(format!(
+            "inflates past the {total} bytes its element's tag states"
         ));
     }
     Ok(out)

@@ -3,11 +3,11 @@
 //!
 //! Limits, checked before anything is allocated: a file (`.mxl` or plain MusicXML) of at most
 //! [`MAX_FILE_BYTES`], and zip entries that declare at most [`MAX_ENTRY_BYTES`] uncompressed (a
-//! zip bomb is refused from its header; an entry that inflates past what it declared is cut
-//! off at the limit and refused too).
+//! zip bomb is refused from its header; an entry that inflates past what it declares is cut
+//! off there and refused too).
 
 use crate::{Error, Result};
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::Path;
 
 /// The largest `.mxl` or MusicXML file read (64 MiB).
@@ -48,32 +48,8 @@ fn read_entry(
     name: &str,
     origin: &Path,
 ) -> Result<Vec<u8>> {
-    let entry = archive
-        .by_name(name)
-        .map_err(|e| Error::format(origin, name, format!("zip entry: {e}")))?;
-    if entry.size() > MAX_ENTRY_BYTES {
-        return Err(Error::format(
-            origin,
-            name,
-            format!(
-                "declares {} bytes uncompressed, above the {MAX_ENTRY_BYTES}-byte limit",
-                entry.size()
-            ),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or_default());
-    entry
-        .take(MAX_ENTRY_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::format(origin, name, format!("inflating: {e}")))?;
-    if bytes.len() as u64 > MAX_ENTRY_BYTES {
-        return Err(Error::format(
-            origin,
-            name,
-            format!("inflates past the {MAX_ENTRY_BYTES}-byte limit"),
-        ));
-    }
-    Ok(bytes)
+    let index = crate::zipped::index_of(archive, name, origin)?;
+    crate::zipped::read_entry(archive, index, name, MAX_ENTRY_BYTES, origin)
 }
 
 /// Text from a MusicXML file's bytes: UTF-16 when it starts with a UTF-16 byte-order mark, else
@@ -215,7 +191,7 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("s.xml") && err.contains("above the 16777216-byte limit"),
+            err.contains("s.xml") && err.contains("above the 16777216-byte limit; refused"),
             "{err}"
         );
     }
