@@ -559,6 +559,87 @@ fn gan_trains_samples_and_evaluates() {
         ),
         &["--class 12", "0..9"],
     );
+
+    // TensorBoard: the epoch's metrics, its grids and the resolved config.
+    let tb = gen_log::tensorboard::TbRun::read(w.join("gan/tb")).unwrap();
+    let jsonl = std::fs::read_to_string(w.join("gan/metrics.jsonl")).unwrap();
+    let epoch: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&jsonl).unwrap();
+    let step = epoch["step"].as_i64().unwrap();
+    for (name, value) in epoch.iter().filter(|(k, _)| *k != "epoch" && *k != "step") {
+        assert_eq!(
+            tb.scalars[name],
+            [(step, value.as_f64().unwrap() as f32)],
+            "{name}"
+        );
+    }
+    for tag in ["samples/epoch", "samples/interp", "samples/real"] {
+        assert_eq!(tb.images[tag].len(), 1, "{tag}");
+    }
+    let config = std::fs::read_to_string(w.join("gan/config.toml")).unwrap();
+    assert_eq!(
+        tb.text["config"][0].1.lines().count(),
+        config.lines().count()
+    );
+    assert!(tb.hparams.unwrap().contains_key("trainer.epochs"));
+
+    // The report of both runs: a chart per metric, the grids embedded.
+    let report = run_gen(
+        data.path(),
+        w,
+        &["report", "gan", "cgan", "--out", "both.html"],
+    );
+    assert!(report.status.success(), "{}", stderr(&report));
+    let html = std::fs::read_to_string(w.join("both.html")).unwrap();
+    let metrics = epoch.len() - 2;
+    assert!(metrics >= 2);
+    let charts: std::collections::BTreeSet<_> = epoch
+        .keys()
+        .filter(|k| *k != "epoch" && *k != "step")
+        .map(|k| k.strip_prefix("val_").unwrap_or(k))
+        .collect();
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), charts.len());
+    assert!(html.matches("src=\"data:image/png;base64,").count() >= 6);
+    let one = run_gen(data.path(), w, &["report", "gan", "-q"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert!(w.join("gan/report.html").is_file());
+    fails_with(
+        &run_gen(data.path(), w, &["report", "nowhere"]),
+        &["nowhere", "not a run folder"],
+    );
+}
+
+/// `gen completions bash` is a script that bash runs: asked to complete `gen rep`, it offers
+/// `report`; zsh and fish get theirs.
+#[test]
+fn completions_complete_the_subcommands() {
+    let work = tempfile::tempdir().unwrap();
+    let bash = run_gen(work.path(), work.path(), &["completions", "bash"]);
+    assert!(bash.status.success(), "{}", stderr(&bash));
+    let script = work.path().join("gen.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(gen rep); COMP_CWORD=1; _gen gen rep gen; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "report");
+    for shell in ["zsh", "fish"] {
+        let out = run_gen(work.path(), work.path(), &["completions", shell]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("report") && text.contains("completions"),
+            "{shell}"
+        );
+    }
+    fails_with(
+        &run_gen(work.path(), work.path(), &["completions", "tcsh"]),
+        &["tcsh"],
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! gen evaluate --run runs/imdb-gru-20261129T101500Z --json
 //! gen generate --run runs/text-char-20261129T101500Z --prompt "Alice was"
 //! gen sample --run runs/fashion-cgan-20261129T101500Z --class 7 --out sevens.png
+//! gen report runs/imdb-gru-20261129T101500Z runs/imdb-gru-20261130T080000Z
 //! ```
 //!
 //! Each command is one module of [`cmd`]; [`run`] only dispatches.
@@ -27,7 +28,7 @@ mod study;
 mod trajectory;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cmd::Global;
 use std::process::ExitCode;
 
@@ -82,6 +83,15 @@ enum Command {
     ///
     /// Example: `gen rate --runs runs/text-char-A runs/text-char-B --num 10`, then `gen rate --summary`
     Rate(cmd::rate::RateArgs),
+    /// Write one self-contained HTML page of runs: every metric's curves (runs overlaid), the
+    /// evaluation, the config differences, the sample grids epoch by epoch.
+    ///
+    /// Example: `gen report runs/imdb-gru-A runs/imdb-gru-B --out compare.html`
+    Report(cmd::report::ReportArgs),
+    /// Print the shell completion script.
+    ///
+    /// Example: `gen completions bash > ~/.local/share/bash-completion/completions/gen`
+    Completions(cmd::completions::CompletionsArgs),
     /// List the presets.
     ///
     /// Example: `gen presets`
@@ -126,6 +136,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cv(args) => cmd::study::cv(args, &global),
         Command::Tune(args) => cmd::study::tune(args, &global),
         Command::Rate(args) => cmd::rate::run(args, &global),
+        Command::Report(args) => cmd::report::run(args),
+        Command::Completions(args) => cmd::completions::run(args, Cli::command()),
         Command::Presets => cmd::presets::run(),
         Command::Data => cmd::data::run(),
     }

@@ -1,5 +1,6 @@
 //! Run folders: `runs/<preset>-<UTC time>/` with `config.toml`, `metrics.jsonl`,
-//! `checkpoints/`, `samples/` and `train.log`.
+//! `checkpoints/`, `samples/`, `tb/` (TensorBoard), `train.log`, and `report.html` once `gen
+//! report` wrote it.
 
 use crate::config::{self, RunConfig};
 use anyhow::{Context, Result, bail};

@@ -18,6 +18,9 @@ pub enum Error {
     /// An error from gen-models.
     #[error(transparent)]
     Model(#[from] gen_models::Error),
+    /// Writing the run's TensorBoard events failed.
+    #[error(transparent)]
+    Log(#[from] gen_log::Error),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -1,10 +1,12 @@
 //! The commands, one module each: its arguments and the function that runs it.
 
+pub mod completions;
 pub mod data;
 pub mod evaluate;
 pub mod generate;
 pub mod presets;
 pub mod rate;
+pub mod report;
 pub mod resume;
 pub mod sample;
 pub mod study;

@@ -40,6 +40,7 @@ impl Trainer {
         if state.finished {
             return Ok((Outcome::Completed, state));
         }
+        let mut board = logs::Board::open(&self.run_dir, &state, &self.config)?;
         while state.epoch < self.config.epochs {
             let batches = plan.epoch_batches(state.epoch);
             let mut progress = EpochProgress::start(
@@ -57,7 +58,7 @@ impl Trainer {
             }
             let log = self.validate(task, data, valid, &plan, state.epoch_metrics.means())?;
             progress.finish(&log);
-            if let Some(outcome) = self.end_epoch(task, &mut state, log, &plan)? {
+            if let Some(outcome) = self.end_epoch(task, &mut state, log, &plan, &mut board)? {
                 return Ok((outcome, state));
             }
         }
@@ -199,8 +200,8 @@ impl Trainer {
     }
 
     /// Ends the epoch with its `log`: the schedule and the best value ([`Trainer::track_best`]),
-    /// early stopping, the history and log files, the `best` checkpoint when the epoch improved,
-    /// the `last` checkpoint, then the task's `on_epoch_end`. Returns how training ends, when
+    /// early stopping, the history, log files and TensorBoard scalars, the `best` checkpoint when the epoch improved,
+    /// the `last` checkpoint, then the task's `on_epoch_end` (its new images go to TensorBoard). Returns how training ends, when
     /// it ends here (early stopping restores the best weights when asked).
     fn end_epoch<T: TrainStep>(
         &self,
@@ -208,6 +209,7 @@ impl Trainer {
         state: &mut TrainerState,
         log: BTreeMap<String, f64>,
         plan: &Plan,
+        board: &mut logs::Board,
     ) -> Result<Option<Outcome>> {
         let c = &self.config;
         let epoch = state.epoch;
@@ -228,11 +230,16 @@ impl Trainer {
         state.epoch_metrics = Metrics::new();
         state.finished = limit_hit || stop_early || state.epoch >= c.epochs;
         logs::write(&self.run_dir, &state.history)?;
+        if let Some(last) = state.history.last() {
+            board.epoch(last)?;
+        }
         if improved {
             self.save(task, state, "best")?;
         }
         self.save(task, state, "last")?;
-        task.on_epoch_end(epoch + 1, &self.run_dir)?;
+        board.samples(&self.run_dir, state.global_step, || {
+            task.on_epoch_end(epoch + 1, &self.run_dir)
+        })?;
         if stop_early {
             let restore = c
                 .early_stopping

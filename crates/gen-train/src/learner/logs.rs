@@ -1,10 +1,14 @@
-//! The run's logs, `metrics.jsonl` and `metrics.csv`, rewritten from the whole history at the
-//! end of every epoch (atomically), so a crash or resume never duplicates or loses a line.
+//! The run's logs: `metrics.jsonl` and `metrics.csv`, rewritten from the whole history at the
+//! end of every epoch (atomically), so a crash or resume never duplicates or loses a line; and
+//! [`Board`], the TensorBoard events in `tb/`.
 
-use super::{EpochLog, files};
+use super::{EpochLog, TrainerConfig, TrainerState, files};
 use crate::checkpoint::write_atomic;
 use crate::{Error, Result};
-use std::path::Path;
+use gen_log::tensorboard::{TbWriter, flatten_json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Writes both logs of `history` into `run_dir` (created if needed).
 pub(super) fn write(run_dir: &Path, history: &[EpochLog]) -> Result<()> {
@@ -51,9 +55,156 @@ fn csv(history: &[EpochLog]) -> std::io::Result<Vec<u8>> {
     out.into_inner().map_err(|e| e.into_error())
 }
 
+/// The run's TensorBoard events in `<run>/tb/`: each epoch's metrics as scalars at the global
+/// step, the images the task writes at the end of an epoch, and the resolved config (as
+/// hparams and as text) at step 0.
+pub(super) struct Board {
+    writer: TbWriter,
+}
+
+impl Board {
+    /// Opens `tb/` in `run_dir`. A fresh run (`state` at step 0) starts a new event file with
+    /// the config; a resumed one appends a file whose events start after its last finished
+    /// epoch, so readers drop what an interrupted run logged beyond its checkpoint and show
+    /// each step once.
+    pub(super) fn open(
+        run_dir: &Path,
+        state: &TrainerState,
+        config: &TrainerConfig,
+    ) -> Result<Self> {
+        let dir = run_dir.join(files::TENSORBOARD);
+        if state.global_step > 0 {
+            let first_step = state.history.last().map_or(1, |h| h.step + 1);
+            return Ok(Board {
+                writer: TbWriter::resume(&dir, first_step)?,
+            });
+        }
+        let mut writer = TbWriter::create(&dir)?;
+        let (text, json) = resolved_config(run_dir, config)?;
+        writer.hparams(&flatten_json(&json))?;
+        writer.text_verbatim(CONFIG_TAG, 0, &text)?;
+        writer.flush()?;
+        Ok(Board { writer })
+    }
+
+    /// Logs every metric of `log` at its step (as `f32`, TensorBoard's scalar type).
+    pub(super) fn epoch(&mut self, log: &EpochLog) -> Result<()> {
+        for (name, value) in &log.metrics {
+            self.writer.scalar(name, log.step, *value as f32)?;
+        }
+        Ok(self.writer.flush()?)
+    }
+
+    /// Runs `on_epoch_end` (the task's samples), then logs at `step` each PNG under `run_dir`
+    /// it wrote or rewrote, tagged by its path without the epoch number: `samples/epoch_003.png`
+    /// is `samples/epoch`.
+    pub(super) fn samples(
+        &mut self,
+        run_dir: &Path,
+        step: u64,
+        on_epoch_end: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let before = png_stamps(run_dir)?;
+        on_epoch_end()?;
+        for (path, stamp) in png_stamps(run_dir)? {
+            if before.get(&path) == Some(&stamp) {
+                continue;
+            }
+            let png = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            self.writer
+                .image_png(&image_tag(run_dir, &path), step, &png)?;
+        }
+        Ok(self.writer.flush()?)
+    }
+}
+
+/// The tag of the run's config text.
+const CONFIG_TAG: &str = "config";
+
+/// The run's resolved config as text and as JSON: `config.toml` in `run_dir` when the CLI wrote
+/// one, else the trainer's settings under `trainer`.
+fn resolved_config(run_dir: &Path, config: &TrainerConfig) -> Result<(String, serde_json::Value)> {
+    let path = run_dir.join(files::CONFIG_TOML);
+    let bad = |e: &dyn std::fmt::Display| Error::config(files::CONFIG_TOML, e.to_string());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let json = serde_json::json!({ "trainer": config });
+            let text = serde_json::to_string_pretty(&json).map_err(|e| bad(&e))?;
+            return Ok((text, json));
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| bad(&e))?;
+    let json = serde_json::to_value(table).map_err(|e| bad(&e))?;
+    Ok((text, json))
+}
+
+/// Modification time and length of every PNG under `dir`, outside `tb/` and `checkpoints/`.
+fn png_stamps(dir: &Path) -> Result<BTreeMap<PathBuf, (SystemTime, u64)>> {
+    let mut stamps = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&folder, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&folder, e))?;
+            let path = entry.path();
+            let meta = entry.metadata().map_err(|e| Error::io(&path, e))?;
+            let name = entry.file_name();
+            if meta.is_dir() {
+                if folder != dir || (name != files::TENSORBOARD && name != files::CHECKPOINTS) {
+                    pending.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "png") {
+                let modified = meta.modified().map_err(|e| Error::io(&path, e))?;
+                stamps.insert(path, (modified, meta.len()));
+            }
+        }
+    }
+    Ok(stamps)
+}
+
+/// `path`'s tag: relative to `run_dir`, without the extension and a trailing `_<digits>`.
+fn image_tag(run_dir: &Path, path: &Path) -> String {
+    let relative = path
+        .strip_prefix(run_dir)
+        .unwrap_or(path)
+        .with_extension("");
+    let tag = relative.to_string_lossy().replace('\\', "/");
+    match tag.rsplit_once('_') {
+        Some((stem, digits))
+            if !stem.is_empty()
+                && !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            stem.to_owned()
+        }
+        _ => tag,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_tags_drop_the_extension_and_the_epoch_number() {
+        let run = Path::new("/runs/a");
+        assert_eq!(
+            image_tag(run, &run.join("samples/epoch_003.png")),
+            "samples/epoch"
+        );
+        assert_eq!(
+            image_tag(run, &run.join("samples/real.png")),
+            "samples/real"
+        );
+        assert_eq!(image_tag(run, &run.join("plot_a.png")), "plot_a");
+        assert_eq!(image_tag(run, &run.join("_12.png")), "_12");
+    }
 
     #[test]
     fn csv_has_every_column_and_empty_cells_for_missing_metrics() {

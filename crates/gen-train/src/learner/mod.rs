@@ -2,7 +2,8 @@
 //!
 //! It gives Keras `fit` semantics (validation split from the end, reshuffle every epoch, the
 //! partial last batch kept), an optional step limit, length bucketing, learning-rate schedules,
-//! early stopping, `last`/`best` checkpoints, `metrics.jsonl` and `metrics.csv`, a NaN guard,
+//! early stopping, `last`/`best` checkpoints, `metrics.jsonl` and `metrics.csv`, TensorBoard
+//! events in `tb/` (metrics, the task's sample images, the config), a NaN guard,
 //! interruption with a final checkpoint, and exact resume.
 //!
 //! [`Trainer::fit`] runs in named phases (`fit.rs`): restore the `last` checkpoint, then per
@@ -185,6 +186,10 @@ pub mod files {
     pub const METRICS_JSONL: &str = "metrics.jsonl";
     /// The same, as CSV.
     pub const METRICS_CSV: &str = "metrics.csv";
+    /// Folder of the TensorBoard event files.
+    pub const TENSORBOARD: &str = "tb";
+    /// The run's resolved config, when the CLI wrote one; the trainer logs it to `tb/`.
+    pub const CONFIG_TOML: &str = "config.toml";
 }
 
 impl Trainer {

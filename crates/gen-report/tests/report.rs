@@ -1,0 +1,156 @@
+//! The page of two runs parses (as XML, stricter than HTML), holds one chart per metric with
+//! both runs' curves, the config differences, every sample image as a `data:` URL that decodes
+//! to the file's pixels, the evaluation table, and no external URL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code may panic.
+
+mod common;
+
+use gen_report::{Run, render};
+
+fn two_runs() -> (tempfile::TempDir, String) {
+    let root = tempfile::tempdir().unwrap();
+    let a = common::write_run(root.path(), "run-a", 4, 0.001, [255, 0, 0]);
+    let b = common::write_run(root.path(), "run-b", 3, 0.003, [0, 0, 255]);
+    let runs = Run::load_all(&[a, b]).unwrap();
+    (root, render(&runs))
+}
+
+fn elements<'a>(doc: &'a roxmltree::Document<'_>, tag: &str) -> Vec<roxmltree::Node<'a, 'a>> {
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == tag)
+        .collect()
+}
+
+#[test]
+fn the_page_parses_and_has_one_chart_per_metric_with_every_curve() {
+    let (_root, html) = two_runs();
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let charts = elements(&doc, "svg");
+    let metrics: Vec<&str> = charts
+        .iter()
+        .map(|c| c.attribute("data-metric").unwrap())
+        .collect();
+    assert_eq!(metrics, ["accuracy", "loss"]);
+    for chart in &charts {
+        // Per chart: run-a and run-b, training and validation: four curves, with a point per
+        // epoch (4 + 4 + 3 + 3).
+        let lines: Vec<_> = chart
+            .descendants()
+            .filter(|n| n.tag_name().name() == "polyline")
+            .collect();
+        assert_eq!(lines.len(), 4);
+        let points: usize = lines
+            .iter()
+            .map(|l| l.attribute("points").unwrap().split(' ').count())
+            .sum();
+        assert_eq!(points, 14);
+        let dashed = lines
+            .iter()
+            .filter(|l| l.has_attribute("stroke-dasharray"))
+            .count();
+        assert_eq!(dashed, 2);
+        let colours: std::collections::BTreeSet<_> = lines
+            .iter()
+            .map(|l| l.attribute("stroke").unwrap())
+            .collect();
+        assert_eq!(colours.len(), 2);
+    }
+}
+
+#[test]
+fn the_page_loads_nothing_from_outside() {
+    let (_root, html) = two_runs();
+    assert!(!html.contains("http:") && !html.contains("https:") && !html.contains("//"));
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("url("));
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for node in doc.descendants() {
+        for attr in ["src", "href"] {
+            if let Some(url) = node.attribute(attr) {
+                assert!(url.starts_with("data:image/png;base64,"), "{url}");
+            }
+        }
+    }
+}
+
+#[test]
+fn images_decode_to_the_runs_pixels_and_configs_are_compared() {
+    let (root, html) = two_runs();
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let images = elements(&doc, "img");
+    // run-a: 4 grids and real.png; run-b: 3 and real.png; checkpoints/ is left out.
+    assert_eq!(images.len(), 9);
+    let first = images[0].attribute("src").unwrap();
+    let png = base64_decode(first.strip_prefix("data:image/png;base64,").unwrap());
+    assert_eq!(
+        png,
+        std::fs::read(root.path().join("run-a/samples/epoch_001.png")).unwrap()
+    );
+    let pixel = image::load_from_memory(&png)
+        .unwrap()
+        .to_rgb8()
+        .get_pixel(5, 5)
+        .0;
+    assert_eq!(pixel, [255, 0, 0]);
+    assert_eq!(images[0].attribute("alt"), Some("samples/epoch epoch 1"));
+
+    // The one differing key, each run's value, and the escaped text of each config.
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    let diff = elements(&doc, "table")
+        .into_iter()
+        .find(|t| t.attribute("class") == Some("diff"))
+        .unwrap();
+    let cells: Vec<&str> = diff
+        .descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "key",
+            "run-a",
+            "run-b",
+            "optimizer.lr",
+            "0.001",
+            "0.003",
+            "trainer.epochs",
+            "4",
+            "3"
+        ]
+    );
+    assert!(
+        text.contains("note = \"a <b>&amp;</b>\""),
+        "the config is shown as text"
+    );
+    assert!(text.contains("fd_score"));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
