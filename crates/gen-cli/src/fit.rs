@@ -152,6 +152,15 @@ pub fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<
         let path = dir.join("samples").join("samples.txt");
         std::fs::write(&path, texts.join("\n---\n"))
             .with_context(|| format!("cannot write {}", path.display()))?;
+        let opts = lm::GenerateOptions::default();
+        let seed = lm::sampling_seed(r, &opts);
+        let record = crate::provenance::for_run(
+            dir,
+            &["best", "last"],
+            seed,
+            lm::sampling_record(r, &opts),
+        )?;
+        crate::provenance::label(&[path.as_path()], &record)?;
     }
     if !quiet {
         for (k, v) in &metrics {

@@ -21,7 +21,7 @@ use tch::{Kind, Tensor};
 const SAMPLE_BATCH: usize = 500;
 
 /// Reads the run's dataset.
-fn load(run: &ImageGanRun) -> Result<ImageDataset> {
+pub(crate) fn load(run: &ImageGanRun) -> Result<ImageDataset> {
     let name = run.data.dataset.as_str();
     if !matches!(name, "mnist" | "fashion-mnist") {
         bail!("data.dataset = `{name}`: image GANs read `mnist` or `fashion-mnist`");
@@ -39,14 +39,14 @@ fn task(run: &ImageGanRun, device: tch::Device) -> Result<GanTask> {
 
 /// The run's GAN from its `last` checkpoint (GAN losses say nothing about quality, so "best"
 /// is not used).
-fn trained(run: &ImageGanRun, dir: &Path, device: tch::Device) -> Result<GanTask> {
+pub(crate) fn trained(run: &ImageGanRun, dir: &Path, device: tch::Device) -> Result<GanTask> {
     let mut task = task(run, device)?;
     crate::runs::load_checkpoint(&mut task, dir, &["last"])?;
     Ok(task)
 }
 
 /// Where the evaluators are cached: `<data folder>/.evaluators`.
-fn evaluator_cache() -> PathBuf {
+pub(crate) fn evaluator_cache() -> PathBuf {
     gen_data::paths::data_dir().join(".evaluators")
 }
 

@@ -140,7 +140,7 @@ pub struct Corpus {
 }
 
 /// Reads and tokenises the run's corpus.
-fn read_corpus(run: &LanguageModelRun) -> Result<Corpus> {
+pub(crate) fn read_corpus(run: &LanguageModelRun) -> Result<Corpus> {
     let d = &run.data;
     let (valid_f, test_f) = (d.valid_fraction, d.test_fraction);
     let fractions = [1.0 - valid_f - test_f, valid_f, test_f];
@@ -254,7 +254,7 @@ fn windows(run: &LanguageModelRun, ids: Vec<i64>, device: tch::Device) -> Result
 }
 
 /// Loads the run's model from its `best` checkpoint, else `last`.
-fn trained(
+pub(crate) fn trained(
     run: &LanguageModelRun,
     dir: &Path,
     device: tch::Device,
@@ -393,4 +393,39 @@ pub fn generate_text(
         writeln!(out, "--- sample {}\n{t}", i + 1)?;
     }
     Ok(texts)
+}
+
+/// The sampling settings `generate_text` uses for `opts`, as a provenance record's
+/// `sampling` (the run's defaults under the options given).
+pub fn sampling_record(
+    run: &LanguageModelRun,
+    opts: &GenerateOptions,
+) -> crate::provenance::Sampling {
+    let spec = &run.sample;
+    let mut s = crate::provenance::Sampling::new();
+    let prompt = opts.prompt.clone().or_else(|| spec.prompt.clone());
+    if let Some(p) = prompt {
+        s.insert("prompt".into(), p.into());
+    }
+    s.insert(
+        "max_tokens".into(),
+        opts.max_tokens.unwrap_or(spec.sampling.max_tokens).into(),
+    );
+    s.insert(
+        "temperature".into(),
+        opts.temperature.unwrap_or(spec.sampling.temperature).into(),
+    );
+    if let Some(k) = opts.top_k.or(spec.sampling.top_k) {
+        s.insert("top_k".into(), k.into());
+    }
+    if let Some(p) = opts.top_p.or(spec.sampling.top_p) {
+        s.insert("top_p".into(), p.into());
+    }
+    s.insert("num".into(), opts.num.unwrap_or(spec.num).max(1).into());
+    s
+}
+
+/// The seed `generate_text` uses for `opts`.
+pub fn sampling_seed(run: &LanguageModelRun, opts: &GenerateOptions) -> u64 {
+    opts.seed.unwrap_or(run.sample.sampling.seed)
 }

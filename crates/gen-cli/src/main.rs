@@ -12,6 +12,7 @@
 //!
 //! Each command is one module of [`cmd`]; [`run`] only dispatches.
 
+mod audit;
 mod classifier;
 mod cmd;
 mod config;
@@ -20,6 +21,7 @@ mod gan;
 mod limits;
 mod lm;
 mod presets;
+mod provenance;
 mod rate;
 mod runs;
 mod runtime;
@@ -71,6 +73,12 @@ enum Command {
     ///
     /// Example: `gen evaluate --run runs/imdb-gru-20261129T101500Z --json`
     Evaluate(cmd::evaluate::EvaluateArgs),
+    /// Memorisation audit: are generated samples closer to the training data than held-out
+    /// data is? Images (feature and pixel space), text (verbatim n-grams), trajectories (DTW).
+    /// Exit code 3 when the model is flagged.
+    ///
+    /// Example: `gen audit --run runs/mnist-dcgan-20261129T101500Z --num 1000`
+    Audit(cmd::audit::AuditArgs),
     /// k-fold cross-validation: fold i trains on the other folds and validates on fold i.
     ///
     /// Example: `gen cv imdb-gru --folds 5 --set trainer.epochs=3`
@@ -92,6 +100,11 @@ enum Command {
     ///
     /// Example: `gen completions bash > ~/.local/share/bash-completion/completions/gen`
     Completions(cmd::completions::CompletionsArgs),
+    /// Print the provenance label of a generated file (PNG, WAV, MIDI, CSV or text), or say
+    /// that it has none (exit code 2).
+    ///
+    /// Example: `gen inspect runs/mnist-dcgan-20261129T101500Z/samples/sample-seed0.png`
+    Inspect(cmd::inspect::InspectArgs),
     /// List the presets.
     ///
     /// Example: `gen presets`
@@ -133,11 +146,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(args) => cmd::generate::run(args, &global),
         Command::Sample(args) => cmd::sample::run(args, &global),
         Command::Evaluate(args) => cmd::evaluate::run(args, &global),
+        Command::Audit(args) => cmd::audit::run(args, &global),
         Command::Cv(args) => cmd::study::cv(args, &global),
         Command::Tune(args) => cmd::study::tune(args, &global),
         Command::Rate(args) => cmd::rate::run(args, &global),
         Command::Report(args) => cmd::report::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
+        Command::Inspect(args) => cmd::inspect::run(args),
         Command::Presets => cmd::presets::run(),
         Command::Data => cmd::data::run(),
     }

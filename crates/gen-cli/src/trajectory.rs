@@ -14,7 +14,7 @@ use gen_train::tasks::trajectory::{
 use gen_train::{Outcome, TrainerState};
 use std::path::{Path, PathBuf};
 
-fn load(run: &TrajectoryRun) -> Result<Vec<LasaShape>> {
+pub(crate) fn load(run: &TrajectoryRun) -> Result<Vec<LasaShape>> {
     let dir = gen_data::paths::dataset_dir(&run.data.dataset)?;
     load_lasa(&dir).with_context(|| format!("loading {}", dir.display()))
 }

@@ -2,8 +2,8 @@
 
 use super::{Global, wrong_kind};
 use crate::config::RunConfig;
-use crate::{lm, runs, runtime};
-use anyhow::Result;
+use crate::{lm, provenance, runs, runtime};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,10 @@ pub struct GenerateArgs {
     /// Seed: the same seed gives the same text. Default: the run's (0).
     #[arg(long)]
     seed: Option<u64>,
+    /// Also write the samples to this file (separated by `---` lines), with its provenance in
+    /// `<FILE>.provenance.json`.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Streams the samples to stdout.
@@ -58,6 +62,18 @@ pub fn run(args: GenerateArgs, global: &Global) -> Result<ExitCode> {
         num: Some(args.num),
         seed: args.seed,
     };
-    lm::generate_text(r, &args.run, device, &opts, &mut std::io::stdout().lock())?;
+    let texts = lm::generate_text(r, &args.run, device, &opts, &mut std::io::stdout().lock())?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, texts.join("\n---\n"))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        let seed = lm::sampling_seed(r, &opts);
+        let record = provenance::for_run(
+            &args.run,
+            &["best", "last"],
+            seed,
+            lm::sampling_record(r, &opts),
+        )?;
+        provenance::label(&[out.as_path()], &record)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

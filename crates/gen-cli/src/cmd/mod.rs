@@ -1,9 +1,11 @@
 //! The commands, one module each: its arguments and the function that runs it.
 
+pub mod audit;
 pub mod completions;
 pub mod data;
 pub mod evaluate;
 pub mod generate;
+pub mod inspect;
 pub mod presets;
 pub mod rate;
 pub mod report;

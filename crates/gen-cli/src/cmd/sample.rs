@@ -3,7 +3,7 @@
 
 use super::{Global, wrong_kind};
 use crate::config::RunConfig;
-use crate::{gan, runs, runtime, trajectory};
+use crate::{gan, provenance, runs, runtime, trajectory};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -40,6 +40,11 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
             .join("samples")
             .join(format!("sample-seed{}{class}.png", args.seed))
     });
+    let mut sampling = provenance::Sampling::new();
+    sampling.insert("num".into(), args.num.into());
+    if let Some(k) = args.class {
+        sampling.insert("class".into(), k.into());
+    }
     match &config {
         RunConfig::ImageGan(r) => {
             let opts = gan::SampleOptions {
@@ -49,6 +54,8 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
                 out: out.clone(),
             };
             gan::sample(r, &args.run, device, &opts)?;
+            let record = provenance::for_run(&args.run, &["last"], args.seed, sampling)?;
+            provenance::label(&[out.as_path()], &record)?;
             println!("{}", out.display());
         }
         RunConfig::Trajectory(r) => {
@@ -59,6 +66,8 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
                 out: out.clone(),
             };
             let csv = trajectory::sample(r, &args.run, device, &opts)?;
+            let record = provenance::for_run(&args.run, &["last"], args.seed, sampling)?;
+            provenance::label(&[out.as_path(), csv.as_path()], &record)?;
             println!("{}\n{}", out.display(), csv.display());
         }
         _ => {

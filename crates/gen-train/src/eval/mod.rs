@@ -7,6 +7,8 @@
 //! - [`scores`]: the Inception Score with the dataset's classifier, and class coverage.
 //! - [`evaluator`]: training the classifier through the generic [`crate::Trainer`], and its
 //!   on-disk cache.
+//! - [`memorisation`]: the memorisation audit: nearest-training distances of generated and
+//!   held-out images, in feature and pixel space.
 //! - [`report`]: a [`GanReport`] of generated images against real test images, with the
 //!   real-vs-real floor.
 //!
@@ -28,6 +30,7 @@
 
 pub mod evaluator;
 pub mod frechet;
+pub mod memorisation;
 pub mod report;
 pub mod scores;
 #[cfg(test)]
