@@ -374,3 +374,29 @@ fn load_pair<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<Loaded<S>> {
         fallback: None,
     })
 }
+
+/// Copies the values of `saved` into the variables `vars`, checking that every variable is
+/// present with the same shape. `path` names the checkpoint in errors.
+pub fn copy_into(
+    vars: &[(String, Tensor)],
+    saved: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<()> {
+    for (name, var) in vars {
+        let value = saved.get(name).ok_or_else(|| Error::Checkpoint {
+            path: path.to_path_buf(),
+            field: name.clone(),
+            reason: "missing".into(),
+        })?;
+        if value.size() != var.size() {
+            return Err(Error::Checkpoint {
+                path: path.to_path_buf(),
+                field: name.clone(),
+                reason: format!("shape {:?}, the model has {:?}", value.size(), var.size()),
+            });
+        }
+        let mut var = var.shallow_clone();
+        tch::no_grad(|| var.f_copy_(value))?;
+    }
+    Ok(())
+}

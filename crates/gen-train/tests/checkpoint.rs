@@ -97,6 +97,9 @@ fn a_whole_newest_generation_loads_and_the_previous_one_is_kept() {
     assert_eq!(names.len(), 4, "{names:?}");
 }
 
+/// One way to damage a file, given its path.
+type Damage = Box<dyn Fn(&Path)>;
+
 #[test]
 fn every_damage_to_the_newest_generation_falls_back_to_the_previous_one() {
     let other = tempfile::tempdir().unwrap();
@@ -108,7 +111,7 @@ fn every_damage_to_the_newest_generation_falls_back_to_the_previous_one() {
         let sized = tempfile::tempdir().unwrap();
         two_generations(sized.path(), 4);
         let len = std::fs::metadata(sized.path().join(file)).unwrap().len() as usize;
-        let mut damages: Vec<(String, Box<dyn Fn(&Path)>)> = Vec::new();
+        let mut damages: Vec<(String, Damage)> = Vec::new();
         for i in 0..10 {
             let at = len * i / 10;
             damages.push((
