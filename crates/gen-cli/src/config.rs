@@ -40,16 +40,17 @@ pub struct MusicRun {
     /// The chorales.
     #[serde(default)]
     pub data: MusicDataSpec,
-    /// The model. Default: one GRU layer of 256, dropout 0.3 before the head.
+    /// The model. Default: one GRU layer of 128, dropout 0.3 before the head.
     #[serde(default)]
     pub model: FrameGruConfig,
-    /// The optimiser. Default: Adam, lr 2e-3.
+    /// The optimiser. Default: Adam, lr 5e-3.
     #[serde(default = "default_music_optimizer")]
     pub optimizer: OptimizerConfig,
     /// Gradient clipping. Default: global norm 5.
     #[serde(default = "default_music_clip")]
     pub grad_clip: GradClip,
-    /// The training loop. Default: 60 epochs in batches of 8, monitor `val_loss` (min).
+    /// The training loop. Default: up to 60 epochs in batches of 8, monitor `val_loss` (min),
+    /// early stopping after 8 epochs without improvement.
     #[serde(default = "default_music_trainer")]
     pub trainer: TrainerConfig,
     /// What `gen sample` writes.

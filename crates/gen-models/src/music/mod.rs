@@ -57,7 +57,7 @@ pub const KEYS: i64 = 88;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FrameGruConfig {
-    /// GRU state size. Default: 256.
+    /// GRU state size. Default: 128.
     pub hidden_size: i64,
     /// GRU layers and dropout between them (`bidirectional` must stay false). Default: 1
     /// layer.
@@ -69,7 +69,7 @@ pub struct FrameGruConfig {
 impl Default for FrameGruConfig {
     fn default() -> Self {
         FrameGruConfig {
-            hidden_size: 256,
+            hidden_size: 128,
             gru: GruConfig::default(),
             dropout: 0.3,
         }

@@ -2,10 +2,11 @@
 //! and the test score.
 
 use super::data::{RollBatch, RollData};
+use crate::callbacks::EarlyStoppingConfig;
 use crate::checkpoint::{self, write_atomic};
 use crate::learner::{Verbosity, files};
 use crate::metrics::Metrics;
-use crate::monitor::{Mode, Monitor};
+use crate::monitor::{Mode, ModeSetting, Monitor};
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::tasks::{Objective, Supervised};
 use crate::{Dataset, Error, Outcome, Result, Trainer, TrainerConfig, TrainerState};
@@ -54,12 +55,13 @@ fn frame_metrics(loss: &Tensor, frames: i64) -> Result<Metrics> {
 pub struct MusicTaskConfig {
     /// The model. Default: [`FrameGruConfig::default`].
     pub model: FrameGruConfig,
-    /// The optimiser. Default: Adam, lr 2e-3.
+    /// The optimiser. Default: Adam, lr 5e-3.
     pub optimizer: OptimizerConfig,
     /// Gradient clipping. Default: global norm 5.
     pub grad_clip: GradClip,
-    /// The training loop. Default: 60 epochs in batches of 8 (bucketed by length, window 4),
-    /// seed 0, monitor `val_loss` (min).
+    /// The training loop. Default: up to 60 epochs in batches of 8 (bucketed by length,
+    /// window 4), seed 0, monitor `val_loss` (min), early stopping after 8 epochs without a
+    /// lower `val_loss`.
     pub trainer: TrainerConfig,
 }
 
@@ -68,7 +70,7 @@ impl Default for MusicTaskConfig {
         MusicTaskConfig {
             model: FrameGruConfig::default(),
             optimizer: OptimizerConfig::Adam(AdamConfig {
-                lr: 2e-3,
+                lr: 5e-3,
                 ..Default::default()
             }),
             grad_clip: GradClip::Norm(5.0),
@@ -77,6 +79,12 @@ impl Default for MusicTaskConfig {
                 batch_size: 8,
                 bucket_factor: Some(4),
                 monitor: Monitor::new("val_loss", Mode::Min),
+                early_stopping: Some(EarlyStoppingConfig {
+                    monitor: "val_loss".into(),
+                    patience: 8,
+                    mode: ModeSetting::Min,
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
         }
