@@ -255,6 +255,7 @@ fn presets_and_help_work() {
         "fashion-dcgan",
         "fashion-cgan",
         "lasa-traj",
+        "bach-gru",
     ] {
         assert!(list.contains(preset), "{preset} missing from:\n{list}");
     }
@@ -894,5 +895,204 @@ fn blind_rating_records_choices_and_summarises() {
     fails_with(
         &run_gen(data.path(), w, &["rate", "--summary", "--out", "none.csv"]),
         &["none.csv"],
+    );
+}
+
+/// Four-part MusicXML in C major, one measure of 4/4 per chord, quarter notes: the chords
+/// I, IV, V, vi, in the order that `variant` picks, so that every file has its own roll.
+fn chorale_xml(variant: usize) -> String {
+    // (soprano, alto, tenor, bass) as (step, octave) per chord.
+    let chords = [
+        [("E", 5), ("C", 5), ("G", 4), ("C", 3)],
+        [("F", 5), ("C", 5), ("A", 4), ("F", 3)],
+        [("D", 5), ("B", 4), ("G", 4), ("G", 2)],
+        [("E", 5), ("C", 5), ("A", 4), ("A", 2)],
+    ];
+    let order: Vec<usize> = (0..6)
+        .map(|m| (m * (1 + variant % 3) + variant) % 4)
+        .collect();
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<score-partwise version=\"4.0\"><part-list>",
+    );
+    for p in 1..=4 {
+        xml.push_str(&format!(
+            "<score-part id=\"P{p}\"><part-name>V{p}</part-name></score-part>"
+        ));
+    }
+    xml.push_str("</part-list>");
+    for p in 0..4 {
+        xml.push_str(&format!("<part id=\"P{}\">", p + 1));
+        for (m, &c) in order.iter().enumerate() {
+            xml.push_str(&format!("<measure number=\"{}\">", m + 1));
+            if m == 0 {
+                xml.push_str(
+                    "<attributes><divisions>1</divisions><key><fifths>0</fifths><mode>major</mode>\
+                     </key><time><beats>4</beats><beat-type>4</beat-type></time></attributes>",
+                );
+            }
+            let (step, octave) = chords[c][p];
+            for _ in 0..4 {
+                xml.push_str(&format!(
+                    "<note><pitch><step>{step}</step><octave>{octave}</octave></pitch>\
+                     <duration>1</duration><voice>1</voice><type>quarter</type></note>"
+                ));
+            }
+            xml.push_str("</measure>");
+        }
+        xml.push_str("</part>");
+    }
+    xml.push_str("</score-partwise>\n");
+    xml
+}
+
+/// A tiny `bach-chorales/` of `.mxl` archives: 6 train, 2 valid and 2 test chorales (file
+/// names picked by gen's split rule).
+fn music_fixture() -> tempfile::TempDir {
+    use gen_data::music::{Split, split_of};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("bach-chorales");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut want = [(Split::Train, 6), (Split::Valid, 2), (Split::Test, 2)];
+    let mut variant = 0;
+    for i in 0.. {
+        let name = format!("bwv{i}.1.mxl");
+        let Some(slot) = want
+            .iter_mut()
+            .find(|(s, n)| *s == split_of(&name) && *n > 0)
+        else {
+            if want.iter().all(|(_, n)| *n == 0) {
+                break;
+            }
+            continue;
+        };
+        slot.1 -= 1;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        zip.start_file("META-INF/container.xml", opts).unwrap();
+        zip.write_all(
+            b"<?xml version=\"1.0\"?><container><rootfiles><rootfile full-path=\"score.xml\"/>\
+              </rootfiles></container>",
+        )
+        .unwrap();
+        zip.start_file("score.xml", opts).unwrap();
+        zip.write_all(chorale_xml(variant).as_bytes()).unwrap();
+        variant += 1;
+        std::fs::write(folder.join(name), zip.finish().unwrap().into_inner()).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn music_trains_evaluates_and_samples_midi_wav_and_png() {
+    use gen_data::music::{SynthOptions, load_chorales_from, read_midi, synth::output_len};
+    let data = music_fixture();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let args = [
+        "train",
+        "bach-gru",
+        "--out",
+        "music",
+        "--epochs",
+        "2",
+        "--set",
+        "model.hidden_size=8",
+        "--set",
+        "trainer.batch_size=4",
+        "--set",
+        "sample.frames=12",
+        "-q",
+    ];
+    let out = run_gen(data.path(), w, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(w.join("music/checkpoints/best.safetensors").exists());
+    let jsonl = std::fs::read_to_string(w.join("music/metrics.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 2);
+    assert!(jsonl.contains("\"val_loss\""), "{jsonl}");
+
+    // The test NLL per frame beside the three baselines.
+    let eval = run_gen(data.path(), w, &["evaluate", "--run", "music", "--json"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let coin = 88.0 * std::f64::consts::LN_2;
+    assert!(
+        (v["baseline_coin_flip"].as_f64().unwrap() - coin).abs() < 1e-9,
+        "{v}"
+    );
+    let nll = v["nll_per_frame"].as_f64().unwrap();
+    assert!(nll > 0.0 && nll < 2.0 * coin, "{v}");
+    assert!(v["baseline_markov"].as_f64().unwrap() < v["baseline_bernoulli"].as_f64().unwrap());
+    assert_eq!(v["test_chorales"], 2.0);
+    assert_eq!(v["test_frames"], 48.0);
+    let text = run_gen(data.path(), w, &["evaluate", "--run", "music"]);
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    for key in [
+        "nll_per_frame: ",
+        "baseline_bernoulli: ",
+        "baseline_markov: ",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+
+    // Samples: MIDI, WAV and PNG per chorale, the same for the same seed.
+    let sample = |seed: &str, out: &str| {
+        run_gen(
+            data.path(),
+            w,
+            &[
+                "sample", "--run", "music", "--num", "2", "--seed", seed, "--out", out,
+            ],
+        )
+    };
+    let first = sample("3", "a");
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(sample("3", "b").status.success());
+    let listed = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert_eq!(listed.lines().count(), 12, "{listed}"); // 2 composed + 2 test, 3 files each
+    let synth = SynthOptions::default();
+    for i in 0..2 {
+        let stem = format!("chorale-seed3-{i}");
+        let mid = std::fs::read(w.join("a").join(format!("{stem}.mid"))).unwrap();
+        assert_eq!(
+            mid,
+            std::fs::read(w.join("b").join(format!("{stem}.mid"))).unwrap()
+        );
+        let midi = read_midi(&w.join("a").join(format!("{stem}.mid"))).unwrap();
+        assert!(
+            midi.roll.frames() <= 12 && midi.roll.sounding() > 0,
+            "{stem}"
+        );
+        let wav = gen_data::audio::wav::read_wav(&w.join("a").join(format!("{stem}.wav"))).unwrap();
+        assert_eq!(wav.samples.len(), output_len(12, &synth), "{stem}");
+        let peak = wav.samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+        assert!(
+            peak > 0.5 && peak <= synth.peak + 1e-4,
+            "{stem}: peak {peak}"
+        );
+        assert!(image::open(w.join("a").join(format!("{stem}.png"))).is_ok());
+    }
+    // The test chorales' own renderings: their MIDI holds exactly the chorale's roll.
+    let set = load_chorales_from(&data.path().join("bach-chorales")).unwrap();
+    for c in &set.test {
+        let stem = format!("test-{}", c.name.trim_end_matches(".mxl"));
+        let midi = read_midi(&w.join("a").join(format!("{stem}.mid"))).unwrap();
+        assert_eq!(midi.roll, c.roll, "{stem}");
+        let wav = gen_data::audio::wav::read_wav(&w.join("a").join(format!("{stem}.wav"))).unwrap();
+        assert_eq!(wav.samples.len(), output_len(c.roll.frames(), &synth));
+    }
+    let other = sample("4", "c");
+    assert!(other.status.success());
+    assert_ne!(
+        std::fs::read(w.join("a/chorale-seed3-0.mid")).unwrap(),
+        std::fs::read(w.join("c/chorale-seed4-0.mid")).unwrap()
+    );
+    fails_with(
+        &run_gen(
+            data.path(),
+            w,
+            &["sample", "--run", "music", "--class", "1"],
+        ),
+        &["not conditional"],
     );
 }

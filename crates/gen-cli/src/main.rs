@@ -20,6 +20,7 @@ mod fit;
 mod gan;
 mod limits;
 mod lm;
+mod music;
 mod presets;
 mod provenance;
 mod rate;
@@ -63,13 +64,15 @@ enum Command {
     ///
     /// Example: `gen generate --run runs/text-char-20261129T101500Z --prompt "Alice was" --temperature 0.7`
     Generate(cmd::generate::GenerateArgs),
-    /// Write a PNG grid of images from a GAN run, or trajectories over the real
-    /// demonstrations (PNG and CSV) from a trajectory run.
+    /// Write a PNG grid of images from a GAN run, trajectories over the real
+    /// demonstrations (PNG and CSV) from a trajectory run, or chorales (MIDI, WAV and
+    /// piano-roll PNG) from a music run.
     ///
     /// Example: `gen sample --run runs/fashion-cgan-20261129T101500Z --num 16 --class 7 --out sevens.png`
     Sample(cmd::sample::SampleArgs),
     /// Print a run's metrics on the test split: accuracy (classifiers), perplexity and bits
-    /// per token (language models), FD-score, inception score and coverage (GANs).
+    /// per token (language models), FD-score, inception score and coverage (GANs), NLL per
+    /// frame beside three baselines (music).
     ///
     /// Example: `gen evaluate --run runs/imdb-gru-20261129T101500Z --json`
     Evaluate(cmd::evaluate::EvaluateArgs),

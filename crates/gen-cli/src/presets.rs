@@ -51,6 +51,11 @@ pub const PRESETS: &[Preset] = &[
         about: "class-conditional DCGAN on Fashion-MNIST: `gen sample --class K`",
         toml: include_str!("presets/fashion-cgan.toml"),
     },
+    Preset {
+        name: "bach-gru",
+        about: "music: a GRU composes Bach chorales as piano-rolls (NLL per frame; MIDI + WAV)",
+        toml: include_str!("presets/bach-gru.toml"),
+    },
 ];
 
 /// The preset `gen train` runs when none is named.

@@ -89,6 +89,11 @@ fn draw(config: &RunConfig, dir: &Path, seed: u64, image_path: &Path) -> Result<
             crate::trajectory::sample(r, dir, device, &opts)?;
             Ok(Shown::Image(image_path.to_path_buf()))
         }
+        RunConfig::Music(_) => bail!(
+            "{} is a music run: listen to `gen sample`'s WAV files instead (rating is for text \
+             and images)",
+            dir.display()
+        ),
         RunConfig::TextClassifier(_) => bail!(
             "{} is a text-classifier run: it makes no samples to rate",
             dir.display()

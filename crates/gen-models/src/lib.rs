@@ -1,8 +1,9 @@
 //! # gen-models
 //!
 //! Models for gen on tch: the source text's GRU classifier and a GRU language model (text),
-//! GANs (images) and the small CNN whose features score them ([`image_classifier`]), and a GRU
-//! mixture-density trajectory generator (behaviour). Every model
+//! GANs (images) and the small CNN whose features score them ([`image_classifier`]), a GRU
+//! mixture-density trajectory generator (behaviour), and a GRU over piano-roll frames that
+//! composes chorales ([`music`]). Every model
 //! implements [`Module`]: it is built from a serde config
 //! whose `Default` holds the documented defaults, and runs through a fallible `forward_t`.
 //!
@@ -26,7 +27,7 @@
 //! ([`GruClassifier::forward_taped`], then [`GruTapes::backward_after`] with the loss; same
 //! gradients, tested), for GRUs of any depth and direction; so do the language model
 //! ([`GruLanguageModel::forward_taped`]) and the trajectory model
-//! ([`TrajectoryMdn::nll_taped`]). `gen-train`'s loop does this for you. The GRU layer itself
+//! ([`TrajectoryMdn::nll_taped`]) and the music model ([`FrameGru::nll_taped`]). `gen-train`'s loop does this for you. The GRU layer itself
 //! is [`gru`]: [`Gru::forward`] over features and [`Gru::forward_tokens`] over token ids, each
 //! documented with when it takes this fast path and when it falls back to autograd.
 //!
@@ -63,6 +64,7 @@ pub mod image_classifier;
 pub mod layers;
 pub mod lm;
 pub mod module;
+pub mod music;
 pub mod sampling;
 pub mod trajectory;
 
@@ -72,5 +74,6 @@ pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribut
 pub use gru::{Gru, GruConfig, GruMode, GruOutput, GruStepper, GruTapes};
 pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
+pub use music::{FrameGru, FrameGruConfig, RollSample};
 pub use sampling::{SamplerRng, SamplingConfig, generate, sampler_rng};
 pub use trajectory::{TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};

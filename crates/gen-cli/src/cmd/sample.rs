@@ -1,9 +1,10 @@
-//! `gen sample`: a PNG grid from a GAN run, or trajectories (PNG and CSV) from a trajectory
-//! run.
+//! `gen sample`: a PNG grid from a GAN run, trajectories (PNG and CSV) from a trajectory run,
+//! or chorales (MIDI, WAV and PNG) from a music run.
 
 use super::{Global, wrong_kind};
 use crate::config::RunConfig;
-use crate::{gan, provenance, runs, runtime, trajectory};
+use crate::fit::RunKind;
+use crate::{gan, music, provenance, runs, runtime, trajectory};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -11,12 +12,13 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct SampleArgs {
-    /// The run folder (an image-GAN run).
+    /// The run folder (an image-GAN, trajectory or music run).
     #[arg(long)]
     run: PathBuf,
-    /// Images in the grid.
-    #[arg(long, default_value_t = 64)]
-    num: usize,
+    /// Images in the grid, trajectories per shape (at most 64), or chorales. Default: 64
+    /// images or trajectories, 4 chorales.
+    #[arg(long)]
+    num: Option<usize>,
     /// Generate this class (conditional GANs) or this shape index (trajectory runs).
     /// Default: classes drawn uniformly; every shape.
     #[arg(long)]
@@ -24,7 +26,8 @@ pub struct SampleArgs {
     /// Seed of the latents.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The PNG to write. Default: `<run>/samples/sample-seed<S>[-class<K>].png`
+    /// The PNG to write (music runs: the folder). Default:
+    /// `<run>/samples/sample-seed<S>[-class<K>].png` (music runs: `<run>/samples`)
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -34,7 +37,8 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
     runtime::init_logging(global.level(), None)?;
     let config = runs::read_config(&args.run)?;
     let device = runtime::setup(&config)?;
-    let out = args.out.unwrap_or_else(|| {
+    let num = args.num.unwrap_or(64);
+    let out = args.out.clone().unwrap_or_else(|| {
         let class = args.class.map(|k| format!("-class{k}")).unwrap_or_default();
         args.run
             .join("samples")
@@ -48,7 +52,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
     match &config {
         RunConfig::ImageGan(r) => {
             let opts = gan::SampleOptions {
-                num: args.num,
+                num,
                 class: args.class,
                 seed: args.seed,
                 out: out.clone(),
@@ -60,7 +64,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
         }
         RunConfig::Trajectory(r) => {
             let opts = trajectory::SampleOptions {
-                num: args.num.min(64),
+                num: num.min(64),
                 shape: args.class,
                 seed: args.seed,
                 out: out.clone(),
@@ -70,12 +74,40 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
             provenance::label(&[out.as_path(), csv.as_path()], &record)?;
             println!("{}\n{}", out.display(), csv.display());
         }
+        RunConfig::Music(r) => {
+            if args.class.is_some() {
+                anyhow::bail!("--class: a music run is not conditional");
+            }
+            let opts = music::SampleOptions {
+                num: args.num.unwrap_or(4),
+                seed: args.seed,
+                out: args.out.unwrap_or_else(|| args.run.join("samples")),
+            };
+            let set = r.load(device)?;
+            let written = music::sample(r, &args.run, &set, &opts)?;
+            // The generated chorales carry a label; the renderings of real test chorales do not.
+            let generated: Vec<&std::path::Path> = written
+                .iter()
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("chorale-"))
+                })
+                .map(PathBuf::as_path)
+                .collect();
+            let record =
+                provenance::for_run(&args.run, &["best", "last"], args.seed, sampling)?;
+            provenance::label(&generated, &record)?;
+            for path in &written {
+                println!("{}", path.display());
+            }
+        }
         _ => {
             return Err(wrong_kind(
                 &args.run,
                 &config,
                 "sample",
-                "an image-GAN run (mnist-dcgan, fashion-cgan, ...) or a trajectory run (lasa-traj)",
+                "an image-GAN run (mnist-dcgan, fashion-cgan, ...), a trajectory run (lasa-traj) \
+                 or a music run (bach-gru)",
             ));
         }
     }

@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod gan;
 pub mod image_classifier;
 pub mod lm;
+pub mod music;
 pub mod trajectory;
 
 use crate::checkpoint::copy_into;
