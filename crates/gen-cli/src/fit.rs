@@ -41,6 +41,7 @@ macro_rules! for_kind {
             $crate::config::RunConfig::LanguageModel($run) => $body,
             $crate::config::RunConfig::ImageGan($run) => $body,
             $crate::config::RunConfig::Trajectory($run) => $body,
+            $crate::config::RunConfig::SoundGan($run) => $body,
         }
     };
 }

@@ -22,6 +22,7 @@ mod rate;
 mod runs;
 mod runtime;
 mod settings;
+mod sound;
 mod study;
 mod trajectory;
 

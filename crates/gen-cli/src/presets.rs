@@ -51,6 +51,11 @@ pub const PRESETS: &[Preset] = &[
         about: "class-conditional DCGAN on Fashion-MNIST: `gen sample --class K`",
         toml: include_str!("presets/fashion-cgan.toml"),
     },
+    Preset {
+        name: "drums-specgan",
+        about: "SpecGAN: drum sounds from 128x128 spectrograms, Griffin-Lim back to WAV",
+        toml: include_str!("presets/drums-specgan.toml"),
+    },
 ];
 
 /// The preset `gen train` runs when none is named.

@@ -1,9 +1,9 @@
-//! `gen sample`: a PNG grid from a GAN run, or trajectories (PNG and CSV) from a trajectory
-//! run.
+//! `gen sample`: a PNG grid from a GAN run, WAVs and a spectrogram grid from a sound-GAN run,
+//! or trajectories (PNG and CSV) from a trajectory run.
 
 use super::{Global, wrong_kind};
 use crate::config::RunConfig;
-use crate::{gan, runs, runtime, trajectory};
+use crate::{gan, runs, runtime, sound, trajectory};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct SampleArgs {
-    /// The run folder (an image-GAN run).
+    /// The run folder (an image-GAN, sound-GAN or trajectory run).
     #[arg(long)]
     run: PathBuf,
     /// Images in the grid.
@@ -24,7 +24,8 @@ pub struct SampleArgs {
     /// Seed of the latents.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The PNG to write. Default: `<run>/samples/sample-seed<S>[-class<K>].png`
+    /// The PNG to write (sound runs write `<stem>-NN.wav` beside it). Default:
+    /// `<run>/samples/sample-seed<S>[-class<K>].png`
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -51,6 +52,17 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
             gan::sample(r, &args.run, device, &opts)?;
             println!("{}", out.display());
         }
+        RunConfig::SoundGan(r) => {
+            let opts = gan::SampleOptions {
+                num: args.num,
+                class: args.class,
+                seed: args.seed,
+                out: out.clone(),
+            };
+            for path in sound::sample(r, &args.run, device, &opts)? {
+                println!("{}", path.display());
+            }
+        }
         RunConfig::Trajectory(r) => {
             let opts = trajectory::SampleOptions {
                 num: args.num.min(64),
@@ -66,7 +78,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
                 &args.run,
                 &config,
                 "sample",
-                "an image-GAN run (mnist-dcgan, fashion-cgan, ...) or a trajectory run (lasa-traj)",
+                "an image-GAN run (mnist-dcgan, fashion-cgan, ...), a sound-GAN run (drums-specgan) or a trajectory run (lasa-traj)",
             ));
         }
     }
