@@ -920,6 +920,7 @@ fn chorale_xml(variant: usize) -> String {
         ));
     }
     xml.push_str("</part-list>");
+    #[allow(clippy::needless_range_loop)] // `p` picks a voice from each chord, not one array
     for p in 0..4 {
         xml.push_str(&format!("<part id=\"P{}\">", p + 1));
         for (m, &c) in order.iter().enumerate() {

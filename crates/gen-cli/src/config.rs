@@ -2,9 +2,12 @@
 
 use anyhow::{Context, Result};
 use gen_core::DeviceChoice;
+use gen_core::spectrogram::SpectrogramConfig;
+use gen_data::drums::SplitSpec;
 use gen_data::sequence::{Padding, Truncating};
 use gen_models::FrameGruConfig;
-use gen_models::gan::GanConfig;
+use gen_models::gan::{GanConfig, GanKind};
+use gen_models::image_classifier::ImageClassifierConfig;
 use gen_models::trajectory::TrajectoryMdnConfig;
 use gen_models::{GruClassifierConfig, GruLanguageModelConfig, SamplingConfig};
 use gen_train::eval::EvaluatorTrainingConfig;
@@ -30,6 +33,8 @@ pub enum RunConfig {
     Trajectory(TrajectoryRun),
     /// A composer of piano-rolls (Bach's chorales).
     Music(MusicRun),
+    /// A GAN on sounds: spectrogram images, back to audio by Griffin-Lim.
+    SoundGan(SoundGanRun),
 }
 
 /// A music run: the fields of `gen_train::tasks::music::MusicTaskConfig`, with the data,
@@ -472,6 +477,109 @@ impl Default for GanEvalSpec {
     }
 }
 
+/// A GAN run on drum sounds: clips become normalised log-magnitude spectrogram images, a GAN
+/// learns them, and Griffin-Lim turns generated images back into audio.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoundGanRun {
+    /// The clips.
+    #[serde(default)]
+    pub data: SoundDataSpec,
+    /// Clips to images and back. Default: n_fft 256, hop 128, 128x128, 100 Griffin-Lim
+    /// iterations.
+    #[serde(default)]
+    pub spectrogram: SpectrogramConfig,
+    /// The GAN. Default: SpecGAN, width 8, 128x128.
+    #[serde(default = "default_sound_model")]
+    pub model: GanConfig,
+    /// Loss, optimisers and sample grids. Default: as image GANs.
+    #[serde(default)]
+    pub gan: GanTaskConfig,
+    /// The training loop.
+    #[serde(default)]
+    pub trainer: TrainerConfig,
+    /// The quality report (`gen evaluate`).
+    #[serde(default)]
+    pub eval: SoundEvalSpec,
+    /// Device and threads.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+fn default_sound_model() -> GanConfig {
+    GanConfig {
+        kind: GanKind::Specgan,
+        image_size: 128,
+        ..GanConfig::default()
+    }
+}
+
+/// Which clips a sound GAN learns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoundDataSpec {
+    /// The dataset. Default: `drums` (the only one).
+    pub dataset: String,
+    /// The seeded split, stratified by class. Default: 80/10/10, seed 113.
+    pub split: SplitSpec,
+    /// Also train on the clips outside the six classes (cowbells, effects, ...). The
+    /// evaluator and the real reference use labelled clips only. Default: false.
+    pub unlabelled: bool,
+}
+
+impl Default for SoundDataSpec {
+    fn default() -> Self {
+        SoundDataSpec {
+            dataset: "drums".into(),
+            split: SplitSpec::default(),
+            unlabelled: false,
+        }
+    }
+}
+
+/// The sound-GAN quality report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoundEvalSpec {
+    /// Generated clips scored, and real clips per reference split (capped by the labelled
+    /// test clips, 49 of the drums). Default: 10000 (so: all test clips).
+    pub n: usize,
+    /// Seed of the generated clips. Default: 0.
+    pub seed: u64,
+    /// Also score an untrained generator (the FD ceiling). Default: true.
+    pub untrained: bool,
+    /// How the spectrogram evaluator is trained (cached in `<data folder>/.evaluators`).
+    /// Default: the image CNN on 128x128 spectrograms pooled to 64x64, widths 16/32, 64
+    /// features, 6 classes, 600 steps of 64, shifts of up to 2 pixels.
+    pub evaluator: EvaluatorTrainingConfig,
+}
+
+impl Default for SoundEvalSpec {
+    fn default() -> Self {
+        SoundEvalSpec {
+            n: 10_000,
+            seed: 0,
+            untrained: true,
+            evaluator: EvaluatorTrainingConfig {
+                model: ImageClassifierConfig {
+                    image_size: 128,
+                    input_pool: 2,
+                    conv1_channels: 16,
+                    conv2_channels: 32,
+                    feature_dim: 64,
+                    num_classes: 6,
+                    ..ImageClassifierConfig::default()
+                },
+                epochs: 2,
+                min_steps: 600,
+                batch_size: 64,
+                augment_shift: 2,
+                ..EvaluatorTrainingConfig::default()
+            },
+        }
+    }
+}
+
 impl RunConfig {
     /// The training-loop settings.
     pub fn trainer(&self) -> &TrainerConfig {
@@ -481,6 +589,7 @@ impl RunConfig {
             RunConfig::ImageGan(r) => &r.trainer,
             RunConfig::Trajectory(r) => &r.trainer,
             RunConfig::Music(r) => &r.trainer,
+            RunConfig::SoundGan(r) => &r.trainer,
         }
     }
 
@@ -492,6 +601,7 @@ impl RunConfig {
             RunConfig::ImageGan(r) => &r.runtime,
             RunConfig::Trajectory(r) => &r.runtime,
             RunConfig::Music(r) => &r.runtime,
+            RunConfig::SoundGan(r) => &r.runtime,
         }
     }
 
@@ -503,6 +613,7 @@ impl RunConfig {
             RunConfig::ImageGan(_) => "image-gan",
             RunConfig::Trajectory(_) => "trajectory",
             RunConfig::Music(_) => "music",
+            RunConfig::SoundGan(_) => "sound-gan",
         }
     }
 }

@@ -42,6 +42,7 @@ macro_rules! for_kind {
             $crate::config::RunConfig::ImageGan($run) => $body,
             $crate::config::RunConfig::Trajectory($run) => $body,
             $crate::config::RunConfig::Music($run) => $body,
+            $crate::config::RunConfig::SoundGan($run) => $body,
         }
     };
 }

@@ -5,12 +5,12 @@ use crate::config::ImageGanRun;
 use crate::fit::{FitContext, MetricMap, RunKind};
 use anyhow::{Context, Result, bail};
 use gen_data::mnist::{ImageDataset, load_mnist_like};
-use gen_models::gan::Gan;
+use gen_models::gan::{Gan, GanConfig};
 use gen_train::eval::{
     Evaluator, GanReport, RealReference, generator_report, images_to_tensor,
     train_or_load_evaluator_with,
 };
-use gen_train::tasks::gan::{GanTask, ImageData, grid_png};
+use gen_train::tasks::gan::{GanTask, GanTaskConfig, ImageData, grid_png};
 use gen_train::{Outcome, Trainer, TrainerState};
 use ndarray::s;
 use std::path::{Path, PathBuf};
@@ -31,18 +31,35 @@ pub(crate) fn load(run: &ImageGanRun) -> Result<ImageDataset> {
 }
 
 /// A fresh GAN task, initialised from libtorch's generator.
-fn task(run: &ImageGanRun, device: tch::Device) -> Result<GanTask> {
+pub(crate) fn gan_task(
+    model: &GanConfig,
+    gan: &GanTaskConfig,
+    device: tch::Device,
+) -> Result<GanTask> {
     let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
-    let gan = Gan::new(&g_vs.root(), &d_vs.root(), &run.model)?;
-    Ok(GanTask::new(gan, g_vs, d_vs, run.gan.clone())?)
+    let gan_model = Gan::new(&g_vs.root(), &d_vs.root(), model)?;
+    Ok(GanTask::new(gan_model, g_vs, d_vs, gan.clone())?)
 }
 
-/// The run's GAN from its `last` checkpoint (GAN losses say nothing about quality, so "best"
-/// is not used).
-pub(crate) fn trained(run: &ImageGanRun, dir: &Path, device: tch::Device) -> Result<GanTask> {
-    let mut task = task(run, device)?;
+/// The GAN in `dir` from its `last` checkpoint (GAN losses say nothing about quality, so
+/// "best" is not used).
+pub(crate) fn trained_gan(
+    model: &GanConfig,
+    gan: &GanTaskConfig,
+    dir: &Path,
+    device: tch::Device,
+) -> Result<GanTask> {
+    let mut task = gan_task(model, gan, device)?;
     crate::runs::load_checkpoint(&mut task, dir, &["last"])?;
     Ok(task)
+}
+
+fn task(run: &ImageGanRun, device: tch::Device) -> Result<GanTask> {
+    gan_task(&run.model, &run.gan, device)
+}
+
+pub(crate) fn trained(run: &ImageGanRun, dir: &Path, device: tch::Device) -> Result<GanTask> {
+    trained_gan(&run.model, &run.gan, dir, device)
 }
 
 /// Where the evaluators are cached: `<data folder>/.evaluators`.

@@ -27,6 +27,7 @@ mod rate;
 mod runs;
 mod runtime;
 mod settings;
+mod sound;
 mod study;
 mod trajectory;
 

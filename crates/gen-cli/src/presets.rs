@@ -56,6 +56,11 @@ pub const PRESETS: &[Preset] = &[
         about: "music: a GRU composes Bach chorales as piano-rolls (NLL per frame; MIDI + WAV)",
         toml: include_str!("presets/bach-gru.toml"),
     },
+    Preset {
+        name: "drums-specgan",
+        about: "SpecGAN: drum sounds from 128x128 spectrograms, Griffin-Lim back to WAV",
+        toml: include_str!("presets/drums-specgan.toml"),
+    },
 ];
 
 /// The preset `gen train` runs when none is named.

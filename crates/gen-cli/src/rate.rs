@@ -98,6 +98,11 @@ fn draw(config: &RunConfig, dir: &Path, seed: u64, image_path: &Path) -> Result<
             "{} is a text-classifier run: it makes no samples to rate",
             dir.display()
         ),
+        RunConfig::SoundGan(_) => bail!(
+            "{} is a sound-GAN run: rating sounds is not supported yet; listen to the WAVs of              `gen sample --run {}` (e.g. with `aplay` or `play`)",
+            dir.display(),
+            dir.display()
+        ),
     }
 }
 

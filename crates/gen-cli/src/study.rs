@@ -86,9 +86,9 @@ pub fn cross_validate(
         bail!("--folds {folds}: need at least 2");
     }
     let config = &settings.config;
-    if matches!(config, RunConfig::ImageGan(_)) {
+    if matches!(config, RunConfig::ImageGan(_) | RunConfig::SoundGan(_)) {
         bail!(
-            "{} is an image-gan run: cross-validation needs held-out labels or text \
+            "{} is a GAN run: cross-validation needs held-out labels or text \
              (text-classifier and language-model presets)",
             settings.origin
         );

@@ -13,6 +13,8 @@
 //! - [`metrics`]: accuracy, perplexity and bits per token from summed NLL and token counts.
 //! - [`precision`]: [`Precision`] (`fp32` | `bf16`) and the per-thread [`autocast`] scope that
 //!   gen-models' convolutions and linear layers honour.
+//! - [`spectrogram`]: log-magnitude STFT spectrograms, SpecGAN's per-bin normalisation, and
+//!   Griffin-Lim back to waveforms.
 //! - [`slices`]: f32 CPU tensors borrowed as Rust slices, for fused kernels.
 //! - [`team`]: a few parallel jobs on libtorch's own OpenMP threads.
 //!
@@ -53,6 +55,7 @@ pub mod loss;
 pub mod metrics;
 pub mod precision;
 pub mod slices;
+pub mod spectrogram;
 pub mod team;
 
 pub use convert::{

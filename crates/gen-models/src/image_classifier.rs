@@ -9,6 +9,9 @@
 //!              -> dropout -> linear (the class logits, [N, num_classes])
 //! ```
 //!
+//! With `input_pool` above 1 the input is first average-pooled by that factor (e.g. 128x128
+//! spectrograms to 64x64), which divides the cost by its square.
+//!
 //! Batch norm (optional, off by default) uses batch statistics in training and its running
 //! averages in evaluation, so features of a sample never depend on the rest of its batch.
 //! Pooling after each convolution keeps the cost at about 4 M multiply-adds per 28x28 image
@@ -26,8 +29,12 @@ use tch::{Device, Kind, Tensor, nn};
 pub struct ImageClassifierConfig {
     /// Input channels. Default: 1.
     pub in_channels: i64,
-    /// Height and width of the (square) input images; at least 4. Default: 28.
+    /// Height and width of the (square) input images; at least 4 after `input_pool`.
+    /// Default: 28.
     pub image_size: i64,
+    /// Average-pool the input by this factor (kernel and stride) before the first
+    /// convolution; it must divide `image_size`. Default: 1 (no pooling).
+    pub input_pool: i64,
     /// Output channels of the first convolution. Default: 32.
     pub conv1_channels: i64,
     /// Output channels of the second convolution. Default: 64.
@@ -49,6 +56,7 @@ impl Default for ImageClassifierConfig {
         ImageClassifierConfig {
             in_channels: 1,
             image_size: 28,
+            input_pool: 1,
             conv1_channels: 32,
             conv2_channels: 64,
             feature_dim: 128,
@@ -211,7 +219,11 @@ impl ImageClassifier {
                 got: size,
             });
         }
-        let xs = images.f_to_kind(Kind::Float)?;
+        let mut xs = images.f_to_kind(Kind::Float)?;
+        if c.input_pool > 1 {
+            let k = [c.input_pool, c.input_pool];
+            xs = xs.f_avg_pool2d(k, k, [0, 0], false, true, None::<i64>)?;
+        }
         let xs = self.block1.forward(&xs, train)?;
         let xs = self.block2.forward(&xs, train)?;
         let xs = xs.f_flatten(1, -1)?.f_dropout(c.dropout, train)?;
@@ -236,10 +248,20 @@ impl Module for ImageClassifier {
         ensure_config(c.in_channels >= 1, "in_channels", || {
             format!("must be at least 1, got {}", c.in_channels)
         })?;
-        ensure_config(c.image_size >= 4, "image_size", || {
+        ensure_config(
+            c.input_pool >= 1 && c.image_size % c.input_pool == 0,
+            "input_pool",
+            || {
+                format!(
+                    "must be at least 1 and divide image_size {}, got {}",
+                    c.image_size, c.input_pool
+                )
+            },
+        )?;
+        ensure_config(c.image_size / c.input_pool >= 4, "image_size", || {
             format!(
-                "must be at least 4 (two 2x2 poolings), got {}",
-                c.image_size
+                "must be at least 4 after input_pool (two 2x2 poolings), got {} / {}",
+                c.image_size, c.input_pool
             )
         })?;
         ensure_config(c.conv1_channels >= 1, "conv1_channels", || {
@@ -254,7 +276,7 @@ impl Module for ImageClassifier {
         ensure_config((0.0..1.0).contains(&c.dropout), "dropout", || {
             format!("must be in [0, 1), got {}", c.dropout)
         })?;
-        let pooled = c.image_size / 4;
+        let pooled = c.image_size / c.input_pool / 4;
         let block1 = ConvBlock::new(
             vs,
             "conv1",

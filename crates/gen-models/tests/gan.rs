@@ -557,3 +557,45 @@ fn configs_have_documented_defaults_and_reject_bad_values() {
         Err(Error::Shape { .. })
     ));
 }
+
+#[test]
+fn specgan_makes_128x128_spectrograms_and_scores_each_one() {
+    let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+    let config = GanConfig {
+        kind: GanKind::Specgan,
+        image_size: 128,
+        ..Default::default()
+    };
+    let gan = Gan::new(&g_vs.root(), &d_vs.root(), &config).unwrap();
+    tch::manual_seed(0);
+    let images = gan.sample(3, None, Device::Cpu).unwrap();
+    assert_eq!(images.size(), [3, 1, 128, 128]);
+    assert!(images.abs().max().double_value(&[]) <= 1.0);
+    let scores = gan.discriminator.forward_t(&images, None, true).unwrap();
+    assert_eq!(scores.size(), [3]);
+    // No batch norm in D by default: each score depends on its own sample only (WGAN-GP).
+    assert!(gan.discriminator.per_sample());
+    let one = gan
+        .discriminator
+        .forward_t(&images.narrow(0, 1, 1), None, true)
+        .unwrap();
+    assert!((one.double_value(&[0]) - scores.double_value(&[1])).abs() < 1e-5);
+    // Width 8 at 128x128: the generator has 128, 64, 32, 16, 8 channels, the
+    // discriminator 8, 16, 32, 64, 128.
+    let g = g_vs.variables();
+    assert_eq!(g["project.weight"].size(), [100, 128, 4, 4]);
+    assert_eq!(g["last.weight"].size(), [8, 1, 4, 4]);
+    let d = d_vs.variables();
+    assert_eq!(d["down0.weight"].size(), [8, 1, 4, 4]);
+    assert_eq!(d["last.weight"].size(), [1, 128, 4, 4]);
+    // Smaller powers of two work; other sizes and conditioning are refused.
+    for (size, ok) in [(8, true), (16, true), (28, false), (100, false)] {
+        let c = GanConfig {
+            image_size: size,
+            ..config.clone()
+        };
+        let (g2, d2) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        assert_eq!(Gan::new(&g2.root(), &d2.root(), &c).is_ok(), ok, "{size}");
+    }
+    assert!(gan.sample(1, Some(2), Device::Cpu).is_err());
+}

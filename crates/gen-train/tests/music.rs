@@ -9,10 +9,10 @@ mod common;
 use gen_data::music::{NllPerFrame, PianoRoll, baselines};
 use gen_models::{FrameGru, FrameGruConfig, GruConfig, Module};
 use gen_train::learner::Verbosity;
+use gen_train::optim::{AdamConfig, OptimizerConfig};
 use gen_train::tasks::music::{
     MusicTaskConfig, RollData, evaluate_nll, fit_music, load_music_model,
 };
-use gen_train::optim::{AdamConfig, OptimizerConfig};
 use gen_train::{Dataset, TrainerConfig};
 use ndarray::Array2;
 use tch::Device;

@@ -52,12 +52,15 @@ pub fn run(args: AuditArgs, global: &Global) -> Result<ExitCode> {
         RunConfig::Trajectory(r) => {
             Audit::Trajectories(audit::trajectories::audit(r, &args.run, device, &opts)?)
         }
-        RunConfig::TextClassifier(_) => {
+        // Music and sound runs are generative, but their audits (piano-roll and spectrogram
+        // distances) are not written yet.
+        RunConfig::TextClassifier(_) | RunConfig::Music(_) | RunConfig::SoundGan(_) => {
             return Err(wrong_kind(
                 &args.run,
                 &config,
                 "audit",
-                "a generative run (image GAN, language model or trajectories)",
+                "an image-GAN, language-model or trajectory run (music and sound audits are not \
+                 written yet)",
             ));
         }
     };

@@ -1,10 +1,11 @@
-//! `gen sample`: a PNG grid from a GAN run, trajectories (PNG and CSV) from a trajectory run,
-//! or chorales (MIDI, WAV and PNG) from a music run.
+//! `gen sample`: a PNG grid from a GAN run, WAVs and a spectrogram grid from a sound-GAN run,
+//! trajectories (PNG and CSV) from a trajectory run, or chorales (MIDI, WAV and PNG) from a music
+//! run.
 
 use super::{Global, wrong_kind};
 use crate::config::RunConfig;
 use crate::fit::RunKind;
-use crate::{gan, music, provenance, runs, runtime, trajectory};
+use crate::{gan, music, provenance, runs, runtime, sound, trajectory};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct SampleArgs {
-    /// The run folder (an image-GAN, trajectory or music run).
+    /// The run folder (an image-GAN, sound-GAN, trajectory or music run).
     #[arg(long)]
     run: PathBuf,
     /// Images in the grid, trajectories per shape (at most 64), or chorales. Default: 64
@@ -26,8 +27,8 @@ pub struct SampleArgs {
     /// Seed of the latents.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The PNG to write (music runs: the folder). Default:
-    /// `<run>/samples/sample-seed<S>[-class<K>].png` (music runs: `<run>/samples`)
+    /// The PNG to write (sound runs write `<stem>-NN.wav` beside it; music runs: the folder).
+    /// Default: `<run>/samples/sample-seed<S>[-class<K>].png` (music runs: `<run>/samples`)
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -62,6 +63,21 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
             provenance::label(&[out.as_path()], &record)?;
             println!("{}", out.display());
         }
+        RunConfig::SoundGan(r) => {
+            let opts = gan::SampleOptions {
+                num: args.num.unwrap_or(16),
+                class: args.class,
+                seed: args.seed,
+                out: out.clone(),
+            };
+            let written = sound::sample(r, &args.run, device, &opts)?;
+            let record = provenance::for_run(&args.run, &["last"], args.seed, sampling)?;
+            let files: Vec<&std::path::Path> = written.iter().map(PathBuf::as_path).collect();
+            provenance::label(&files, &record)?;
+            for path in &written {
+                println!("{}", path.display());
+            }
+        }
         RunConfig::Trajectory(r) => {
             let opts = trajectory::SampleOptions {
                 num: num.min(64),
@@ -94,8 +110,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
                 })
                 .map(PathBuf::as_path)
                 .collect();
-            let record =
-                provenance::for_run(&args.run, &["best", "last"], args.seed, sampling)?;
+            let record = provenance::for_run(&args.run, &["best", "last"], args.seed, sampling)?;
             provenance::label(&generated, &record)?;
             for path in &written {
                 println!("{}", path.display());
@@ -106,8 +121,8 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
                 &args.run,
                 &config,
                 "sample",
-                "an image-GAN run (mnist-dcgan, fashion-cgan, ...), a trajectory run (lasa-traj) \
-                 or a music run (bach-gru)",
+                "an image-GAN run (mnist-dcgan, fashion-cgan, ...), a sound-GAN run (drums-specgan), \
+                 a trajectory run (lasa-traj) or a music run (bach-gru)",
             ));
         }
     }

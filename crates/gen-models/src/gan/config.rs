@@ -54,6 +54,9 @@ pub enum GanKind {
     /// DCGAN with the class label fed to both sides: an embedding concatenated with `z` in the
     /// generator, a projection (Miyato & Koyama 2018) in the discriminator.
     ConditionalDcgan,
+    /// SpecGAN (Donahue et al. 2019): a DCGAN deepened to `log2(size / 4)` stride-2 layers on
+    /// each side, for 128x128 spectrograms ([`SpecganConfig`]). Unconditional.
+    Specgan,
 }
 
 /// The normalisation of the discriminator's hidden convolutions.
@@ -129,6 +132,37 @@ impl Default for DcganConfig {
     }
 }
 
+/// Sizes of SpecGAN.
+///
+/// The default width is 8, an eighth of SpecGAN's 64: at 128x128 the generator then has
+/// channels 128, 64, 32, 16, 8 and costs about 9 M multiply-adds per image (the discriminator
+/// about as much), which two shared CPU cores train for a few hundred steps in minutes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpecganConfig {
+    /// Width `d`: the generator starts at `2^(L-1) d` channels and halves them each layer; the
+    /// discriminator starts at `d` and doubles them. Default: 8.
+    pub dim: i64,
+    /// Normalisation in the discriminator's hidden layers (never the first). Default: `none`
+    /// (SpecGAN's, and what `wgan_gp` needs).
+    pub d_norm: DiscriminatorNorm,
+    /// Negative slope of the discriminator's LeakyReLU. Default: 0.2.
+    pub slope: f64,
+    /// Standard deviation of the `N(0, std)` weight init. Default: 0.02.
+    pub init_std: f64,
+}
+
+impl Default for SpecganConfig {
+    fn default() -> Self {
+        SpecganConfig {
+            dim: 8,
+            d_norm: DiscriminatorNorm::None,
+            slope: 0.2,
+            init_std: 0.02,
+        }
+    }
+}
+
 /// A GAN: its kind, data shape, latent and the sizes of each kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -149,6 +183,8 @@ pub struct GanConfig {
     pub mlp: MlpGanConfig,
     /// Sizes of the `dcgan` and `conditional_dcgan` kinds.
     pub dcgan: DcganConfig,
+    /// Sizes of the `specgan` kind.
+    pub specgan: SpecganConfig,
 }
 
 impl Default for GanConfig {
@@ -162,6 +198,7 @@ impl Default for GanConfig {
             num_classes: 10,
             mlp: MlpGanConfig::default(),
             dcgan: DcganConfig::default(),
+            specgan: SpecganConfig::default(),
         }
     }
 }
@@ -217,6 +254,29 @@ impl GanConfig {
                     })?;
                 }
                 Ok(())
+            }
+            GanKind::Specgan => {
+                let s = &self.specgan;
+                let power_of_two = self.image_size >= 8 && self.image_size.count_ones() == 1;
+                ensure_config(power_of_two, "gan.image_size", || {
+                    format!(
+                        "specgan needs a power of two of at least 8, got {}",
+                        self.image_size
+                    )
+                })?;
+                let layers = super::specgan::depth(self.image_size);
+                ensure_config(s.dim > 0 && s.dim < (1 << 20), "gan.specgan.dim", || {
+                    format!("must be in 1..2^20, got {}", s.dim)
+                })?;
+                ensure_config(layers <= 10, "gan.image_size", || {
+                    format!("at most 4096 for specgan, got {}", self.image_size)
+                })?;
+                ensure_config((0.0..=1.0).contains(&s.slope), "gan.specgan.slope", || {
+                    format!("must be in [0, 1], got {}", s.slope)
+                })?;
+                ensure_config(s.init_std > 0.0, "gan.specgan.init_std", || {
+                    format!("must be positive, got {}", s.init_std)
+                })
             }
         }
     }

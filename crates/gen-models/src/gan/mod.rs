@@ -1,5 +1,6 @@
 //! GANs for small images: the original fully connected GAN (Goodfellow et al. 2014), DCGAN
-//! (Radford et al. 2016) and a class-conditional DCGAN.
+//! (Radford et al. 2016), a class-conditional DCGAN, and SpecGAN (Donahue et al. 2019) for
+//! 128x128 spectrograms.
 //!
 //! A [`Gan`] is built from one [`GanConfig`] into two `VarStore` paths, one for the
 //! generator and one for the discriminator, so that each gets its own optimiser. Both sides
@@ -13,7 +14,7 @@
 //! Unconditional models ignore labels. Conditional models need int64 labels `[batch]` in
 //! `0..num_classes`. Your own models join by implementing the two traits (see the crate's
 //! `examples/custom_gan.rs`). The files: `config.rs` (the [`GanConfig`] and its checks),
-//! `mlp.rs` and `dcgan.rs` (the two families), this one (the traits and [`Gan`]).
+//! `mlp.rs`, `dcgan.rs` and `specgan.rs` (the three families), this one (the traits and [`Gan`]).
 //!
 //! ```
 //! use gen_models::gan::{Gan, GanConfig, GanKind};
@@ -33,12 +34,15 @@
 mod config;
 mod dcgan;
 mod mlp;
+mod specgan;
 
 pub use config::{
     DcganConfig, DiscriminatorNorm, GanConfig, GanKind, LatentDistribution, MlpGanConfig,
+    SpecganConfig,
 };
 pub use dcgan::{DcganDiscriminator, DcganGenerator};
 pub use mlp::{MlpDiscriminator, MlpGenerator};
+pub use specgan::{SpecganDiscriminator, SpecganGenerator};
 
 use crate::{Error, Module, Result};
 use tch::{Device, Kind, Tensor, nn};
@@ -154,6 +158,10 @@ impl Gan {
                 GanKind::Dcgan | GanKind::ConditionalDcgan => (
                     Box::new(DcganGenerator::init(g, config)?),
                     Box::new(DcganDiscriminator::init(d, config)?),
+                ),
+                GanKind::Specgan => (
+                    Box::new(SpecganGenerator::init(g, config)?),
+                    Box::new(SpecganDiscriminator::init(d, config)?),
                 ),
             };
         Ok(Gan {

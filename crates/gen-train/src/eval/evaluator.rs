@@ -250,16 +250,55 @@ pub fn train_or_load_evaluator_with(
     config: &EvaluatorTrainingConfig,
     device: Device,
 ) -> Result<Evaluator> {
+    let sizes = (data.train_labels.len(), data.test_labels.len());
+    if let Some(evaluator) = cached(dataset_name, cache_dir, config, sizes, device)? {
+        return Ok(evaluator);
+    }
+    let run_dir = cache_dir.join(format!("{dataset_name}-evaluator-run"));
+    let evaluator = train_evaluator(dataset_name, data, &run_dir, config, device)?;
+    save_evaluator(&evaluator, cache_dir)?;
+    Ok(evaluator)
+}
+
+/// [`train_or_load_evaluator_with`] for any labelled images, e.g. spectrograms: `train` and
+/// `test` hold images in `[-1, 1]` of the shape `config.model` expects.
+pub fn train_or_load_evaluator_on(
+    dataset_name: &str,
+    train: LabelledImages,
+    test: &LabelledImages,
+    cache_dir: &Path,
+    config: &EvaluatorTrainingConfig,
+    device: Device,
+) -> Result<Evaluator> {
+    let sizes = (crate::Dataset::len(&train), crate::Dataset::len(test));
+    if let Some(evaluator) = cached(dataset_name, cache_dir, config, sizes, device)? {
+        return Ok(evaluator);
+    }
+    let run_dir = cache_dir.join(format!("{dataset_name}-evaluator-run"));
+    let evaluator = train_evaluator_on(dataset_name, train, test, &run_dir, config, device)?;
+    save_evaluator(&evaluator, cache_dir)?;
+    Ok(evaluator)
+}
+
+/// The cached evaluator of `dataset_name` when its JSON records `config` and the
+/// `(train, test)` sizes; `None` (and a log line) when it must be trained.
+fn cached(
+    dataset_name: &str,
+    cache_dir: &Path,
+    config: &EvaluatorTrainingConfig,
+    (train_samples, test_samples): (usize, usize),
+    device: Device,
+) -> Result<Option<Evaluator>> {
     check_name(dataset_name)?;
     let (_, json_path) = evaluator_paths(cache_dir, dataset_name);
     if json_path.is_file() {
         let info = read_info(&json_path)?;
         let fits = info.dataset == dataset_name
             && info.training == *config
-            && info.train_samples == data.train_labels.len()
-            && info.test_samples == data.test_labels.len();
+            && info.train_samples == train_samples
+            && info.test_samples == test_samples;
         if fits {
-            return load_evaluator(cache_dir, dataset_name, device);
+            return load_evaluator(cache_dir, dataset_name, device).map(Some);
         }
         tracing::info!(
             path = %json_path.display(),
@@ -270,10 +309,7 @@ pub fn train_or_load_evaluator_with(
         "training the {dataset_name} evaluator, the small classifier whose features and labels score generated images (FD, inception score, coverage): trained once, then cached in {}",
         cache_dir.display()
     );
-    let run_dir = cache_dir.join(format!("{dataset_name}-evaluator-run"));
-    let evaluator = train_evaluator(dataset_name, data, &run_dir, config, device)?;
-    save_evaluator(&evaluator, cache_dir)?;
-    Ok(evaluator)
+    Ok(None)
 }
 
 /// Trains an evaluator on `data`'s training split (pixels mapped to `[-1, 1]`, randomly shifted
@@ -288,23 +324,36 @@ pub fn train_evaluator(
     config: &EvaluatorTrainingConfig,
     device: Device,
 ) -> Result<Evaluator> {
-    if config.batch_size == 0 {
-        return Err(Error::config("evaluator.batch_size", "must be at least 1"));
-    }
-    let start = Instant::now();
     let train = LabelledImages::from_u8(
         &data.train_images,
         &data.train_labels,
         PixelRange::MinusOneOne,
         device,
-    )?
-    .with_random_shift(config.augment_shift, -1.0)?;
+    )?;
     let test = LabelledImages::from_u8(
         &data.test_images,
         &data.test_labels,
         PixelRange::MinusOneOne,
         device,
     )?;
+    train_evaluator_on(dataset_name, train, &test, run_dir, config, device)
+}
+
+/// [`train_evaluator`] on any labelled images in `[-1, 1]` (training images shifted by up to
+/// `config.augment_shift` pixels, border -1).
+pub fn train_evaluator_on(
+    dataset_name: &str,
+    train: LabelledImages,
+    test: &LabelledImages,
+    run_dir: &Path,
+    config: &EvaluatorTrainingConfig,
+    device: Device,
+) -> Result<Evaluator> {
+    if config.batch_size == 0 {
+        return Err(Error::config("evaluator.batch_size", "must be at least 1"));
+    }
+    let start = Instant::now();
+    let train = train.with_random_shift(config.augment_shift, -1.0)?;
     tch::manual_seed(config.seed as i64);
     let vs = VarStore::new(device);
     let model = ImageClassifier::init(&vs.root(), &config.model)?;
@@ -327,7 +376,7 @@ pub fn train_evaluator(
         run_dir,
     )
     .verbosity(Verbosity::Normal);
-    trainer.fit(&mut task, &train, Some(&test), false)?;
+    trainer.fit(&mut task, &train, Some(test), false)?;
     let train_seconds = start.elapsed().as_secs_f64();
     let Supervised { model, vs, .. } = task;
     let mut evaluator = Evaluator {
@@ -337,13 +386,13 @@ pub fn train_evaluator(
             dataset: dataset_name.to_string(),
             training: config.clone(),
             train_samples: crate::Dataset::len(&train),
-            test_samples: crate::Dataset::len(&test),
+            test_samples: crate::Dataset::len(test),
             test_accuracy: 0.0,
             epochs,
             train_seconds,
         },
     };
-    evaluator.info.test_accuracy = evaluator.accuracy(&test)?;
+    evaluator.info.test_accuracy = evaluator.accuracy(test)?;
     tracing::info!(
         dataset = dataset_name,
         accuracy = evaluator.info.test_accuracy,

@@ -39,7 +39,8 @@ pub(crate) mod test_support;
 pub use evaluator::{
     Evaluator, EvaluatorInfo, EvaluatorTrainingConfig, evaluator_paths, fd_score,
     image_features_and_probabilities, load_evaluator, save_evaluator, train_evaluator,
-    train_or_load_evaluator, train_or_load_evaluator_with,
+    train_evaluator_on, train_or_load_evaluator, train_or_load_evaluator_on,
+    train_or_load_evaluator_with,
 };
 pub use frechet::{FeatureStats, feature_stats, frechet_distance};
 pub use report::{

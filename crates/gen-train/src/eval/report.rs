@@ -49,6 +49,16 @@ impl RealReference {
             .unwrap_or(DEFAULT_REAL_SAMPLES)
             .min(data.test_images.dim().0)
             .min(data.train_images.dim().0);
+        let test = images_to_tensor(&data.test_images, n)?;
+        let train = images_to_tensor(&data.train_images, n)?;
+        Self::from_images(evaluator, &train, &test)
+    }
+
+    /// Computes the reference from real images `[n, C, H, W]` in `[-1, 1]` of each split: the
+    /// first `min(n_train, n_test)` of each are used; at least 2 are needed.
+    pub fn from_images(evaluator: &Evaluator, train: &Tensor, test: &Tensor) -> Result<Self> {
+        let count = |t: &Tensor| t.size().first().copied().unwrap_or(0).max(0);
+        let n = count(train).min(count(test));
         if n < 2 {
             return Err(Error::config(
                 "real samples",
@@ -56,8 +66,8 @@ impl RealReference {
             ));
         }
         let (test_features, test_probs) =
-            evaluator.features_and_probabilities(&images_to_tensor(&data.test_images, n)?)?;
-        let train_features = evaluator.features(&images_to_tensor(&data.train_images, n)?)?;
+            evaluator.features_and_probabilities(&test.f_narrow(0, 0, n)?)?;
+        let train_features = evaluator.features(&train.f_narrow(0, 0, n)?)?;
         let test_stats = feature_stats(&test_features)?;
         let real_vs_real_fd = feature_stats(&train_features)?.frechet_distance(&test_stats)?;
         Ok(RealReference {
@@ -65,7 +75,7 @@ impl RealReference {
             real_coverage: class_coverage(&test_probs, num_classes(evaluator)?)?,
             test_stats,
             real_vs_real_fd,
-            n,
+            n: n as usize,
         })
     }
 }

@@ -1,0 +1,343 @@
+//! Sound-GAN runs on the drum one-shots: clips become normalised log-magnitude spectrogram
+//! images (`gen_core::spectrogram`), a GAN learns them through the one `Trainer`, and
+//! Griffin-Lim turns generated images back into audio. Scoring follows WaveGAN/SpecGAN: an
+//! evaluator CNN trained on real labelled spectrograms gives the FD-score, the inception score
+//! and class coverage of generated sounds, each recomputed from the waveform a listener hears,
+//! beside the real test clips' own inception score.
+
+use crate::config::SoundGanRun;
+use crate::fit::{FitContext, MetricMap, RunKind};
+use crate::gan::{SampleOptions, evaluator_cache, gan_task, trained_gan};
+use anyhow::{Context, Result, bail};
+use gen_core::spectrogram::{BinNorm, SpectrogramImages};
+use gen_data::drums::{self, CLIP_LEN, DrumClass, DrumsSplit, SAMPLE_RATE};
+use gen_models::gan::Gan;
+use gen_train::eval::{
+    Evaluator, GanReport, RealReference, classifier_inception_score, generator_report,
+    train_or_load_evaluator_on,
+};
+use gen_train::tasks::gan::{ImageData, grid_png};
+use gen_train::tasks::image_classifier::LabelledImages;
+use gen_train::{Outcome, Trainer, TrainerState};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// The file in the run folder that keeps the training set's per-bin statistics.
+pub const NORM_FILE: &str = "spectrogram_norm.json";
+
+/// Generated clips per Griffin-Lim batch when scoring.
+const SAMPLE_BATCH: usize = 64;
+
+/// The drum clips, as one tensor, with their labels and split.
+pub struct SoundData {
+    /// `[n, CLIP_LEN]` float on the CPU.
+    clips: Tensor,
+    labels: Vec<Option<DrumClass>>,
+    split: DrumsSplit,
+}
+
+impl SoundData {
+    /// The clips `[k, CLIP_LEN]` and labels (class index, or 6 when unlabelled) of `indices`,
+    /// keeping only labelled ones unless `unlabelled`.
+    fn select(&self, indices: &[usize], unlabelled: bool) -> Result<(Tensor, Vec<i64>)> {
+        let keep: Vec<(i64, i64)> = indices
+            .iter()
+            .filter_map(|&i| match self.labels.get(i).copied().flatten() {
+                Some(c) => Some((i as i64, c.index() as i64)),
+                None if unlabelled => Some((i as i64, DrumClass::COUNT as i64)),
+                None => None,
+            })
+            .collect();
+        let idx: Vec<i64> = keep.iter().map(|k| k.0).collect();
+        let labels = keep.iter().map(|k| k.1).collect();
+        let clips = self.clips.f_index_select(0, &Tensor::f_from_slice(&idx)?)?;
+        Ok((clips, labels))
+    }
+}
+
+fn load(run: &SoundGanRun) -> Result<SoundData> {
+    if run.data.dataset != drums::DATASET {
+        bail!(
+            "data.dataset = `{}`: sound GANs read `drums`",
+            run.data.dataset
+        );
+    }
+    if run.spectrogram.clip_len != CLIP_LEN as i64 {
+        bail!(
+            "spectrogram.clip_len = {}: the drum clips have {CLIP_LEN} samples",
+            run.spectrogram.clip_len
+        );
+    }
+    let set = drums::load_default()?;
+    let split = drums::split_clips(&set.clips, &run.data.split)?;
+    let mut flat = Vec::with_capacity(set.clips.len() * CLIP_LEN);
+    for clip in &set.clips {
+        if clip.samples.len() != CLIP_LEN {
+            bail!(
+                "{}: {} samples, not {CLIP_LEN}",
+                clip.path,
+                clip.samples.len()
+            );
+        }
+        flat.extend_from_slice(&clip.samples);
+    }
+    let clips = Tensor::f_from_slice(&flat)?.f_view([set.clips.len() as i64, CLIP_LEN as i64])?;
+    Ok(SoundData {
+        clips,
+        labels: set.clips.iter().map(|c| c.class).collect(),
+        split,
+    })
+}
+
+/// The run's spectrogram front end: read from `dir`'s [`NORM_FILE`], or (when `fit`) fitted to
+/// the training clips and written there.
+fn front_end(
+    run: &SoundGanRun,
+    data: Option<&SoundData>,
+    dir: &Path,
+    device: Device,
+) -> Result<SpectrogramImages> {
+    let path = dir.join(NORM_FILE);
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let norm: BinNorm = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a spectrogram normalisation", path.display()))?;
+        return SpectrogramImages::new(&run.spectrogram, norm, device)
+            .with_context(|| format!("{} does not fit the run's spectrogram", path.display()));
+    }
+    let Some(data) = data else {
+        bail!("{} is missing: was the run trained?", path.display());
+    };
+    let (clips, _) = data.select(&data.split.train, run.data.unlabelled)?;
+    let front = SpectrogramImages::fit(&run.spectrogram, &clips, device)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(front.norm())?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(front)
+}
+
+/// Spectrogram images of clips, for the GAN.
+fn image_data(
+    front: &SpectrogramImages,
+    clips: &Tensor,
+    labels: &[i64],
+    device: Device,
+) -> Result<ImageData> {
+    let images = tch::no_grad(|| front.images(clips))?;
+    let images = gen_core::tensor_to_array4::<f32>(&images.f_to_device(Device::Cpu)?)?;
+    Ok(ImageData::new(images, labels, device)?)
+}
+
+/// Labelled spectrogram images of the clips in `indices`, for the evaluator.
+fn labelled_images(
+    front: &SpectrogramImages,
+    data: &SoundData,
+    indices: &[usize],
+) -> Result<LabelledImages> {
+    let (clips, labels) = data.select(indices, false)?;
+    let images = tch::no_grad(|| front.images(&clips))?.f_to_device(Device::Cpu)?;
+    Ok(LabelledImages::new(
+        images,
+        Tensor::f_from_slice(&labels)?,
+        Device::Cpu,
+    )?)
+}
+
+/// `k` generated clips `[k, CLIP_LEN]`.
+fn generate(gan: &Gan, front: &SpectrogramImages, k: i64, device: Device) -> Result<Tensor> {
+    let images = gan.sample(k, None, device)?;
+    Ok(front.clips(&images)?)
+}
+
+fn report(
+    evaluator: &Evaluator,
+    reference: &RealReference,
+    gan: &Gan,
+    front: &SpectrogramImages,
+    n: usize,
+    seed: u64,
+    device: Device,
+) -> Result<GanReport> {
+    tch::manual_seed(seed as i64);
+    Ok(generator_report(
+        evaluator,
+        reference,
+        n,
+        SAMPLE_BATCH,
+        |k| {
+            // Scored from the waveform a listener hears.
+            let clips = generate(gan, front, k as i64, device)
+                .map_err(|e| gen_train::Error::config("generated clips", format!("{e:#}")))?;
+            Ok(front.images(&clips)?)
+        },
+    )?)
+}
+
+impl RunKind for SoundGanRun {
+    type Data = SoundData;
+
+    fn load(&self, _device: Device) -> Result<SoundData> {
+        load(self)
+    }
+
+    /// Trains (or resumes) in `ctx.dir`: the spectrogram statistics go to [`NORM_FILE`], sample
+    /// grids of spectrograms to `samples/` each epoch.
+    fn train(&self, data: &SoundData, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+        if ctx.fold.is_some() {
+            bail!(
+                "cross-validation needs held-out labels; it runs text-classifier and language-model presets"
+            );
+        }
+        let front = front_end(self, Some(data), &ctx.dir, ctx.device)?;
+        let unlabelled = self.data.unlabelled;
+        let (clips, labels) = data.select(&data.split.train, unlabelled)?;
+        let n_train = labels.len();
+        let train = image_data(&front, &clips, &labels, ctx.device)?;
+        let (clips, labels) = data.select(&data.split.valid, unlabelled)?;
+        let valid = image_data(&front, &clips, &labels, ctx.device)?;
+        tracing::info!(
+            train = n_train,
+            valid = labels.len(),
+            "spectrograms of drum clips"
+        );
+        let mut task = gan_task(&self.model, &self.gan, ctx.device)?;
+        let trainer = Trainer::new(self.trainer.clone(), &ctx.dir)
+            .verbosity(ctx.verbosity)
+            .stop_flag(ctx.stop.clone());
+        Ok(trainer.fit(&mut task, &train, Some(&valid), ctx.resume)?)
+    }
+
+    /// The quality report: FD-score of generated clips (Griffin-Lim, then the spectrogram
+    /// again) against the real labelled test clips, the real-vs-real floor, the untrained
+    /// generator's FD, the inception score and coverage beside the real test clips' own, and
+    /// the real test clips' inception score after a Griffin-Lim round trip (what phase
+    /// recovery alone costs).
+    fn evaluate(&self, data: &SoundData, dir: &Path, device: Device) -> Result<MetricMap> {
+        let front = front_end(self, None, dir, device)?;
+        let train = labelled_images(&front, data, &data.split.train)?;
+        let test = labelled_images(&front, data, &data.split.test)?;
+        let name = format!("{}-spec{}", self.data.dataset, self.spectrogram.size);
+        let reference_train = train.images().shallow_clone();
+        let evaluator = train_or_load_evaluator_on(
+            &name,
+            train,
+            &test,
+            &evaluator_cache(),
+            &self.eval.evaluator,
+            Device::Cpu,
+        )?;
+        let n_test = test.images().size().first().copied().unwrap_or(0) as usize;
+        let n = self.eval.n.min(n_test);
+        let reference = RealReference::from_images(
+            &evaluator,
+            &reference_train,
+            &test.images().f_narrow(0, 0, n as i64)?,
+        )?;
+        let task = trained_gan(&self.model, &self.gan, dir, device)?;
+        let r = report(
+            &evaluator,
+            &reference,
+            &task.gan,
+            &front,
+            n,
+            self.eval.seed,
+            device,
+        )?;
+        let mut out = MetricMap::new();
+        out.insert("fd".into(), r.fd);
+        out.insert("fd_real_vs_real".into(), r.real_vs_real_fd);
+        out.insert("inception_score".into(), r.inception_score);
+        out.insert(
+            "real_inception_score".into(),
+            reference.real_inception_score,
+        );
+        out.insert(
+            "inception_score_ratio".into(),
+            r.inception_score / reference.real_inception_score,
+        );
+        out.insert("coverage".into(), r.coverage as f64);
+        out.insert("real_coverage".into(), reference.real_coverage as f64);
+        out.insert("n".into(), r.n as f64);
+        out.insert("evaluator_accuracy".into(), evaluator.info().test_accuracy);
+        // The real test clips after Griffin-Lim: the ceiling phase recovery leaves.
+        let real = test.images().f_narrow(0, 0, n as i64)?;
+        let round_trip =
+            tch::no_grad(|| -> Result<Tensor> { Ok(front.images(&front.clips(&real)?)?) })?;
+        let (_, probs) = evaluator.features_and_probabilities(&round_trip)?;
+        out.insert(
+            "real_griffin_lim_inception_score".into(),
+            classifier_inception_score(&probs)?,
+        );
+        if self.eval.untrained {
+            tch::manual_seed(self.trainer.seed as i64);
+            // The same seed as the run's start gives the generator it started from.
+            let fresh = gan_task(&self.model, &self.gan, device)?;
+            let u = report(
+                &evaluator,
+                &reference,
+                &fresh.gan,
+                &front,
+                n,
+                self.eval.seed,
+                device,
+            )?;
+            out.insert("fd_untrained".into(), u.fd);
+            out.insert("fd_ratio".into(), r.fd / u.fd);
+        }
+        Ok(out)
+    }
+}
+
+/// Writes `opts.num` generated clips as 16-bit WAVs next to `opts.out` (`<stem>-NN.wav`) and
+/// their spectrograms (recomputed from the audio, low frequencies at the bottom) as the PNG
+/// grid `opts.out`. Returns the files written. A clip whose peak exceeds 1 is scaled to a
+/// peak of 0.99, so that nothing clips.
+pub fn sample(
+    run: &SoundGanRun,
+    dir: &Path,
+    device: Device,
+    opts: &SampleOptions,
+) -> Result<Vec<PathBuf>> {
+    if opts.num == 0 {
+        bail!("--num must be at least 1");
+    }
+    if opts.class.is_some() {
+        bail!(
+            "--class: the sound GAN in {} is not conditional",
+            dir.display()
+        );
+    }
+    let front = front_end(run, None, dir, device)?;
+    let task = trained_gan(&run.model, &run.gan, dir, device)?;
+    tch::manual_seed(opts.seed as i64);
+    let clips = generate(&task.gan, &front, opts.num as i64, device)?;
+    let images = tch::no_grad(|| front.images(&clips))?;
+    if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let columns = (opts.num as f64).sqrt().ceil() as usize;
+    grid_png(&images, columns.max(1), &opts.out)?;
+    let mut written = vec![opts.out.clone()];
+    let stem = opts
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sample".into());
+    let clips = clips.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
+    for i in 0..opts.num {
+        let clip = clips.f_get(i as i64)?;
+        let peak = clip.f_abs()?.f_max()?.f_double_value(&[])?;
+        let clip = if peak > 1.0 {
+            clip.f_mul_scalar(0.99 / peak)?
+        } else {
+            clip
+        };
+        let samples = Vec::<f32>::try_from(&clip.f_contiguous()?)?;
+        let path = opts.out.with_file_name(format!("{stem}-{i:02}.wav"));
+        gen_data::audio::wav::write_wav_i16(&path, &samples, SAMPLE_RATE)?;
+        written.push(path);
+    }
+    Ok(written)
+}
