@@ -11,8 +11,8 @@
 
 mod clients;
 mod convert;
-mod listing;
 mod hydrogen;
+mod listing;
 mod manifest;
 mod split;
 mod sums;
