@@ -38,10 +38,11 @@ fn task(run: &ImageGanRun, device: tch::Device) -> Result<GanTask> {
 }
 
 /// The run's GAN from its `last` checkpoint (GAN losses say nothing about quality, so "best"
-/// is not used).
+/// is not used), with the generator's weight average in its generator when the run keeps one.
 fn trained(run: &ImageGanRun, dir: &Path, device: tch::Device) -> Result<GanTask> {
     let mut task = task(run, device)?;
     crate::runs::load_checkpoint(&mut task, dir, &["last"])?;
+    task.adopt_average()?;
     Ok(task)
 }
 

@@ -64,6 +64,7 @@ pub mod layers;
 pub mod lm;
 pub mod module;
 pub mod sampling;
+pub mod spectral;
 pub mod trajectory;
 
 pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};
