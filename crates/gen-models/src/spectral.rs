@@ -67,7 +67,7 @@ impl SpectralNorm {
     fn power_iteration(&self, w: &Tensor) -> Result<()> {
         tch::no_grad(|| -> Result<()> {
             let w = w.f_detach()?;
-            let v = normalize(&w.f_t()?.f_mv(&self.u)?)?;
+            let v = normalize(&w.f_transpose(0, 1)?.f_mv(&self.u)?)?;
             self.v.shallow_clone().f_copy_(&v)?;
             let u = normalize(&w.f_mv(&self.v)?)?;
             self.u.shallow_clone().f_copy_(&u)?;

@@ -77,7 +77,7 @@ impl Ema {
             for (a, s) in &self.pairs {
                 // a + w (s - a) = d a + (1 - d) s
                 let mut a = a.shallow_clone();
-                a.f_lerp_(s, weight)?;
+                let _ = a.f_lerp_(s, weight)?;
             }
             Ok(())
         })
