@@ -11,6 +11,12 @@ Workloads, with the shapes of gen's side:
 - pad: `keras.utils.pad_sequences(seqs, maxlen=256, padding="post", truncating="pre")` of
   the reviews gen wrote (`pad_ids.npy`, `pad_lengths.npy`), given as Python lists as
   `imdb.load_data` returns them; only the call is timed.
+
+Settings (the `keras-tuned` configurations of the bench; none is on by default):
+- `--jit-compile`: `model.compile(..., jit_compile=True)`, XLA. Keras 3's default, "auto",
+  turns XLA off on a machine without an accelerator.
+- `TF_ENABLE_ONEDNN_OPTS` in the environment (read when TensorFlow loads; unset means on,
+  on x86 Linux): the worker reports what it saw.
 """
 
 import os
@@ -18,10 +24,11 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from protocol import parse_args, serve, take_stdout  # noqa: E402
+from protocol import parse_args, serve, settings, take_stdout  # noqa: E402
 
 OUT = take_stdout()
-ARGS = parse_args(["seed-step", "seed-epoch", "pad"])
+FLAGS = ["jit-compile"]
+ARGS = parse_args(["seed-step", "seed-epoch", "pad"], FLAGS)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -42,7 +49,12 @@ def seed_model():
             layers.Dense(2, activation="softmax"),
         ]
     )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=True if ARGS.jit_compile else "auto",
+    )
     return model
 
 
@@ -111,4 +123,5 @@ WORKLOADS = {"seed-step": seed_step, "seed-epoch": seed_epoch, "pad": pad}
 
 shape, iteration = WORKLOADS[ARGS.workload]()
 version = f"keras {keras.__version__} (tensorflow {tf.__version__})"
-serve(OUT, "keras", version, ARGS.threads, shape, iteration, ARGS.warmup)
+SETTINGS = settings(ARGS, FLAGS, ["TF_ENABLE_ONEDNN_OPTS"])
+serve(OUT, "keras", version, ARGS.threads, shape, iteration, ARGS.warmup, SETTINGS)

@@ -16,14 +16,20 @@ Workloads, with the shapes of gen's side (crates/gen-train/examples/bench.rs):
 - lm-generate-b1 / -b32: Embedding(256, 128) -> nn.GRU(128, 256, 2 layers) -> Linear(256, 256),
   in eval mode under no_grad; reads a one-token prompt, then samples 512 tokens with
   `torch.multinomial(softmax(logits / 1.0))` for 1 or 32 samples at once, carrying the state.
+
+Settings (the `torch-tuned` configurations of the bench; none is on by default):
+- `--flush-denormal`: `torch.set_flush_denormal(True)`, which PyTorch does not do by default.
+- `OMP_WAIT_POLICY` in the environment: read by the wheel's libgomp when it loads, so only
+  the process's environment can set it; the worker reports what it saw.
 """
 
 import time
 
-from protocol import parse_args, serve, take_stdout
+from protocol import parse_args, serve, settings, take_stdout
 
 OUT = take_stdout()
-ARGS = parse_args(["seed-step", "dcgan-step", "dcgan-step-bf16", "lm-generate-b1", "lm-generate-b32"])
+FLAGS = ["flush-denormal"]
+ARGS = parse_args(["seed-step", "dcgan-step", "dcgan-step-bf16", "lm-generate-b1", "lm-generate-b32"], FLAGS)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -32,6 +38,8 @@ import torch.nn.functional as F  # noqa: E402
 torch.set_num_threads(ARGS.threads)
 torch.set_num_interop_threads(ARGS.threads)
 torch.manual_seed(0)
+if ARGS.flush_denormal and not torch.set_flush_denormal(True):
+    raise SystemExit("torch.set_flush_denormal(True) is not supported on this CPU")
 
 
 class SeedModel(nn.Module):
@@ -186,4 +194,5 @@ WORKLOADS = {
 }
 
 shape, iteration = WORKLOADS[ARGS.workload]()
-serve(OUT, "torch", f"torch {torch.__version__}", ARGS.threads, shape, iteration, ARGS.warmup)
+SETTINGS = settings(ARGS, FLAGS, ["OMP_WAIT_POLICY"])
+serve(OUT, "torch", f"torch {torch.__version__}", ARGS.threads, shape, iteration, ARGS.warmup, SETTINGS)

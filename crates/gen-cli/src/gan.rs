@@ -42,7 +42,8 @@ pub(crate) fn gan_task(
 }
 
 /// The GAN in `dir` from its `last` checkpoint (GAN losses say nothing about quality, so
-/// "best" is not used).
+/// "best" is not used), with the generator's weight average in its generator when the run
+/// keeps one.
 pub(crate) fn trained_gan(
     model: &GanConfig,
     gan: &GanTaskConfig,
@@ -51,6 +52,7 @@ pub(crate) fn trained_gan(
 ) -> Result<GanTask> {
     let mut task = gan_task(model, gan, device)?;
     crate::runs::load_checkpoint(&mut task, dir, &["last"])?;
+    task.adopt_average()?;
     Ok(task)
 }
 

@@ -211,9 +211,15 @@ impl Conv2d {
     /// stays in the scope's kind, as PyTorch's autocast leaves it, for a batch norm or an
     /// activation to read directly; the input may then be `f32` or already in that kind.
     pub fn forward_autocast(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_autocast_with(xs, &self.weight)
+    }
+
+    /// [`Conv2d::forward_autocast`] with `weight` (of the layer's shape) in place of the
+    /// layer's own, e.g. a [`crate::spectral::SpectralNorm`]-normalised copy of it.
+    pub fn forward_autocast_with(&self, xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
         check_nchw("conv2d input", xs, self.input)?;
         let c = &self.config;
-        let (xs, weight, bias) = autocast_operands(xs, &self.weight, self.bias.as_ref())?;
+        let (xs, weight, bias) = autocast_operands(xs, weight, self.bias.as_ref())?;
         Ok(xs.f_conv2d(
             &weight,
             bias.as_ref(),

@@ -66,6 +66,7 @@ pub mod lm;
 pub mod module;
 pub mod music;
 pub mod sampling;
+pub mod spectral;
 pub mod trajectory;
 
 pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};

@@ -18,6 +18,7 @@
 
 pub mod callbacks;
 pub mod checkpoint;
+pub mod ema;
 pub mod error;
 pub mod eval;
 pub mod learner;

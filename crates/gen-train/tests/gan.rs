@@ -10,6 +10,7 @@ use gen_data::splitmix::SplitMix64;
 use gen_models::gan::{DiscriminatorNorm, Gan, GanConfig, GanKind, MlpGanConfig};
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};
+use gen_train::tasks::gan::augment::DiffAugmentConfig;
 use gen_train::tasks::gan::{
     GanLoss, GanTask, GanTaskConfig, ImageData, InstanceNoise, SampleConfig, grid_pixels, grid_png,
 };
@@ -587,6 +588,27 @@ fn an_interrupted_and_resumed_gan_run_repeats_the_uninterrupted_one() {
                 ..Default::default()
             },
         ),
+        // DCGAN with the generator's weight average, DiffAugment, a spectrally normalised
+        // critic, the hinge loss and two time scales.
+        (
+            {
+                let mut m = tiny_dcgan(GanKind::Dcgan, DiscriminatorNorm::None);
+                m.dcgan.spectral_norm = true;
+                m
+            },
+            GanTaskConfig {
+                loss: GanLoss::Hinge,
+                optimizer_g: adam(1e-4),
+                optimizer_d: adam(4e-4),
+                ema_decay: Some(0.9),
+                diff_augment: DiffAugmentConfig {
+                    translation: 0.25,
+                    cutout: 0.5,
+                },
+                samples: samples.clone(),
+                ..Default::default()
+            },
+        ),
     ];
     for (model, config) in setups {
         let dir_a = tempfile::tempdir().unwrap();
@@ -644,6 +666,20 @@ fn an_interrupted_and_resumed_gan_run_repeats_the_uninterrupted_one() {
                 names.iter().any(|n| n.starts_with(prefix)),
                 "{prefix} missing"
             );
+        }
+        if config.ema_decay.is_some() {
+            assert!(names.contains(&"g_ema.bn1.running_mean"), "{names:?}");
+            assert!(names.contains(&"d.conv2.sn_u") && names.contains(&"d.conv3.sn_v"));
+            // The average differs from the trained weights, and the grids come from it.
+            let (g, g_ema) = (
+                &sa[names.iter().position(|n| *n == "g.deconv1.weight").unwrap()].1,
+                &sa[names
+                    .iter()
+                    .position(|n| *n == "g_ema.deconv1.weight")
+                    .unwrap()]
+                .1,
+            );
+            assert!(!g.equal(g_ema));
         }
         if model.kind == GanKind::ConditionalDcgan {
             assert!(

@@ -1,13 +1,16 @@
 //! `cargo xtask bench`: gen side by side with PyTorch and Keras/TensorFlow.
 //!
 //! Each workload runs as one long-lived worker process per side: gen's is a release example
-//! (`crates/gen-train/examples/bench.rs`, `crates/gen-data/examples/bench_pad.rs`), the
-//! peers' are `bench/peers/*.py` in the environment of [`peers`]. Every worker sets up its
+//! (`crates/gen-train/examples/bench.rs`, `crates/gen-data/examples/bench_pad.rs`), each peer
+//! configuration's is `bench/peers/*.py` in the environment of [`peers`]. A peer runs as its
+//! users get it (`torch`, `keras`) and tuned (`torch-tuned`, `keras-tuned`: the documented
+//! settings that were measured to speed it up on this workload). Every worker sets up its
 //! model and data, runs its warm-up and says it is ready (gen first: it writes the data files
-//! the peers read); their shapes must agree. Then the sides take turns, A B A B ..., each
+//! the peers read); their shapes must agree. Then the sides take turns, A B C A B C ..., each
 //! running a few timed iterations per round, on the same thread count. The report gives
 //! each side's median over all its iterations, gen/peer ratios of the medians (below 1: gen
-//! is faster) and each side's peak resident memory (`VmHWM`).
+//! is faster), the fastest peer configuration and gen's ratio to it (the headline), and each
+//! side's peak resident memory (`VmHWM`).
 
 mod peers;
 mod report;
@@ -17,7 +20,7 @@ mod worker;
 use crate::util::{cargo, prepend_library_path, project_root, run_checked};
 use crate::{fetch, setup};
 use anyhow::{Context, Result, bail};
-use peers::Peer;
+use peers::{Config, Peer, Setting};
 use std::path::PathBuf;
 use std::process::Command;
 use worker::{Round, Worker};
@@ -42,6 +45,10 @@ pub struct BenchArgs {
     /// Rounds per workload, instead of each workload's own. Default: theirs.
     #[arg(long)]
     pub rounds: Option<usize>,
+    /// Also run the peer settings that lost when the tuned configurations were chosen (each
+    /// as its own worker), to check the choice on this machine. Default: off.
+    #[arg(long)]
+    pub trials: bool,
 }
 
 /// How much of a workload to run.
@@ -76,7 +83,10 @@ pub struct Workload {
     /// What one iteration is.
     pub what: &'static str,
     r#gen: GenProgram,
-    peers: &'static [Peer],
+    /// The peer configurations, in the order they take their turns.
+    pub peers: &'static [Config],
+    /// The target: gen's median over the fastest peer configuration's at most this.
+    pub target: Option<f64>,
     /// The dataset it reads (fetched first with `cargo xtask fetch-data`), if any.
     dataset: Option<&'static str>,
     quick: Option<Plan>,
@@ -91,6 +101,71 @@ const fn plan(warmup: usize, rounds: usize, iters: usize) -> Plan {
     }
 }
 
+// The settings the tuned peer configurations choose from (see `bench/README.md`, "Peer
+// configurations", for the measurements behind each choice).
+/// `torch.set_flush_denormal(True)`.
+const FLUSH: Setting = Setting::Flag("--flush-denormal");
+/// libgomp's waiting threads sleep at once.
+const PASSIVE: Setting = Setting::Env("OMP_WAIT_POLICY", "PASSIVE");
+/// libgomp's waiting threads spin.
+const ACTIVE: Setting = Setting::Env("OMP_WAIT_POLICY", "ACTIVE");
+/// Keras's `model.compile(jit_compile=True)`: XLA.
+const JIT: Setting = Setting::Flag("--jit-compile");
+/// TensorFlow without its oneDNN graph rewrites and kernels.
+const NO_ONEDNN: Setting = Setting::Env("TF_ENABLE_ONEDNN_OPTS", "0");
+
+const TORCH: Config = Config::defaults(Peer::Torch);
+const KERAS: Config = Config::defaults(Peer::Keras);
+// The candidates of `torch-tuned` and `keras-tuned`: the winner is the tuned configuration,
+// the others are trials (run with `--trials`).
+const TORCH_FD: &[Setting] = &[FLUSH];
+const TORCH_FD_PASSIVE: &[Setting] = &[FLUSH, PASSIVE];
+const TORCH_FD_ACTIVE: &[Setting] = &[FLUSH, ACTIVE];
+const KERAS_JIT: &[Setting] = &[JIT];
+const KERAS_NO_ONEDNN: &[Setting] = &[NO_ONEDNN];
+const KERAS_JIT_NO_ONEDNN: &[Setting] = &[JIT, NO_ONEDNN];
+
+const SEED_STEP_PEERS: &[Config] = &[
+    TORCH,
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
+    KERAS,
+    Config::tuned("keras-tuned", Peer::Keras, KERAS_JIT),
+    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+    Config::trial("keras-no-onednn", Peer::Keras, KERAS_NO_ONEDNN),
+    Config::trial("keras-jit-no-onednn", Peer::Keras, KERAS_JIT_NO_ONEDNN),
+];
+const SEED_EPOCH_PEERS: &[Config] = &[
+    KERAS,
+    Config::tuned("keras-tuned", Peer::Keras, KERAS_JIT),
+    Config::trial("keras-no-onednn", Peer::Keras, KERAS_NO_ONEDNN),
+    Config::trial("keras-jit-no-onednn", Peer::Keras, KERAS_JIT_NO_ONEDNN),
+];
+const DCGAN_PEERS: &[Config] = &[
+    TORCH,
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
+    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+];
+const DCGAN_BF16_PEERS: &[Config] = &[
+    TORCH,
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
+    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+];
+const LM_B1_PEERS: &[Config] = &[
+    TORCH,
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
+    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+];
+const LM_B32_PEERS: &[Config] = &[
+    TORCH,
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
+    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+];
+
 /// Every workload, in the order they run.
 pub const WORKLOADS: &[Workload] = &[
     Workload {
@@ -98,7 +173,8 @@ pub const WORKLOADS: &[Workload] = &[
         group: "seed-step",
         what: "one train step (fwd, bwd, Adam) of Embedding 10000x128 -> GRU 128 -> Dense 2, batch 128 x 256 tokens",
         r#gen: GenProgram::Train,
-        peers: &[Peer::Torch, Peer::Keras],
+        peers: SEED_STEP_PEERS,
+        target: Some(0.7),
         dataset: None,
         quick: Some(plan(1, 3, 1)),
         full: plan(2, 5, 2),
@@ -108,7 +184,8 @@ pub const WORKLOADS: &[Workload] = &[
         group: "seed-epoch",
         what: "one epoch of the seed config on IMDB (16,000 train / 4,000 validation reviews), wall time",
         r#gen: GenProgram::Train,
-        peers: &[Peer::Keras],
+        peers: SEED_EPOCH_PEERS,
+        target: Some(0.5),
         dataset: Some("imdb"),
         quick: None,
         full: plan(0, 2, 1),
@@ -118,7 +195,8 @@ pub const WORKLOADS: &[Workload] = &[
         group: "dcgan-step",
         what: "one D and one G update of a DCGAN (ngf = ndf = 64), batch 64 of 28x28",
         r#gen: GenProgram::Train,
-        peers: &[Peer::Torch],
+        peers: DCGAN_PEERS,
+        target: Some(0.9),
         dataset: None,
         quick: Some(plan(1, 3, 2)),
         full: plan(2, 5, 3),
@@ -128,7 +206,8 @@ pub const WORKLOADS: &[Workload] = &[
         group: "dcgan-step",
         what: "dcgan-step with bf16 mixed precision on both sides: gen's trainer.precision = \"bf16\", PyTorch's torch.autocast(\"cpu\", torch.bfloat16)",
         r#gen: GenProgram::Train,
-        peers: &[Peer::Torch],
+        peers: DCGAN_BF16_PEERS,
+        target: None,
         dataset: None,
         quick: Some(plan(1, 3, 2)),
         full: plan(2, 5, 3),
@@ -138,7 +217,8 @@ pub const WORKLOADS: &[Workload] = &[
         group: "lm-generate",
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 1",
         r#gen: GenProgram::Train,
-        peers: &[Peer::Torch],
+        peers: LM_B1_PEERS,
+        target: Some(0.5),
         dataset: None,
         quick: Some(plan(1, 3, 1)),
         full: plan(1, 5, 2),
@@ -148,7 +228,8 @@ pub const WORKLOADS: &[Workload] = &[
         group: "lm-generate",
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 32",
         r#gen: GenProgram::Train,
-        peers: &[Peer::Torch],
+        peers: LM_B32_PEERS,
+        target: Some(0.5),
         dataset: None,
         quick: Some(plan(1, 3, 1)),
         full: plan(1, 5, 2),
@@ -158,7 +239,8 @@ pub const WORKLOADS: &[Workload] = &[
         group: "pad",
         what: "pad_sequences of the 25,000 IMDB reviews at maxlen 256 (post, int32)",
         r#gen: GenProgram::Data,
-        peers: &[Peer::Keras],
+        peers: &[KERAS],
+        target: Some(0.05),
         dataset: Some("imdb"),
         quick: Some(plan(1, 3, 3)),
         full: plan(1, 5, 5),
@@ -210,8 +292,14 @@ pub fn select(args: &BenchArgs) -> Result<Vec<(&'static Workload, Plan)>> {
 /// One side's results on one workload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SideResult {
-    /// `gen`, `torch` or `keras`.
+    /// `gen`, or the peer configuration's name (`torch`, `torch-tuned`, ...).
     pub side: String,
+    /// A peer configuration only run with `--trials`.
+    pub trial: bool,
+    /// The settings it was started with (`--flush-denormal`, `OMP_WAIT_POLICY=PASSIVE`).
+    pub settings: Vec<String>,
+    /// The settings the worker reported seeing (its `ready` line's `settings`).
+    pub reported: serde_json::Value,
     /// Framework and version.
     pub version: String,
     /// Every timed iteration, in milliseconds, in the order run.
@@ -238,6 +326,8 @@ pub struct WorkloadResult {
     pub name: String,
     /// What one iteration is.
     pub what: String,
+    /// Its target for gen's ratio to the fastest peer configuration.
+    pub target: Option<f64>,
     /// The shapes all sides agreed on.
     pub shape: serde_json::Value,
     /// The plan it ran.
@@ -249,6 +339,7 @@ pub struct WorkloadResult {
 /// Everything a run needs to start workers.
 struct Env {
     threads: usize,
+    trials: bool,
     python: PathBuf,
     work: PathBuf,
     logs: PathBuf,
@@ -297,6 +388,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let bench_dir = target.join("bench");
     let ctx = Env {
         threads: args.threads.unwrap_or_else(report::cpus).max(1),
+        trials: args.trials,
         python,
         work: bench_dir.join("work"),
         logs: bench_dir.join("logs"),
@@ -325,8 +417,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The command of `side` for workload `w`.
-fn command(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Command {
+/// The command of `side` (gen when `None`) for workload `w`. Only a peer configuration's
+/// own settings are added; everything else, OpenMP's wait policy included, is the
+/// environment of the bench, the same for every side.
+fn command(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Command {
     let mut cmd = match side {
         None => {
             let program = match w.r#gen {
@@ -337,9 +431,9 @@ fn command(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Command {
             prepend_library_path(&mut c, &ctx.libtorch_lib);
             c
         }
-        Some(peer) => {
+        Some(config) => {
             let mut c = Command::new(&ctx.python);
-            c.arg(peer.script());
+            c.arg(config.peer.script());
             c
         }
     };
@@ -351,25 +445,46 @@ fn command(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Command {
         .arg("--dir")
         .arg(&ctx.work)
         .current_dir(project_root());
-    // OpenMP's wait policy is left to the library default (what users get) for every side,
-    // unless OMP_WAIT_POLICY is set for the whole run. libgomp reads it when it loads, so a
-    // program cannot set it for itself; PASSIVE made gen's 512-token generation 4x slower.
+    if let Some(config) = side {
+        config.apply(&mut cmd);
+    }
     cmd
 }
 
-fn start(w: &Workload, side: Option<Peer>, plan: Plan, ctx: &Env) -> Result<Worker> {
-    let name = side.map_or("gen", Peer::name);
+fn start(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Result<Worker> {
+    let name = side.map_or("gen", |c| c.name);
     eprintln!("bench: {}: starting {name} ...", w.name);
     let log = ctx.logs.join(format!("{}-{name}.log", w.name));
-    Worker::start(command(w, side, plan, ctx), &log)
-        .with_context(|| format!("{}: the {name} worker", w.name))
+    let worker = Worker::start(command(w, side, plan, ctx), &log)
+        .with_context(|| format!("{}: the {name} worker", w.name))?;
+    let want = side.map_or("gen", |c| c.peer.name());
+    if worker.ready.side != want {
+        bail!(
+            "{}: the {name} worker says it is {}, not {want}",
+            w.name,
+            worker.ready.side
+        );
+    }
+    if let Some(config) = side {
+        config
+            .check(&worker.ready.settings)
+            .with_context(|| format!("{}: see {}", w.name, log.display()))?;
+    }
+    Ok(worker)
 }
 
-/// Runs one workload: starts gen, then each peer; checks that the shapes agree; takes turns.
+/// The peer configurations of `w` that run: the trials only with `--trials`.
+fn configs(w: &Workload, trials: bool) -> impl Iterator<Item = &'static Config> {
+    w.peers.iter().filter(move |c| trials || !c.trial)
+}
+
+/// Runs one workload: starts gen, then each peer configuration; checks that the shapes
+/// agree; takes turns.
 fn run_workload(w: &Workload, plan: Plan, ctx: &Env) -> Result<WorkloadResult> {
+    let chosen: Vec<&Config> = configs(w, ctx.trials).collect();
     let mut workers = vec![start(w, None, plan, ctx)?];
-    for &peer in w.peers {
-        workers.push(start(w, Some(peer), plan, ctx)?);
+    for &config in &chosen {
+        workers.push(start(w, Some(config), plan, ctx)?);
     }
     let shape = workers
         .first()
@@ -385,10 +500,18 @@ fn run_workload(w: &Workload, plan: Plan, ctx: &Env) -> Result<WorkloadResult> {
             );
         }
     }
+    let sides: Vec<Option<&Config>> = std::iter::once(None)
+        .chain(chosen.iter().map(|&c| Some(c)))
+        .collect();
     let mut sides: Vec<SideResult> = workers
         .iter()
-        .map(|wk| SideResult {
-            side: wk.ready.side.clone(),
+        .zip(sides)
+        .map(|(wk, config)| SideResult {
+            side: config.map_or("gen", |c| c.name).to_string(),
+            trial: config.is_some_and(|c| c.trial),
+            settings: config
+                .map_or_else(Vec::new, |c| c.settings.iter().map(|s| s.label()).collect()),
+            reported: wk.ready.settings.clone(),
             version: wk.ready.version.clone(),
             samples: Vec::new(),
             metrics: Default::default(),
@@ -417,6 +540,7 @@ fn run_workload(w: &Workload, plan: Plan, ctx: &Env) -> Result<WorkloadResult> {
     Ok(WorkloadResult {
         name: w.name.to_string(),
         what: w.what.to_string(),
+        target: w.target,
         shape,
         plan,
         sides,
@@ -513,15 +637,130 @@ mod tests {
                 "gen does not serve {}",
                 w.name
             );
-            for p in w.peers {
-                let script = read(p.script());
+            for c in w.peers {
+                let script = read(c.peer.script());
                 assert!(
                     script.contains(&quoted),
                     "{} does not serve {}",
-                    p.name(),
+                    c.name,
                     w.name
                 );
+                // Every flag is one the script declares (its FLAGS list, without the dashes).
+                for s in c.settings {
+                    if let Setting::Flag(flag) = s {
+                        let declared = format!("\"{}\"", flag.trim_start_matches('-'));
+                        assert!(script.contains(&declared), "{}: no {flag}", c.name);
+                    }
+                }
             }
         }
+    }
+
+    #[test]
+    fn each_workload_has_each_peer_as_users_get_it_and_at_most_one_tuned() {
+        for w in WORKLOADS {
+            let mut names: Vec<&str> = w.peers.iter().map(|c| c.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), w.peers.len(), "{}: a name twice", w.name);
+            for peer in [Peer::Torch, Peer::Keras] {
+                let mine: Vec<&Config> = w.peers.iter().filter(|c| c.peer == peer).collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                // The defaults run in every run, with no settings.
+                let defaults = mine.iter().filter(|c| c.settings.is_empty()).count();
+                assert_eq!(defaults, 1, "{}: {} as users get it", w.name, peer.name());
+                assert!(mine.iter().any(|c| c.name == peer.name() && !c.trial));
+                // At most one tuned configuration runs without --trials; every trial and
+                // tuned one changes something.
+                let tuned: Vec<&&Config> = mine
+                    .iter()
+                    .filter(|c| !c.trial && !c.settings.is_empty())
+                    .collect();
+                assert!(
+                    tuned.len() <= 1,
+                    "{}: several tuned {}",
+                    w.name,
+                    peer.name()
+                );
+                if let Some(t) = tuned.first() {
+                    assert_eq!(t.name, format!("{}-tuned", peer.name()));
+                }
+                // A trial never repeats the tuned settings.
+                for c in mine.iter().filter(|c| c.trial) {
+                    assert!(!c.settings.is_empty());
+                    assert!(tuned.iter().all(|t| t.settings != c.settings), "{}", c.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trials_run_only_when_asked() {
+        let w = WORKLOADS.iter().find(|w| w.name == "seed-step").unwrap();
+        let plain: Vec<&str> = configs(w, false).map(|c| c.name).collect();
+        assert!(plain.contains(&"torch") && plain.contains(&"torch-tuned"));
+        assert!(configs(w, false).all(|c| !c.trial));
+        assert!(configs(w, true).count() >= plain.len());
+        assert!(parse(&["--trials"]).trials);
+    }
+
+    fn env() -> Env {
+        Env {
+            threads: 2,
+            trials: false,
+            python: PathBuf::from("python"),
+            work: PathBuf::from("work"),
+            logs: PathBuf::from("logs"),
+            libtorch_lib: PathBuf::from("lib"),
+            bin_dir: PathBuf::from("bin"),
+        }
+    }
+
+    fn args_of(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn env_of(cmd: &Command, name: &str) -> Option<String> {
+        cmd.get_envs()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn tuned_settings_reach_their_peer_worker_only() {
+        let plan = plan(1, 1, 1);
+        let tuned = Config::tuned("torch-tuned", Peer::Torch, &[FLUSH, PASSIVE]);
+        for w in WORKLOADS {
+            let r#gen = command(w, None, plan, &env());
+            assert!(!args_of(&r#gen).iter().any(|a| a.starts_with("--flush")));
+            assert!(!args_of(&r#gen).iter().any(|a| a.starts_with("--jit")));
+            assert_eq!(env_of(&r#gen, "OMP_WAIT_POLICY"), None);
+            assert_eq!(env_of(&r#gen, "TF_ENABLE_ONEDNN_OPTS"), None);
+            let defaults = command(w, Some(&TORCH), plan, &env());
+            assert!(!args_of(&defaults).contains(&"--flush-denormal".to_string()));
+            assert_eq!(env_of(&defaults, "OMP_WAIT_POLICY"), None);
+        }
+        let w = WORKLOADS.first().unwrap();
+        let cmd = command(w, Some(&tuned), plan, &env());
+        assert!(args_of(&cmd).contains(&"--flush-denormal".to_string()));
+        assert_eq!(env_of(&cmd, "OMP_WAIT_POLICY").as_deref(), Some("PASSIVE"));
+    }
+
+    #[test]
+    fn a_worker_must_report_the_settings_it_was_given() {
+        let tuned = Config::tuned("torch-tuned", Peer::Torch, &[FLUSH, PASSIVE]);
+        let ok = serde_json::json!({"flush_denormal": true, "OMP_WAIT_POLICY": "PASSIVE"});
+        tuned.check(&ok).unwrap();
+        let unset = serde_json::json!({"flush_denormal": true, "OMP_WAIT_POLICY": null});
+        let err = tuned.check(&unset).unwrap_err().to_string();
+        assert!(err.contains("OMP_WAIT_POLICY=PASSIVE"), "{err}");
+        let off = serde_json::json!({"flush_denormal": false, "OMP_WAIT_POLICY": "PASSIVE"});
+        assert!(tuned.check(&off).is_err());
+        // The defaults ask for nothing.
+        TORCH.check(&serde_json::Value::Null).unwrap();
     }
 }

@@ -23,8 +23,8 @@ pub enum Peer {
 }
 
 impl Peer {
-    /// Its name in tables, JSON keys (`ratio_vs_<name>`) and the protocol.
-    pub fn name(self) -> &'static str {
+    /// Its name in the protocol, and the name of its configuration with defaults.
+    pub const fn name(self) -> &'static str {
         match self {
             Peer::Torch => "torch",
             Peer::Keras => "keras",
@@ -38,6 +38,116 @@ impl Peer {
             Peer::Keras => "keras_bench.py",
         };
         project_root().join("bench").join("peers").join(file)
+    }
+}
+
+/// A setting of a tuned peer configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// A flag of the worker script, such as `--flush-denormal`; the worker reports it back
+    /// in its `ready` line as `flush_denormal: true`.
+    Flag(&'static str),
+    /// A variable in the worker's environment, for what a library reads once, when it loads
+    /// (libgomp's `OMP_WAIT_POLICY`); the worker reports the value it saw.
+    Env(&'static str, &'static str),
+}
+
+impl Setting {
+    /// The key the worker reports it under and the value it must report.
+    pub fn reported(self) -> (String, serde_json::Value) {
+        match self {
+            Setting::Flag(flag) => (
+                flag.trim_start_matches('-').replace('-', "_"),
+                serde_json::Value::Bool(true),
+            ),
+            Setting::Env(name, value) => (name.to_string(), value.into()),
+        }
+    }
+
+    /// How it reads in tables and the JSON: `--flush-denormal`, `OMP_WAIT_POLICY=PASSIVE`.
+    pub fn label(self) -> String {
+        match self {
+            Setting::Flag(flag) => flag.to_string(),
+            Setting::Env(name, value) => format!("{name}={value}"),
+        }
+    }
+}
+
+/// One peer configuration: a framework, as its users get it (no settings) or tuned. Each
+/// configuration of a workload is its own worker process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Its name in tables, the JSON (`ratio_vs_<name>`) and the logs: `torch`,
+    /// `torch-tuned`, ...
+    pub name: &'static str,
+    /// The framework.
+    pub peer: Peer,
+    /// What it changes from the framework's defaults.
+    pub settings: &'static [Setting],
+    /// A setting that lost when the tuned configuration was chosen: run only with `--trials`.
+    pub trial: bool,
+}
+
+impl Config {
+    /// The framework as its users get it.
+    pub const fn defaults(peer: Peer) -> Config {
+        Config {
+            name: peer.name(),
+            peer,
+            settings: &[],
+            trial: false,
+        }
+    }
+
+    /// A tuned configuration named `name`.
+    pub const fn tuned(name: &'static str, peer: Peer, settings: &'static [Setting]) -> Config {
+        Config {
+            name,
+            peer,
+            settings,
+            trial: false,
+        }
+    }
+
+    /// A configuration that is run only with `--trials`.
+    pub const fn trial(name: &'static str, peer: Peer, settings: &'static [Setting]) -> Config {
+        Config {
+            name,
+            peer,
+            settings,
+            trial: true,
+        }
+    }
+
+    /// Adds its settings to the worker's command: flags to the arguments, variables to the
+    /// environment (of this process only).
+    pub fn apply(&self, cmd: &mut Command) {
+        for s in self.settings {
+            match *s {
+                Setting::Flag(flag) => {
+                    cmd.arg(flag);
+                }
+                Setting::Env(name, value) => {
+                    cmd.env(name, value);
+                }
+            }
+        }
+    }
+
+    /// Checks the worker's reported `settings` against this configuration's.
+    pub fn check(&self, reported: &serde_json::Value) -> Result<()> {
+        for s in self.settings {
+            let (key, want) = s.reported();
+            let got = reported.get(&key).unwrap_or(&serde_json::Value::Null);
+            if *got != want {
+                bail!(
+                    "the {} worker reports {key} = {got}, but it was started with {}",
+                    self.name,
+                    s.label()
+                );
+            }
+        }
+        Ok(())
     }
 }
 

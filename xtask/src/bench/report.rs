@@ -7,15 +7,22 @@
 //!   "seed-step": { "unit": "ms", "what": "...", "shape": {...}, "plan": {...},
 //!                  "gen":   { "median": 270.1, "samples": [...], "peak_rss_mib": 350.2,
 //!                             "version": "...", "metrics": {} },
-//!                  "torch": {...}, "keras": {...},
-//!                  "ratio_vs_torch": 1.01, "ratio_vs_keras": 1.36 } }
+//!                  "torch": { ..., "settings": [], "reported_settings": {...},
+//!                             "trial": false },
+//!                  "torch-tuned": { ..., "settings": ["--flush-denormal"], ... },
+//!                  "keras": {...}, "keras-tuned": {...},
+//!                  "ratio_vs_torch": 0.1, "ratio_vs_torch-tuned": 0.4, ...,
+//!                  "fastest_peer": "keras-tuned", "ratio_vs_fastest": 0.6,
+//!                  "target": { "ratio_vs_fastest_at_most": 0.7, "met": true,
+//!                              "missed_by": 0.0 } } }
 //! ```
 //!
-//! A ratio is gen's median over the peer's: below 1 means gen is faster. A side's `metrics`
-//! are the medians of its other figures (`val_accuracy`, `tokens_per_s`).
+//! A ratio is gen's median over the peer configuration's: below 1 means gen is faster. The
+//! headline is `ratio_vs_fastest`, against the fastest configuration that ran. A side's
+//! `metrics` are the medians of its other figures (`val_accuracy`, `tokens_per_s`).
 
-use super::WorkloadResult;
 use super::stats::{median, ratio};
+use super::{SideResult, WorkloadResult};
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
 
@@ -98,6 +105,27 @@ fn mib(kib: Option<u64>) -> Option<f64> {
     kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The fastest peer configuration of a workload (trials included: every configuration that
+/// ran) and its median.
+pub fn fastest(r: &WorkloadResult) -> Option<(&SideResult, f64)> {
+    r.sides
+        .iter()
+        .skip(1)
+        .filter_map(|s| median(&s.samples).map(|m| (s, m)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// gen's median over the fastest peer configuration's.
+fn ratio_vs_fastest(r: &WorkloadResult) -> Option<f64> {
+    let r#gen = r.sides.first().and_then(|g| median(&g.samples))?;
+    fastest(r).and_then(|(_, m)| ratio(r#gen, m))
+}
+
+/// Whether `ratio` meets `target` (at most), and by what fraction it misses it (0 if met).
+fn verdict(ratio: f64, target: f64) -> (bool, f64) {
+    (ratio <= target, (ratio / target - 1.0).max(0.0))
+}
+
 /// The JSON report.
 pub fn json(meta: &Meta, results: &[WorkloadResult]) -> Value {
     let mut top = Map::new();
@@ -108,6 +136,7 @@ pub fn json(meta: &Meta, results: &[WorkloadResult]) -> Value {
             "quick": meta.quick, "load_average_start": meta.load_start,
             "load_average_end": meta.load_end,
             "ratio": "gen median / peer median; below 1 means gen is faster",
+            "fastest_peer": "the peer configuration with the lowest median; ratio_vs_fastest is the headline",
         }),
     );
     for r in results {
@@ -126,16 +155,19 @@ pub fn json(meta: &Meta, results: &[WorkloadResult]) -> Value {
                 .iter()
                 .map(|(k, v)| (k.clone(), json!(median(v))))
                 .collect();
-            w.insert(
-                side.side.clone(),
-                json!({
-                    "median": median(&side.samples),
-                    "samples": side.samples,
-                    "peak_rss_mib": mib(side.peak_rss_kib),
-                    "version": side.version,
-                    "metrics": metrics,
-                }),
-            );
+            let mut o = json!({
+                "median": median(&side.samples),
+                "samples": side.samples,
+                "peak_rss_mib": mib(side.peak_rss_kib),
+                "version": side.version,
+                "metrics": metrics,
+            });
+            if side.side != "gen" {
+                o["settings"] = json!(side.settings);
+                o["reported_settings"] = side.reported.clone();
+                o["trial"] = json!(side.trial);
+            }
+            w.insert(side.side.clone(), o);
         }
         for side in r.sides.iter().skip(1) {
             let value = gen_median
@@ -143,14 +175,44 @@ pub fn json(meta: &Meta, results: &[WorkloadResult]) -> Value {
                 .and_then(|(g, p)| ratio(g, p));
             w.insert(format!("ratio_vs_{}", side.side), json!(value));
         }
+        let best = ratio_vs_fastest(r);
+        w.insert(
+            "fastest_peer".into(),
+            json!(fastest(r).map(|(s, _)| s.side.clone())),
+        );
+        w.insert("ratio_vs_fastest".into(), json!(best));
+        if let Some(target) = r.target {
+            let v = best.map(|b| verdict(b, target));
+            w.insert(
+                "target".into(),
+                json!({
+                    "ratio_vs_fastest_at_most": target,
+                    "met": v.map(|(met, _)| met),
+                    "missed_by": v.map(|(_, by)| by),
+                }),
+            );
+        }
         top.insert(r.name.clone(), Value::Object(w));
     }
     Value::Object(top)
 }
 
-/// The table printed on stdout: medians, ratios, peak memory, then other figures.
+/// The peer configurations that have a column: every non-trial one, in the order they
+/// first run.
+fn columns(results: &[WorkloadResult]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for s in results.iter().flat_map(|r| r.sides.iter().skip(1)) {
+        if !s.trial && !names.contains(&s.side) {
+            names.push(s.side.clone());
+        }
+    }
+    names
+}
+
+/// The table printed on stdout: medians, the fastest peer configuration, gen's ratio to it
+/// and the target; then each workload's peak memory, trials and other figures.
 pub fn table(meta: &Meta, results: &[WorkloadResult]) -> String {
-    let peers = ["torch", "keras"];
+    let peers = columns(results);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -163,41 +225,72 @@ pub fn table(meta: &Meta, results: &[WorkloadResult]) -> String {
         meta.load_start,
         meta.load_end
     );
-    let _ = writeln!(
-        out,
-        "{:<16} {:>10} {:>10} {:>10} {:>9} {:>9}   {:>20}",
-        "workload (ms)", "gen", "torch", "keras", "gen/torch", "gen/keras", "peak RSS MiB g/t/k"
-    );
+    let mut head = format!("{:<16} {:>8}", "workload (ms)", "gen");
+    for p in &peers {
+        let _ = write!(head, " {p:>11}");
+    }
+    let _ = write!(head, "  {:<11} {:>11}  target", "fastest", "gen/fastest");
+    let _ = writeln!(out, "{head}");
     for r in results {
         let find = |name: &str| r.sides.iter().find(|s| s.side == name);
         let med = |name: &str| find(name).and_then(|s| median(&s.samples));
         let r#gen = med("gen");
         let cell = |v: Option<f64>| v.map_or("-".to_string(), fmt_ms);
-        let ratio_cell = |p: &str| {
-            r#gen
-                .zip(med(p))
-                .and_then(|(g, m)| ratio(g, m))
-                .map_or("-".to_string(), |x| format!("{x:.2}"))
+        let mut row = format!("{:<16} {:>8}", r.name, cell(r#gen));
+        for p in &peers {
+            let _ = write!(row, " {:>11}", cell(med(p)));
+        }
+        let best = ratio_vs_fastest(r);
+        let target = match (r.target, best) {
+            (Some(t), Some(b)) => match verdict(b, t) {
+                (true, _) => format!("<= {t:.2} met"),
+                (false, by) => format!("<= {t:.2} missed by {:.0}%", by * 100.0),
+            },
+            (Some(t), None) => format!("<= {t:.2}"),
+            (None, _) => "-".into(),
         };
-        let rss: Vec<String> = ["gen", "torch", "keras"]
-            .iter()
-            .map(|n| {
-                find(n)
-                    .and_then(|s| mib(s.peak_rss_kib))
-                    .map_or("-".into(), |m| format!("{m:.0}"))
-            })
-            .collect();
         let _ = writeln!(
             out,
-            "{:<16} {:>10} {:>10} {:>10} {:>9} {:>9}   {:>20}",
-            r.name,
-            cell(r#gen),
-            cell(med(peers[0])),
-            cell(med(peers[1])),
-            ratio_cell(peers[0]),
-            ratio_cell(peers[1]),
-            rss.join(" / ")
+            "{row}  {:<11} {:>11}  {target}",
+            fastest(r).map_or("-", |(s, _)| s.side.as_str()),
+            best.map_or("-".to_string(), |x| format!("{x:.2}")),
         );
+        let rss: Vec<String> = r
+            .sides
+            .iter()
+            .map(|s| {
+                let m = mib(s.peak_rss_kib).map_or("-".into(), |m| format!("{m:.0}"));
+                format!("{} {m}", s.side)
+            })
+            .collect();
+        let _ = writeln!(out, "  peak RSS MiB: {}", rss.join(", "));
+        let settings: Vec<String> = r
+            .sides
+            .iter()
+            .filter(|s| !s.settings.is_empty())
+            .map(|s| format!("{} {}", s.side, s.settings.join(" ")))
+            .collect();
+        if !settings.is_empty() {
+            let _ = writeln!(out, "  settings: {}", settings.join("; "));
+        }
+        let trials: Vec<String> = r
+            .sides
+            .iter()
+            .filter(|s| s.trial)
+            .map(|s| {
+                let m = median(&s.samples);
+                let x = r#gen.zip(m).and_then(|(g, m)| ratio(g, m));
+                format!(
+                    "{} {} ({})",
+                    s.side,
+                    cell(m),
+                    x.map_or("-".to_string(), |x| format!("{x:.2}"))
+                )
+            })
+            .collect();
+        if !trials.is_empty() {
+            let _ = writeln!(out, "  trials, ms (gen/trial): {}", trials.join(", "));
+        }
         let mut names: Vec<&String> = r.sides.iter().flat_map(|s| s.metrics.keys()).collect();
         names.sort();
         names.dedup();
@@ -233,6 +326,9 @@ mod tests {
     fn side(name: &str, samples: &[f64], rss: Option<u64>) -> SideResult {
         SideResult {
             side: name.into(),
+            trial: false,
+            settings: Vec::new(),
+            reported: Value::Null,
             version: format!("{name} 1.0"),
             samples: samples.to_vec(),
             metrics: BTreeMap::new(),
@@ -257,9 +353,16 @@ mod tests {
         r#gen
             .metrics
             .insert("val_accuracy".into(), vec![0.8, 0.9, 0.85]);
+        let mut tuned = side("torch-tuned", &[250.0, 250.0], Some(4096));
+        tuned.settings = vec!["--flush-denormal".into(), "OMP_WAIT_POLICY=PASSIVE".into()];
+        tuned.reported = json!({"flush_denormal": true, "OMP_WAIT_POLICY": "PASSIVE"});
+        let mut trial = side("torch-fd", &[500.0], None);
+        trial.trial = true;
+        trial.settings = vec!["--flush-denormal".into()];
         WorkloadResult {
             name: "seed-step".into(),
             what: "a step".into(),
+            target: Some(0.7),
             shape: json!({"batch": 128}),
             plan: Plan {
                 warmup: 1,
@@ -269,7 +372,9 @@ mod tests {
             sides: vec![
                 r#gen,
                 side("torch", &[400.0, 400.0], Some(4096)),
-                side("keras", &[100.0], None),
+                tuned,
+                side("keras", &[1000.0], None),
+                trial,
             ],
         }
     }
@@ -285,14 +390,42 @@ mod tests {
         assert_eq!(w["gen"]["samples"], json!([100.0, 300.0, 200.0]));
         assert_eq!(w["gen"]["peak_rss_mib"], 2.0);
         assert_eq!(w["gen"]["metrics"]["val_accuracy"], 0.85);
+        assert!(w["gen"].get("settings").is_none());
         assert_eq!(w["torch"]["median"], 400.0);
+        assert_eq!(w["torch"]["settings"], json!([]));
+        assert_eq!(w["torch"]["trial"], false);
         assert_eq!(w["keras"]["peak_rss_mib"], Value::Null);
-        // 200 / 400 and 200 / 100.
+        // 200 / 400, 200 / 250, 200 / 1000 and 200 / 500.
         assert_eq!(w["ratio_vs_torch"], 0.5);
-        assert_eq!(w["ratio_vs_keras"], 2.0);
+        assert_eq!(w["ratio_vs_torch-tuned"], 0.8);
+        assert_eq!(w["ratio_vs_keras"], 0.2);
+        assert_eq!(w["ratio_vs_torch-fd"], 0.4);
         assert!(w.get("ratio_vs_gen").is_none());
         assert_eq!(w["plan"]["rounds"], 3);
         assert_eq!(v["meta"]["nproc"], 2);
+        // The headline: against the fastest configuration, with the settings it ran with.
+        assert_eq!(w["fastest_peer"], "torch-tuned");
+        assert_eq!(w["ratio_vs_fastest"], 0.8);
+        assert_eq!(w["torch-tuned"]["settings"][1], "OMP_WAIT_POLICY=PASSIVE");
+        assert_eq!(
+            w["torch-tuned"]["reported_settings"]["flush_denormal"],
+            true
+        );
+        assert_eq!(w["torch-fd"]["trial"], true);
+        assert_eq!(w["target"]["ratio_vs_fastest_at_most"], 0.7);
+        assert_eq!(w["target"]["met"], false);
+        let missed = w["target"]["missed_by"].as_f64().unwrap();
+        assert!((missed - (0.8 / 0.7 - 1.0)).abs() < 1e-12, "{missed}");
+    }
+
+    #[test]
+    fn a_trial_that_wins_is_the_fastest() {
+        let mut r = result();
+        r.sides[4].samples = vec![100.0];
+        let (best, m) = fastest(&r).unwrap();
+        assert_eq!((best.side.as_str(), m), ("torch-fd", 100.0));
+        let v = json(&meta(), &[r]);
+        assert_eq!(v["seed-step"]["ratio_vs_fastest"], 2.0);
     }
 
     #[test]
@@ -302,11 +435,38 @@ mod tests {
         let v = json(&meta(), &[r]);
         assert_eq!(v["seed-step"]["torch"]["median"], Value::Null);
         assert_eq!(v["seed-step"]["ratio_vs_torch"], Value::Null);
+        assert_eq!(v["seed-step"]["fastest_peer"], "torch-tuned");
     }
 
     #[test]
-    fn table_shows_medians_ratios_memory_and_metrics() {
+    fn a_met_target_is_met_by_nothing() {
+        let mut r = result();
+        r.sides[0].samples = vec![100.0];
+        let v = json(&meta(), &[r]);
+        assert_eq!(v["seed-step"]["ratio_vs_fastest"], 0.4);
+        assert_eq!(v["seed-step"]["target"]["met"], true);
+        assert_eq!(v["seed-step"]["target"]["missed_by"], 0.0);
+    }
+
+    #[test]
+    fn table_shows_medians_the_fastest_and_the_target() {
         let t = table(&meta(), &[result()]);
+        let head = t.lines().nth(1).unwrap();
+        let cells: Vec<&str> = head.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "workload",
+                "(ms)",
+                "gen",
+                "torch",
+                "torch-tuned",
+                "keras",
+                "fastest",
+                "gen/fastest",
+                "target"
+            ]
+        );
         let row = t.lines().find(|l| l.starts_with("seed-step")).unwrap();
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(
@@ -315,15 +475,30 @@ mod tests {
                 "seed-step",
                 "200.0",
                 "400.0",
-                "100.0",
-                "0.50",
-                "2.00",
-                "2",
-                "/",
-                "4",
-                "/",
-                "-"
+                "250.0",
+                "1000",
+                "torch-tuned",
+                "0.80",
+                "<=",
+                "0.70",
+                "missed",
+                "by",
+                "14%"
             ]
+        );
+        // A trial has no column but a line of its own.
+        assert!(!head.contains("torch-fd"));
+        assert!(
+            t.contains("trials, ms (gen/trial): torch-fd 500.0 (0.40)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("settings: torch-tuned --flush-denormal OMP_WAIT_POLICY=PASSIVE; torch-fd --flush-denormal"),
+            "{t}"
+        );
+        assert!(
+            t.contains("peak RSS MiB: gen 2, torch 4, torch-tuned 4, keras -, torch-fd -"),
+            "{t}"
         );
         assert!(t.contains("val_accuracy: gen 0.8500"), "{t}");
         assert!(t.contains("nproc 2"));

@@ -21,6 +21,10 @@ pub struct Ready {
     pub threads: usize,
     /// The workload's shapes, which every side of a workload must report equal.
     pub shape: serde_json::Value,
+    /// The settings it runs with, as it sees them (peers only: their flags and the
+    /// environment variables their libraries read at load).
+    #[serde(default)]
+    pub settings: serde_json::Value,
 }
 
 /// The answer to `run N`.
@@ -81,6 +85,7 @@ impl Worker {
                 version: String::new(),
                 threads: 0,
                 shape: serde_json::Value::Null,
+                settings: serde_json::Value::Null,
             },
         };
         let line = worker.read_line()?;
@@ -180,6 +185,13 @@ mod tests {
         .unwrap();
         assert_eq!(ready.side, "torch");
         assert_eq!(ready.shape["batch"], 64);
+        assert_eq!(ready.settings, serde_json::Value::Null);
+        let tuned: Ready = serde_json::from_str(
+            r#"{"side": "torch", "version": "v", "threads": 2, "shape": {},
+                "settings": {"flush_denormal": true, "OMP_WAIT_POLICY": null}}"#,
+        )
+        .unwrap();
+        assert_eq!(tuned.settings["flush_denormal"], true);
         let round: Round =
             serde_json::from_str(r#"{"times_ms": [1.5, 2.5], "metrics": {"val_accuracy": [0.5]}}"#)
                 .unwrap();

@@ -117,6 +117,9 @@ pub struct DcganConfig {
     /// Standard deviation of the `N(0, std)` weight init (batch-norm weights `N(1, std)`).
     /// Default: 0.02, the paper's.
     pub init_std: f64,
+    /// Spectral normalisation of the discriminator's convolutions (Miyato et al. 2018; see
+    /// [`crate::spectral`]), usually with `d_norm = "none"`. Default: false.
+    pub spectral_norm: bool,
 }
 
 impl Default for DcganConfig {
@@ -128,6 +131,7 @@ impl Default for DcganConfig {
             label_dim: 10,
             slope: 0.2,
             init_std: 0.02,
+            spectral_norm: false,
         }
     }
 }

@@ -6,6 +6,8 @@ use super::{
 };
 use crate::conv::{BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, GroupNorm, Init, leaky_relu};
 use crate::layers::Embedding;
+use crate::layers::{autocast_kind_for, uncast};
+use crate::spectral::SpectralNorm;
 use crate::{Module, Result};
 use tch::{Kind, Tensor, nn};
 
@@ -115,12 +117,16 @@ enum Norm {
 /// Conditional: adds the projection `<embed(y), sum_{i,j} h[:, :, i, j]>` to the logit
 /// (Miyato & Koyama 2018), with the class embedding `[classes, 2 ndf]` drawn from
 /// `N(0, init_std)`.
+///
+/// With `spectral_norm`, each convolution's weight is divided by its largest singular value
+/// (one power iteration per training forward; the vectors live under `convN/sn_u`, `sn_v`).
 #[derive(Debug)]
 pub struct DcganDiscriminator {
     conv1: Conv2d,
     conv2: Conv2d,
     norm2: Norm,
     conv3: Conv2d,
+    spectral: Option<[SpectralNorm; 3]>,
     label_embedding: Option<Tensor>,
     slope: f64,
     shape: [i64; 3],
@@ -160,17 +166,30 @@ impl Module for DcganDiscriminator {
         } else {
             (None, None)
         };
+        let conv1 = Conv2d::new(&(vs / "conv1"), config.channels, d.ndf, down, init)?;
+        let conv2 = Conv2d::new(&(vs / "conv2"), d.ndf, 2 * d.ndf, conv2_config, init)?;
+        let conv3 = Conv2d::new(
+            &(vs / "conv3"),
+            2 * d.ndf,
+            1,
+            ConvConfig::new(base, 1, 0),
+            init,
+        )?;
+        let spectral = if d.spectral_norm {
+            Some([
+                SpectralNorm::new(&(vs / "conv1"), &conv1.weight)?,
+                SpectralNorm::new(&(vs / "conv2"), &conv2.weight)?,
+                SpectralNorm::new(&(vs / "conv3"), &conv3.weight)?,
+            ])
+        } else {
+            None
+        };
         Ok(DcganDiscriminator {
-            conv1: Conv2d::new(&(vs / "conv1"), config.channels, d.ndf, down, init)?,
-            conv2: Conv2d::new(&(vs / "conv2"), d.ndf, 2 * d.ndf, conv2_config, init)?,
+            conv1,
+            conv2,
             norm2,
-            conv3: Conv2d::new(
-                &(vs / "conv3"),
-                2 * d.ndf,
-                1,
-                ConvConfig::new(base, 1, 0),
-                init,
-            )?,
+            conv3,
+            spectral,
             label_embedding,
             slope: d.slope,
             shape: config.image_shape(),
@@ -184,16 +203,32 @@ impl Module for DcganDiscriminator {
             Some(classes) => Some(check_labels(labels, batch, classes)?),
             None => None,
         };
+        let (w1, w2, w3) = match &self.spectral {
+            Some([s1, s2, s3]) => (
+                s1.normalise(&self.conv1.weight, train)?,
+                s2.normalise(&self.conv2.weight, train)?,
+                s3.normalise(&self.conv3.weight, train)?,
+            ),
+            None => (
+                self.conv1.weight.shallow_clone(),
+                self.conv2.weight.shallow_clone(),
+                self.conv3.weight.shallow_clone(),
+            ),
+        };
         // Under bf16 autocast the hidden activations stay bf16 up to the logit (f32).
-        let h = leaky_relu(&self.conv1.forward_autocast(x)?, self.slope)?;
-        let h = self.conv2.forward_autocast(&h)?;
+        let h = leaky_relu(&self.conv1.forward_autocast_with(x, &w1)?, self.slope)?;
+        let h = self.conv2.forward_autocast_with(&h, &w2)?;
         let h = match &self.norm2 {
             Norm::Batch(bn) => bn.forward_t(&h, train)?,
             Norm::Layer(ln) => ln.forward(&h.f_to_kind(Kind::Float)?)?,
             Norm::None => h,
         };
         let h = leaky_relu(&h, self.slope)?;
-        let logit = self.conv3.forward(&h)?.f_reshape([batch])?;
+        let logit = uncast(
+            self.conv3.forward_autocast_with(&h, &w3)?,
+            autocast_kind_for(&h),
+        )?
+        .f_reshape([batch])?;
         match (&self.label_embedding, labels) {
             (Some(embedding), Some(labels)) => {
                 let pooled = h.f_sum_dim_intlist([2i64, 3].as_slice(), false, Kind::Float)?;

@@ -149,25 +149,30 @@ impl Gan {
     /// Creates the generator's variables under `g` and the discriminator's under `d` (use two
     /// `VarStore`s, one per optimiser).
     pub fn new(g: &nn::Path<'_>, d: &nn::Path<'_>, config: &GanConfig) -> Result<Self> {
-        let (generator, discriminator): (Box<dyn Generator>, Box<dyn Discriminator>) =
-            match config.kind {
-                GanKind::Mlp => (
-                    Box::new(MlpGenerator::init(g, config)?),
-                    Box::new(MlpDiscriminator::init(d, config)?),
-                ),
-                GanKind::Dcgan | GanKind::ConditionalDcgan => (
-                    Box::new(DcganGenerator::init(g, config)?),
-                    Box::new(DcganDiscriminator::init(d, config)?),
-                ),
-                GanKind::Specgan => (
-                    Box::new(SpecganGenerator::init(g, config)?),
-                    Box::new(SpecganDiscriminator::init(d, config)?),
-                ),
-            };
+        let generator = Self::new_generator(g, config)?;
+        let discriminator: Box<dyn Discriminator> = match config.kind {
+            GanKind::Mlp => Box::new(MlpDiscriminator::init(d, config)?),
+            GanKind::Dcgan | GanKind::ConditionalDcgan => {
+                Box::new(DcganDiscriminator::init(d, config)?)
+            }
+            GanKind::Specgan => Box::new(SpecganDiscriminator::init(d, config)?),
+        };
         Ok(Gan {
             generator,
             discriminator,
             config: config.clone(),
+        })
+    }
+
+    /// Creates only the generator of `config` under `g`, with the variable names and shapes
+    /// [`Gan::new`] gives it (e.g. for a weight average of the trained one).
+    pub fn new_generator(g: &nn::Path<'_>, config: &GanConfig) -> Result<Box<dyn Generator>> {
+        Ok(match config.kind {
+            GanKind::Mlp => Box::new(MlpGenerator::init(g, config)?),
+            GanKind::Dcgan | GanKind::ConditionalDcgan => {
+                Box::new(DcganGenerator::init(g, config)?)
+            }
+            GanKind::Specgan => Box::new(SpecganGenerator::init(g, config)?),
         })
     }
 

@@ -1,5 +1,6 @@
 //! The settings of a [`super::GanTask`]: the loss, instance noise, samples and optimisers.
 
+use super::augment::DiffAugmentConfig;
 use crate::optim::{AdamConfig, OptimizerConfig};
 use crate::{Error, Result};
 use gen_models::gan::Gan;
@@ -111,15 +112,25 @@ pub struct GanTaskConfig {
     pub n_critic: u64,
     /// The generator's optimiser. Default: Adam, lr 2e-4, betas 0.5 / 0.999 (DCGAN).
     pub optimizer_g: OptimizerConfig,
-    /// The discriminator's optimiser. Default: as `optimizer_g`.
+    /// The discriminator's optimiser. Default: as `optimizer_g`. A larger learning rate here
+    /// than in `optimizer_g` is the two-time-scale update rule (TTUR, Heusel et al. 2017;
+    /// e.g. 4e-4 for D and 1e-4 for G, as SAGAN uses).
     pub optimizer_d: OptimizerConfig,
     /// One-sided label smoothing: D's target for real samples (e.g. 0.9; fakes keep 0).
     /// Sigmoid losses only. Default: none (target 1).
     pub label_smoothing: Option<f64>,
     /// Instance noise on D's inputs. Default: off.
     pub instance_noise: InstanceNoise,
+    /// Differentiable augmentation of every input of D, real and fake (DiffAugment).
+    /// Default: off.
+    pub diff_augment: DiffAugmentConfig,
     /// Sample grids. Default: see [`SampleConfig`].
     pub samples: SampleConfig,
+    /// Decay of an exponential moving average of the generator's weights (e.g. 0.999),
+    /// updated after each generator step with a warm-up (see [`crate::ema`]). When set, the
+    /// sample grids, `gen sample` and `gen evaluate` use the average, and checkpoints keep it
+    /// as `g_ema.<name>`. Default: none (the trained weights).
+    pub ema_decay: Option<f64>,
 }
 
 impl Default for GanTaskConfig {
@@ -132,7 +143,9 @@ impl Default for GanTaskConfig {
             optimizer_d: dcgan_adam(),
             label_smoothing: None,
             instance_noise: InstanceNoise::default(),
+            diff_augment: DiffAugmentConfig::default(),
             samples: SampleConfig::default(),
+            ema_decay: None,
         }
     }
 }
@@ -166,6 +179,28 @@ impl GanTaskConfig {
                 return Err(Error::config(
                     "gan.label_smoothing",
                     format!("must be in [0, 1], got {t}"),
+                ));
+            }
+        }
+        if let Some(d) = self.ema_decay {
+            if !(0.0..1.0).contains(&d) {
+                return Err(Error::config(
+                    "gan.ema_decay",
+                    format!("must be in [0, 1), got {d}"),
+                ));
+            }
+        }
+        for (field, ratio) in [
+            (
+                "gan.diff_augment.translation",
+                self.diff_augment.translation,
+            ),
+            ("gan.diff_augment.cutout", self.diff_augment.cutout),
+        ] {
+            if !(0.0..=1.0).contains(&ratio) {
+                return Err(Error::config(
+                    field,
+                    format!("must be in [0, 1], got {ratio}"),
                 ));
             }
         }

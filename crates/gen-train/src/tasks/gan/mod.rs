@@ -7,7 +7,8 @@
 //!
 //! 1. draws `z` and makes `G(z, y)` (conditional models get the batch's own labels, so fakes
 //!    follow the data's class frequencies);
-//! 2. updates D once on `x` and `G(z).detach()` with the configured loss;
+//! 2. updates D once on `x` and `G(z).detach()` with the configured loss (both through the
+//!    [`augment`] of [`GanTaskConfig::diff_augment`] when set, then instance noise);
 //! 3. on every `n_critic`-th step (counted by D updates, so resume keeps the rhythm) updates G
 //!    once, on the same `G(z)` scored by the updated D; D's weights get no gradient.
 //!
@@ -56,10 +57,14 @@
 //!   between two fixed latents (conditional: row `r` keeps class `r mod classes`);
 //! - `real.png`, once: the first 64 real training images seen.
 //!
+//! With [`GanTaskConfig::ema_decay`] the grids come from the exponential moving average of
+//! the generator's weights ([`crate::ema`]), updated after every generator step.
+//!
 //! The fixed latents come from a SplitMix64 stream of `samples.seed` (not libtorch's
 //! generator), so they are the same in every run and after a resume, and drawing them
 //! changes no training randomness.
 
+pub mod augment;
 mod config;
 mod data;
 mod grid;
@@ -71,6 +76,7 @@ pub use grid::{GRID_PADDING, grid_pixels, grid_png, to_byte};
 
 use super::named_variables;
 use crate::checkpoint::copy_into;
+use crate::ema::Ema;
 use crate::metrics::Metrics;
 use crate::optim::Optimizer;
 use crate::{Result, TrainStep};
@@ -80,7 +86,7 @@ use gen_core::{
     hinge_generator_loss, interpolation_epsilon, wasserstein_critic_loss,
     wasserstein_generator_loss,
 };
-use gen_models::gan::Gan;
+use gen_models::gan::{Gan, Generator};
 use samples::FixedSamples;
 use std::collections::HashMap;
 use std::path::Path;
@@ -89,8 +95,9 @@ use tch::{Device, Kind, Tensor, nn::VarStore};
 /// A GAN with its two optimisers: a [`TrainStep`] for the generic [`crate::Trainer`].
 ///
 /// Checkpoint state: the generator's variables as `g.<name>`, the discriminator's as
-/// `d.<name>` (batch-norm running statistics included), and the optimisers' state as
-/// `opt_g.` and `opt_d.`.
+/// `d.<name>` (batch-norm running statistics included), the optimisers' state as
+/// `opt_g.` and `opt_d.`, and with [`GanTaskConfig::ema_decay`] the generator's weight
+/// average as `g_ema.<name>`.
 pub struct GanTask {
     /// The networks.
     pub gan: Gan,
@@ -106,6 +113,14 @@ pub struct GanTask {
     fixed: Option<FixedSamples>,
     real_seen: Vec<Tensor>,
     real_written: bool,
+    average: Option<AveragedGenerator>,
+}
+
+/// The exponential moving average of the generator's weights, in a generator of its own.
+struct AveragedGenerator {
+    vs: VarStore,
+    generator: Box<dyn Generator>,
+    ema: Ema,
 }
 
 impl std::fmt::Debug for GanTask {
@@ -125,6 +140,15 @@ impl GanTask {
         let device = g_vs.device();
         let opt_g = Optimizer::new(&g_vs, config.optimizer_g.clone())?;
         let opt_d = Optimizer::new(&d_vs, config.optimizer_d.clone())?;
+        let average = match config.ema_decay {
+            Some(decay) => {
+                let vs = VarStore::new(device);
+                let generator = Gan::new_generator(&vs.root(), gan.config())?;
+                let ema = Ema::new(&g_vs, &vs, decay)?;
+                Some(AveragedGenerator { vs, generator, ema })
+            }
+            None => None,
+        };
         let fixed = if config.samples.enabled {
             let c = gan.config();
             let classes = gan.generator.num_classes();
@@ -150,7 +174,34 @@ impl GanTask {
             fixed,
             real_seen: Vec::new(),
             real_written: false,
+            average,
         })
+    }
+
+    /// The generator that samples: the weight average when [`GanTaskConfig::ema_decay`] is
+    /// set, else the trained one.
+    pub fn sampling_generator(&self) -> &dyn Generator {
+        match &self.average {
+            Some(a) => a.generator.as_ref(),
+            None => self.gan.generator.as_ref(),
+        }
+    }
+
+    /// Copies the weight average (if any) into `self.gan`'s generator, so that everything
+    /// that samples through [`Gan`] uses it. For evaluation and sampling after training; a
+    /// run that goes on training afterwards would start from the average.
+    pub fn adopt_average(&mut self) -> Result<()> {
+        if let Some(a) = &self.average {
+            let from = named_variables(&a.vs, "");
+            let to = named_variables(&self.g_vs, "");
+            tch::no_grad(|| -> Result<()> {
+                for ((_, src), (_, dst)) in from.iter().zip(&to) {
+                    dst.shallow_clone().f_copy_(src)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// The settings.
@@ -233,6 +284,16 @@ impl GanTask {
         }
     }
 
+    /// What D reads of images `x`: the configured augmentation, then instance noise.
+    fn d_input(&self, x: &Tensor, noise: f64) -> Result<Tensor> {
+        let x = if self.config.diff_augment.is_active() {
+            self.config.diff_augment.apply(x)?
+        } else {
+            x.shallow_clone()
+        };
+        Self::add_noise(&x, noise)
+    }
+
     fn add_noise(x: &Tensor, std: f64) -> Result<Tensor> {
         if std > 0.0 {
             Ok(x.f_add(&x.f_randn_like()?.f_mul_scalar(std)?)?)
@@ -283,8 +344,8 @@ impl TrainStep for GanTask {
         };
 
         // Discriminator update.
-        let real_in = Self::add_noise(real, noise)?;
-        let fake_in = Self::add_noise(&fake.f_detach()?, noise)?;
+        let real_in = self.d_input(real, noise)?;
+        let fake_in = self.d_input(&fake.f_detach()?, noise)?;
         let d = &self.gan.discriminator;
         let d_real = d.forward_t(&real_in, labels, true)?;
         let d_fake = d.forward_t(&fake_in, labels, true)?;
@@ -299,11 +360,14 @@ impl TrainStep for GanTask {
         // Generator update (or, on critic-only steps, its loss on these fakes). opt_g's
         // backward computes no gradient for D's weights.
         let loss_g = if generator_step {
-            let fake_in = Self::add_noise(&fake, noise)?;
+            let fake_in = self.d_input(&fake, noise)?;
             let d_fake = self.gan.discriminator.forward_t(&fake_in, labels, true)?;
             let loss_g = self.g_loss(&d_fake)?;
             self.opt_g.backward(&loss_g)?;
             self.opt_g.step()?;
+            if let Some(a) = &self.average {
+                a.ema.update(self.opt_g.step_count().max(0) as u64)?;
+            }
             value(&loss_g)?
         } else {
             value(&self.g_loss(&d_fake.f_detach()?)?)?
@@ -369,6 +433,9 @@ impl TrainStep for GanTask {
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut state = named_variables(&self.g_vs, "g.");
         state.extend(named_variables(&self.d_vs, "d."));
+        if let Some(a) = &self.average {
+            state.extend(named_variables(&a.vs, "g_ema."));
+        }
         state.extend(self.opt_g.state_tensors("opt_g.")?);
         state.extend(self.opt_d.state_tensors("opt_d.")?);
         Ok(state)
@@ -377,6 +444,9 @@ impl TrainStep for GanTask {
     fn load_state(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
         copy_into(&named_variables(&self.g_vs, "g."), tensors, path)?;
         copy_into(&named_variables(&self.d_vs, "d."), tensors, path)?;
+        if let Some(a) = &self.average {
+            copy_into(&named_variables(&a.vs, "g_ema."), tensors, path)?;
+        }
         self.opt_g.load_state_tensors("opt_g.", tensors, path)?;
         self.opt_d.load_state_tensors("opt_d.", tensors, path)
     }

@@ -127,7 +127,7 @@ impl GanTask {
             return Ok(());
         };
         let dir = run_dir.join("samples");
-        let g = &self.gan.generator;
+        let g = self.sampling_generator();
         let (grid, interp) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
             Ok((
                 g.forward_t(&fixed.grid_z, fixed.grid_labels.as_ref(), false)?,
