@@ -14,6 +14,7 @@
 mod classifier;
 mod cmd;
 mod config;
+mod dist;
 mod fit;
 mod gan;
 mod lm;

@@ -18,6 +18,10 @@ pub enum Error {
     /// An error from gen-models.
     #[error(transparent)]
     Model(#[from] gen_models::Error),
+
+    /// A distributed run's process group failed (a peer died or disagreed, a timeout).
+    #[error(transparent)]
+    Dist(#[from] gen_dist::Error),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
