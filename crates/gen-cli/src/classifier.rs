@@ -8,7 +8,7 @@ use gen_data::sequence::PadOptions;
 use gen_models::{GruClassifier, Module};
 use gen_train::tasks::Supervised;
 use gen_train::tasks::classifier::TextClassificationData;
-use gen_train::{Dataset, Metrics, Outcome, Subset, TrainStep, Trainer, TrainerState};
+use gen_train::{Dataset, Metrics, Outcome, Subset, TrainStep, TrainerState};
 use std::path::Path;
 use tch::nn::VarStore;
 
@@ -86,9 +86,7 @@ impl RunKind for TextClassifierRun {
     /// training reviews and validates on this one.
     fn train(&self, data: &TextData, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
         let mut task = task(self, ctx.device)?;
-        let trainer = Trainer::new(self.trainer.clone(), &ctx.dir)
-            .verbosity(ctx.verbosity)
-            .stop_flag(ctx.stop.clone());
+        let trainer = ctx.trainer(self.trainer.clone());
         Ok(match ctx.fold {
             None => trainer.fit(&mut task, &data.train, None, ctx.resume)?,
             Some(fold) => {

@@ -231,6 +231,10 @@ pub struct RuntimeConfig {
     /// kernel (`gen_core::retain_freed_memory`; glibc only): saves the page faults that made
     /// a GRU train step 1.5 times slower. Default: true.
     pub retain_memory: bool,
+    /// Timeouts and gradient bucket size of a run on several processes (`--nproc-per-node`,
+    /// torchrun, SLURM). Default: `gen_dist::DistConfig`'s (init 300 s, collectives 1800 s,
+    /// 25 MiB buckets).
+    pub dist: gen_dist::DistConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -240,6 +244,7 @@ impl Default for RuntimeConfig {
             threads: None,
             flush_denormals: true,
             retain_memory: true,
+            dist: gen_dist::DistConfig::default(),
         }
     }
 }
@@ -602,6 +607,18 @@ impl RunConfig {
             RunConfig::Trajectory(r) => &r.runtime,
             RunConfig::Music(r) => &r.runtime,
             RunConfig::SoundGan(r) => &r.runtime,
+        }
+    }
+
+    /// The runtime settings, to change.
+    pub fn runtime_mut(&mut self) -> &mut RuntimeConfig {
+        match self {
+            RunConfig::TextClassifier(r) => &mut r.runtime,
+            RunConfig::LanguageModel(r) => &mut r.runtime,
+            RunConfig::ImageGan(r) => &mut r.runtime,
+            RunConfig::Trajectory(r) => &mut r.runtime,
+            RunConfig::Music(r) => &mut r.runtime,
+            RunConfig::SoundGan(r) => &mut r.runtime,
         }
     }
 

@@ -5,8 +5,8 @@
 use crate::config::RunConfig;
 use crate::{lm, runtime};
 use anyhow::{Context, Result};
-use gen_train::learner::Verbosity;
-use gen_train::{Outcome, TrainerState};
+use gen_train::learner::{DataParallel, Verbosity};
+use gen_train::{Outcome, Trainer, TrainerConfig, TrainerState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,6 +62,8 @@ pub struct FitContext {
     pub device: tch::Device,
     /// Cross-validation: train on the other folds, validate on this one.
     pub fold: Option<Fold>,
+    /// A run on several processes: this rank's process group.
+    pub dist: Option<DataParallel>,
 }
 
 impl FitContext {
@@ -78,7 +80,20 @@ impl FitContext {
             },
             device,
             fold: None,
+            dist: None,
         })
+    }
+
+    /// A trainer with `config` for this context: its folder, verbosity, stop flag and, on
+    /// several processes, its process group.
+    pub fn trainer(&self, config: TrainerConfig) -> Trainer {
+        let trainer = Trainer::new(config, &self.dir)
+            .verbosity(self.verbosity)
+            .stop_flag(self.stop.clone());
+        match &self.dist {
+            Some(dist) => trainer.data_parallel(dist.clone()),
+            None => trainer,
+        }
     }
 }
 
@@ -128,10 +143,22 @@ fn train_then_evaluate<K: RunKind>(run: &K, ctx: &FitContext) -> Result<Option<M
 /// model's samples, and prints the summary. Exit code 130 when interrupted.
 pub fn fit(config: &RunConfig, dir: &Path, resume: bool, quiet: bool) -> Result<ExitCode> {
     let device = runtime::setup(config)?;
+    let dist = crate::dist::join(config)?;
+    let main = dist.as_ref().is_none_or(DataParallel::is_main);
     let ctx = FitContext {
         resume,
-        ..FitContext::new(dir, device, quiet)?
+        dist,
+        ..FitContext::new(dir, device, quiet || !main)?
     };
+    if !main {
+        // Ranks other than 0 train and leave evaluation, samples and the summary to rank 0.
+        let (outcome, _) = for_kind!(config, |run| run.train(&run.load(device)?, &ctx))?;
+        return Ok(if outcome == Outcome::Interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let Some(metrics) = for_kind!(config, |run| train_then_evaluate(run, &ctx))? else {
         eprintln!(
             "interrupted: checkpoint written; continue with `gen resume {}`",

@@ -11,7 +11,7 @@ use gen_train::eval::{
     train_or_load_evaluator_with,
 };
 use gen_train::tasks::gan::{GanTask, GanTaskConfig, ImageData, grid_png};
-use gen_train::{Outcome, Trainer, TrainerState};
+use gen_train::{Outcome, TrainerState};
 use ndarray::s;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
@@ -119,9 +119,7 @@ impl RunKind for ImageGanRun {
         )?;
         tracing::info!(train = n, valid = v, "images of {}", self.data.dataset);
         let mut task = task(self, ctx.device)?;
-        let trainer = Trainer::new(self.trainer.clone(), &ctx.dir)
-            .verbosity(ctx.verbosity)
-            .stop_flag(ctx.stop.clone());
+        let trainer = ctx.trainer(self.trainer.clone());
         let valid = (v > 0).then_some(&valid);
         Ok(trainer.fit(&mut task, &train, valid, ctx.resume)?)
     }

@@ -9,7 +9,7 @@ use gen_data::text::{self, CharVocab};
 use gen_models::{GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate};
 use gen_train::tasks::Supervised;
 use gen_train::tasks::lm::{LmData, LmDataConfig, evaluate_lm, unigram_bits_per_token};
-use gen_train::{Dataset, Outcome, Subset, Trainer, TrainerState};
+use gen_train::{Dataset, Outcome, Subset, TrainerState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
@@ -286,9 +286,7 @@ impl RunKind for LanguageModelRun {
         corpus.vocab.save(&ctx.dir)?;
         let train = windows(self, corpus.train.clone(), ctx.device)?;
         let mut task = task(self, &corpus.vocab, ctx.device)?;
-        let trainer = Trainer::new(self.trainer.clone(), &ctx.dir)
-            .verbosity(ctx.verbosity)
-            .stop_flag(ctx.stop.clone());
+        let trainer = ctx.trainer(self.trainer.clone());
         Ok(match ctx.fold {
             None => {
                 let valid = windows(self, corpus.valid.clone(), ctx.device)?;

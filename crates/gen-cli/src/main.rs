@@ -16,6 +16,7 @@ mod audit;
 mod classifier;
 mod cmd;
 mod config;
+mod dist;
 mod fit;
 mod gan;
 mod limits;

@@ -35,6 +35,11 @@ impl RunKind for MusicRun {
     /// `ctx.fold`: on the other folds of the training chorales, validating on this one).
     /// Runs on the CPU.
     fn train(&self, set: &ChoraleSet, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
+        if ctx.dist.is_some() {
+            anyhow::bail!(
+                "music runs train on one process; leave out --nproc-per-node and torchrun"
+            );
+        }
         let (train, valid) = match ctx.fold {
             Some(fold) => {
                 let (t, v) = fold.split(set.train.len())?;

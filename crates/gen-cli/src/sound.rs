@@ -18,7 +18,7 @@ use gen_train::eval::{
 };
 use gen_train::tasks::gan::{ImageData, grid_png};
 use gen_train::tasks::image_classifier::LabelledImages;
-use gen_train::{Outcome, Trainer, TrainerState};
+use gen_train::{Outcome, TrainerState};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -202,9 +202,7 @@ impl RunKind for SoundGanRun {
             "spectrograms of drum clips"
         );
         let mut task = gan_task(&self.model, &self.gan, ctx.device)?;
-        let trainer = Trainer::new(self.trainer.clone(), &ctx.dir)
-            .verbosity(ctx.verbosity)
-            .stop_flag(ctx.stop.clone());
+        let trainer = ctx.trainer(self.trainer.clone());
         Ok(trainer.fit(&mut task, &train, Some(&valid), ctx.resume)?)
     }
 

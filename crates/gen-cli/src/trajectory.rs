@@ -31,6 +31,9 @@ impl RunKind for TrajectoryRun {
         if ctx.fold.is_some() {
             bail!("cross-validation of trajectory runs is their leave-one-out `holdout` setting");
         }
+        if ctx.dist.is_some() {
+            bail!("trajectory runs train on one process; leave out --nproc-per-node and torchrun");
+        }
         let trained = fit_trajectories(
             all,
             &self.task(),

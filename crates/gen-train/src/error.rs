@@ -21,6 +21,10 @@ pub enum Error {
     /// Writing the run's TensorBoard events failed.
     #[error(transparent)]
     Log(#[from] gen_log::Error),
+
+    /// A distributed run's process group failed (a peer died or disagreed, a timeout).
+    #[error(transparent)]
+    Dist(#[from] gen_dist::Error),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -58,6 +58,11 @@ impl Metrics {
     pub fn is_empty(&self) -> bool {
         self.sums.is_empty()
     }
+
+    /// Every metric as (name, sum, count), by name.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, f64, f64)> {
+        self.sums.iter().map(|(k, &(s, c))| (k.as_str(), s, c))
+    }
 }
 
 #[cfg(test)]

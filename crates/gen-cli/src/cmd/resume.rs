@@ -1,7 +1,7 @@
 //! `gen resume`: continue a run from its last checkpoint.
 
 use super::Global;
-use crate::{fit, runs, runtime};
+use crate::{dist, fit, runs, runtime};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -17,6 +17,8 @@ pub struct ResumeArgs {
 pub fn run(args: ResumeArgs, global: &Global) -> Result<ExitCode> {
     let config = runs::read_config(&args.dir)?;
     let _lock = runs::lock(&args.dir)?;
-    runtime::init_logging(global.level(), Some(&args.dir))?;
+    // Only rank 0 of a run on several processes writes into the run folder.
+    let log_dir = dist::is_main()?.then_some(args.dir.as_path());
+    runtime::init_logging(global.level(), log_dir)?;
     fit::fit(&config, &args.dir, true, global.quiet)
 }

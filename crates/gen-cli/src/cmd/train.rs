@@ -2,8 +2,8 @@
 
 use super::Global;
 use crate::settings::{Resolved, Settings};
-use crate::{fit, runs, runtime};
-use anyhow::Result;
+use crate::{dist, fit, runs, runtime};
+use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +24,10 @@ pub struct TrainArgs {
     /// Shorthand for `--set runtime.threads=N`.
     #[arg(long)]
     threads: Option<usize>,
+    /// Train on N local processes (data parallel, Gloo over 127.0.0.1), as
+    /// `torchrun --standalone --nproc-per-node N` would: each takes 1/N of every batch.
+    #[arg(long, value_name = "N")]
+    nproc_per_node: Option<usize>,
 }
 
 /// Resolves the config, writes it into a new run folder, trains and evaluates.
@@ -39,9 +43,25 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<ExitCode> {
     .collect();
     let Resolved { name, config, .. } = args.settings.resolve(&runtime)?;
     let dir = args.out.unwrap_or_else(|| runs::default_dir(&name));
-    let _lock = runs::lock(&dir)?;
-    runs::create(&dir, args.force)?;
-    runs::write_config(&dir, &config)?;
-    runtime::init_logging(global.level(), Some(&dir))?;
+    // Under torchrun or SLURM, rank 0 makes the run folder; the other ranks write nothing.
+    let main = dist::is_main()?;
+    let _lock = if main {
+        let lock = runs::lock(&dir)?;
+        runs::create(&dir, args.force)?;
+        runs::write_config(&dir, &config)?;
+        Some(lock)
+    } else {
+        None
+    };
+    runtime::init_logging(global.level(), main.then_some(dir.as_path()))?;
+    if let Some(nproc) = args.nproc_per_node {
+        if dist::env_rank()?.is_some() {
+            bail!("--nproc-per-node starts its own ranks; under torchrun or SLURM, leave it out");
+        }
+        let timeout = config.runtime().dist.init_timeout()?;
+        // The ranks take the folder's lock themselves (`gen resume`).
+        drop(_lock);
+        return dist::launch_local(nproc, &dir, global.quiet, timeout);
+    }
     fit::fit(&config, &dir, false, global.quiet)
 }

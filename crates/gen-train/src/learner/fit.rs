@@ -2,7 +2,7 @@
 //! `end_epoch`.
 
 use super::plan::{Plan, ValSource, step_seed};
-use super::progress::EpochProgress;
+use super::progress::{EpochProgress, Verbosity};
 use super::{Dataset, EpochLog, Outcome, TrainStep, Trainer, TrainerState, logs};
 use crate::checkpoint;
 use crate::metrics::Metrics;
@@ -22,7 +22,7 @@ enum Trained {
 impl Trainer {
     /// Trains `task` on `data`, validating on `valid` when given, else on the trainer's
     /// `validation_split` of `data`. With `resume`, continues from the run folder's `last`
-    /// checkpoint when there is one.
+    /// checkpoint when there is one. With [`Trainer::data_parallel`], as one rank of the run.
     pub fn fit<T, D>(
         &self,
         task: &mut T,
@@ -36,11 +36,42 @@ impl Trainer {
     {
         self.check(data.len())?;
         let plan = Plan::new(&self.config, data, valid)?;
+        let Some(dist) = &self.dist else {
+            return self.run(task, data, valid, resume, &plan);
+        };
+        dist.check_config(&self.config, data.len())?;
+        dist.attach(task)?;
+        let result = self.run(task, data, valid, resume, &plan);
+        dist.detach(task);
+        result
+    }
+
+    /// Restores (or starts) the state, then runs the epochs.
+    fn run<T, D>(
+        &self,
+        task: &mut T,
+        data: &D,
+        valid: Option<&D>,
+        resume: bool,
+        plan: &Plan,
+    ) -> Result<(Outcome, TrainerState)>
+    where
+        T: TrainStep<Batch = D::Batch>,
+        D: Dataset,
+    {
         let mut state = self.restore(task, resume)?;
+        if let Some(dist) = &self.dist {
+            dist.sync_from_main(task, &mut state)?;
+        }
         if state.finished {
             return Ok((Outcome::Completed, state));
         }
-        let mut board = logs::Board::open(&self.run_dir, &state, &self.config)?;
+        // Only rank 0 writes the run folder, TensorBoard events included.
+        let mut board = if self.is_main() {
+            Some(logs::Board::open(&self.run_dir, &state, &self.config)?)
+        } else {
+            None
+        };
         while state.epoch < self.config.epochs {
             let batches = plan.epoch_batches(state.epoch);
             let mut progress = EpochProgress::start(
@@ -48,17 +79,20 @@ impl Trainer {
                 self.config.epochs,
                 batches.len() as u64,
                 state.batch_in_epoch as u64,
-                self.verbosity,
+                self.shown_verbosity(),
             );
             let trained =
-                self.train_epoch(task, data, &batches, &plan, &mut state, &mut progress)?;
+                self.train_epoch(task, data, &batches, plan, &mut state, &mut progress)?;
             if let Trained::Interrupted = trained {
                 progress.finish(&state.epoch_metrics.means());
                 return Ok((Outcome::Interrupted, state));
             }
-            let log = self.validate(task, data, valid, &plan, state.epoch_metrics.means())?;
+            if let Some(dist) = &self.dist {
+                state.epoch_metrics = dist.sum_metrics(&state.epoch_metrics)?;
+            }
+            let log = self.validate(task, data, valid, plan, state.epoch_metrics.means())?;
             progress.finish(&log);
-            if let Some(outcome) = self.end_epoch(task, &mut state, log, &plan, &mut board)? {
+            if let Some(outcome) = self.end_epoch(task, &mut state, log, plan, &mut board)? {
                 return Ok((outcome, state));
             }
         }
@@ -83,10 +117,25 @@ impl Trainer {
         Ok(())
     }
 
+    /// Whether this process writes checkpoints, logs and samples: rank 0, or the only one.
+    fn is_main(&self) -> bool {
+        self.dist.as_ref().is_none_or(|d| d.is_main())
+    }
+
+    /// Progress output: the configured verbosity on the main process, silent elsewhere.
+    fn shown_verbosity(&self) -> Verbosity {
+        if self.is_main() {
+            self.verbosity
+        } else {
+            Verbosity::Silent
+        }
+    }
+
     /// The state to start from: with `resume`, the run folder's `last` checkpoint (its tensors
-    /// loaded into `task`) when there is one; else a fresh state.
+    /// loaded into `task`) when there is one; else a fresh state. In a data-parallel run only
+    /// rank 0 reads it (the others receive it from rank 0).
     fn restore<T: TrainStep>(&self, task: &mut T, resume: bool) -> Result<TrainerState> {
-        if !(resume && self.can_resume()) {
+        if !(resume && self.is_main() && self.can_resume()) {
             return Ok(TrainerState::default());
         }
         let state = self.load(task, "last")?;
@@ -123,15 +172,20 @@ impl Trainer {
             state.global_step += 1;
             state.batch_in_epoch = i + 1;
             progress.step(&state.epoch_metrics.means());
+            let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+            let stop = match &self.dist {
+                Some(dist) => dist.any(stop)?,
+                None => stop,
+            };
             if self
                 .config
                 .checkpoint_every
                 .is_some_and(|k| k > 0 && state.global_step % k == 0)
             {
-                self.save(task, state, "last")?;
+                self.save_mid_epoch(task, state)?;
             }
-            if self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
-                self.save(task, state, "last")?;
+            if stop {
+                self.save_mid_epoch(task, state)?;
                 return Ok(Trained::Interrupted);
             }
         }
@@ -158,7 +212,11 @@ impl Trainer {
             state.global_step,
             plan.total_steps,
         ));
-        tch::manual_seed(step_seed(c.seed, state.global_step));
+        let (indices, seed) = match &self.dist {
+            Some(dist) => (dist.shard(indices)?, dist.rank_seed(c.seed)),
+            None => (indices, c.seed),
+        };
+        tch::manual_seed(step_seed(seed, state.global_step));
         let batch = data.batch(indices)?;
         let metrics = gen_core::autocast(c.precision, || task.train_step(&batch))?;
         check_loss(&metrics, state.global_step + 1, state.epoch + 1)?;
@@ -209,7 +267,7 @@ impl Trainer {
         state: &mut TrainerState,
         log: BTreeMap<String, f64>,
         plan: &Plan,
-        board: &mut logs::Board,
+        board: &mut Option<logs::Board>,
     ) -> Result<Option<Outcome>> {
         let c = &self.config;
         let epoch = state.epoch;
@@ -229,24 +287,35 @@ impl Trainer {
         state.batch_in_epoch = 0;
         state.epoch_metrics = Metrics::new();
         state.finished = limit_hit || stop_early || state.epoch >= c.epochs;
-        logs::write(&self.run_dir, &state.history)?;
-        if let Some(last) = state.history.last() {
-            board.epoch(last)?;
+        if self.is_main() {
+            logs::write(&self.run_dir, &state.history)?;
+            if let (Some(board), Some(last)) = (board.as_mut(), state.history.last()) {
+                board.epoch(last)?;
+            }
+            if improved {
+                self.save(task, state, "best")?;
+            }
+            self.save(task, state, "last")?;
+            match board.as_mut() {
+                Some(board) => board.samples(&self.run_dir, state.global_step, || {
+                    task.on_epoch_end(epoch + 1, &self.run_dir)
+                })?,
+                None => task.on_epoch_end(epoch + 1, &self.run_dir)?,
+            }
         }
-        if improved {
-            self.save(task, state, "best")?;
+        if let Some(dist) = &self.dist {
+            dist.barrier()?;
         }
-        self.save(task, state, "last")?;
-        board.samples(&self.run_dir, state.global_step, || {
-            task.on_epoch_end(epoch + 1, &self.run_dir)
-        })?;
         if stop_early {
             let restore = c
                 .early_stopping
                 .as_ref()
                 .is_some_and(|es| es.restore_best_weights);
-            if restore && checkpoint::exists(&self.checkpoint_dir(), "best") {
+            if restore && self.is_main() && checkpoint::exists(&self.checkpoint_dir(), "best") {
                 self.load(task, "best")?;
+            }
+            if let (true, Some(dist)) = (restore, &self.dist) {
+                dist.sync_from_main(task, state)?;
             }
             return Ok(Some(Outcome::EarlyStopped));
         }
@@ -268,6 +337,21 @@ impl Trainer {
             state.best = Some(value);
         }
         improved
+    }
+
+    /// Writes the `last` checkpoint in the middle of an epoch. In a data-parallel run, the
+    /// epoch's metrics so far are summed over the ranks into it, rank 0 writes it and the
+    /// others wait.
+    fn save_mid_epoch<T: TrainStep>(&self, task: &T, state: &TrainerState) -> Result<()> {
+        let Some(dist) = &self.dist else {
+            return self.save(task, state, "last");
+        };
+        let mut saved = state.clone();
+        saved.epoch_metrics = dist.sum_metrics(&state.epoch_metrics)?;
+        if dist.is_main() {
+            self.save(task, &saved, "last")?;
+        }
+        dist.barrier()
     }
 
     /// Writes checkpoint `name`: the task's tensors and `state`.

@@ -11,17 +11,23 @@
 //! flag), `validate` (the `val_` metrics) and `end_epoch` (schedule, best value and early
 //! stopping through one [`Monitor`], logs, the `best` and `last` checkpoints).
 //!
+//! With a [`DataParallel`] ([`Trainer::data_parallel`]), `fit` runs one rank of a
+//! data-parallel run with DDP's semantics (`dist.rs`).
+//!
 //! Determinism: batch order is a pure function of `(seed, epoch)`, and libtorch's generator is
 //! re-seeded from `(seed, step)` before every step (`plan.rs`), so a resumed run repeats the
 //! uninterrupted one bit for bit on CPU.
 
 mod dataset;
+mod dist;
 mod fit;
 mod logs;
 mod plan;
 mod progress;
 
 pub use dataset::{Dataset, Subset};
+pub use dist::DataParallel;
+pub(crate) use dist::GradSync;
 pub use progress::{Verbosity, format_metrics};
 
 use crate::Result;
@@ -29,6 +35,7 @@ use crate::callbacks::{EarlyStoppingConfig, EarlyStoppingState};
 use crate::checkpoint;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
+use crate::optim::Optimizer;
 use crate::schedule::{LrSchedule, ScheduleState};
 use gen_core::Precision;
 use serde::{Deserialize, Serialize};
@@ -57,9 +64,15 @@ pub trait TrainStep {
     fn state(&self) -> Result<Vec<(String, Tensor)>>;
     /// Restores what [`TrainStep::state`] returned; `path` names the checkpoint in errors.
     fn load_state(&mut self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()>;
-    /// Called after each epoch's checkpoint (e.g. to write samples). Default: nothing.
+    /// Called after each epoch's checkpoint (e.g. to write samples); in a data-parallel run,
+    /// on rank 0 only. Default: nothing.
     fn on_epoch_end(&mut self, _epoch: usize, _run_dir: &Path) -> Result<()> {
         Ok(())
+    }
+    /// Every optimiser of the task: a data-parallel run makes each average its gradients over
+    /// the ranks before it updates. Default: none (the task cannot train on several ranks).
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        Vec::new()
     }
 }
 
@@ -176,6 +189,7 @@ pub struct Trainer {
     run_dir: PathBuf,
     verbosity: Verbosity,
     stop: Option<Arc<AtomicBool>>,
+    dist: Option<DataParallel>,
 }
 
 /// The file names inside a run folder.
@@ -200,6 +214,7 @@ impl Trainer {
             run_dir: run_dir.into(),
             verbosity: Verbosity::Normal,
             stop: None,
+            dist: None,
         }
     }
 
@@ -213,6 +228,12 @@ impl Trainer {
     /// return [`Outcome::Interrupted`] after the current step. Default: none.
     pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = Some(flag);
+        self
+    }
+
+    /// Trains as one rank of a data-parallel run (see the module docs). Default: alone.
+    pub fn data_parallel(mut self, dist: DataParallel) -> Self {
+        self.dist = Some(dist);
         self
     }
 

@@ -6,6 +6,7 @@
 
 mod adam;
 
+use crate::learner::GradSync;
 use crate::{Error, Result};
 use adam::AdamCoefficients;
 use serde::{Deserialize, Serialize};
@@ -237,6 +238,10 @@ pub struct Optimizer {
     own_grads: bool,
     step: i64,
     lr: f64,
+    /// Data-parallel training: averages the gradients over the ranks before the update.
+    sync: Option<GradSync>,
+    /// Whether this step's gradients are averaged already.
+    synced: bool,
 }
 
 impl Optimizer {
@@ -274,6 +279,8 @@ impl Optimizer {
             own_grads: false,
             step: 0,
             lr,
+            sync: None,
+            synced: false,
         })
     }
 
@@ -300,6 +307,7 @@ impl Optimizer {
     /// Clears every parameter's gradient (`.grad` and any [`Optimizer::backward`] left).
     pub fn zero_grad(&mut self) -> Result<()> {
         self.own_grads = false;
+        self.synced = false;
         for slot in &mut self.slots {
             slot.grad = None;
             let mut grad = slot.param.grad();
@@ -337,6 +345,7 @@ impl Optimizer {
             }
             self.own_grads = true;
         }
+        self.synced = false;
         let mut grads = grads.into_iter();
         for slot in &mut self.slots {
             if !slot.param.requires_grad() {
@@ -356,6 +365,7 @@ impl Optimizer {
     /// Clips the gradients as asked; returns their global L2 norm before clipping (0 for
     /// [`GradClip::None`] and [`GradClip::Value`], which do not compute it).
     pub fn clip(&mut self, clip: GradClip) -> Result<f64> {
+        self.sync_gradients()?;
         match clip {
             GradClip::None => Ok(0.0),
             GradClip::Value(max) => {
@@ -396,6 +406,8 @@ impl Optimizer {
     /// Applies one update to every parameter that has a gradient, then drops the gradients
     /// of [`Optimizer::backward`].
     pub fn step(&mut self) -> Result<()> {
+        self.sync_gradients()?;
+        self.synced = false;
         self.step += 1;
         let t = self.step as f64;
         let lr = self.lr;
@@ -411,6 +423,41 @@ impl Optimizer {
             }
             Ok(())
         })
+    }
+
+    /// Makes every later update average its gradients over the ranks of `sync` first (DDP's
+    /// all-reduce after backward), before clipping; `None` trains alone again.
+    pub(crate) fn set_grad_sync(&mut self, sync: Option<GradSync>) {
+        self.sync = sync;
+        self.synced = false;
+    }
+
+    /// The parameters, in slot order (what [`GradSync`] plans its buckets for).
+    pub(crate) fn params(&self) -> Vec<Tensor> {
+        self.slots.iter().map(|s| s.param.shallow_clone()).collect()
+    }
+
+    /// Data-parallel training: replaces this step's gradients by their means over the ranks,
+    /// once per step (the first of [`Optimizer::clip`] and [`Optimizer::step`] does it). A
+    /// parameter that no rank's loss reached stays without a gradient, so the update skips
+    /// it as it would in one process. Without a [`GradSync`], nothing.
+    fn sync_gradients(&mut self) -> Result<()> {
+        let Some(sync) = self.sync.as_mut() else {
+            return Ok(());
+        };
+        if self.synced {
+            return Ok(());
+        }
+        let own = self.own_grads;
+        let grads: Vec<Option<Tensor>> = self.slots.iter().map(|s| s.gradient(own)).collect();
+        let params: Vec<&Tensor> = self.slots.iter().map(|s| &s.param).collect();
+        let averaged = sync.average(&params, grads)?;
+        for (slot, grad) in self.slots.iter_mut().zip(averaged) {
+            slot.grad = grad;
+        }
+        self.own_grads = true;
+        self.synced = true;
+        Ok(())
     }
 
     /// The optimiser's state as named tensors (`<prefix><param>.<state>` and `<prefix>step`),

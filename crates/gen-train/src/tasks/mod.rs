@@ -98,6 +98,10 @@ impl<O: Objective> TrainStep for Supervised<O> {
         self.optimizer.set_lr(self.base_lr * factor);
     }
 
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.optimizer]
+    }
+
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut state = named_variables(&self.vs, "model.");
         state.extend(self.optimizer.state_tensors("optimizer.")?);

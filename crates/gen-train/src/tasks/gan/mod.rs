@@ -430,6 +430,10 @@ impl TrainStep for GanTask {
         self.opt_d.set_lr(self.base_lr.1 * factor);
     }
 
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.opt_g, &mut self.opt_d]
+    }
+
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut state = named_variables(&self.g_vs, "g.");
         state.extend(named_variables(&self.d_vs, "d."));
