@@ -646,6 +646,8 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
 /// of their key's range ([`crate::limits`]) are errors that name the key; `origin` says where
 /// the config came from.
 pub fn resolve(table: &toml::Table, origin: &str) -> Result<RunConfig> {
+    // The values as written first: serde's errors inside a tagged enum lose the key's name.
+    crate::limits::check(table, origin)?;
     let text = toml::to_string(table).context("cannot re-encode the config")?;
     let config: RunConfig =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config ({origin}):\n{e}"))?;

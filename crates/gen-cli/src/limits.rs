@@ -149,6 +149,31 @@ const RULES: &[(&str, Rule)] = &[
     ("top_k", count(1 << 24)),
     ("top_p", positive(1.0)),
     ("stop_token", index(1 << 24)),
+    // Music: sampling and rendering.
+    ("frames", count(MILLION)),
+    ("opening", index(MILLION)),
+    ("bpm", positive(1000.0)),
+    ("sample_rate", count(1 << 20)),
+    // Sound: clips, spectrograms, Griffin-Lim.
+    ("valid_percent", index(100)),
+    ("test_percent", index(100)),
+    ("clip_len", count(1 << 24)),
+    ("clip_std", positive(1e3)),
+    ("size", count(4096)),
+    ("n_fft", count(1 << 16)),
+    ("hop", count(1 << 16)),
+    ("log_eps", positive(1.0)),
+    ("iterations", count(100_000)),
+    ("dim", count(WIDTH)),
+    ("input_pool", count(64)),
+    // GAN quality options.
+    ("ema_decay", unit(BELOW_ONE)),
+    ("translation", unit(1.0)),
+    ("cutout", unit(BELOW_ONE)),
+    // Several processes.
+    ("init_timeout_s", positive(1e6)),
+    ("timeout_s", positive(1e6)),
+    ("bucket_mib", positive(1e4)),
 ];
 
 fn rule(key: &str) -> Option<Rule> {
@@ -235,9 +260,10 @@ mod tests {
                 Value::Table(t) => numeric_keys(t, &format!("{key}."), out),
                 Value::Integer(_) | Value::Float(_) => out.push(key),
                 Value::Array(items)
-                    if items
-                        .iter()
-                        .all(|v| matches!(v, Value::Integer(_) | Value::Float(_))) =>
+                    if !items.is_empty()
+                        && items
+                            .iter()
+                            .all(|v| matches!(v, Value::Integer(_) | Value::Float(_))) =>
                 {
                     out.push(key)
                 }
@@ -248,6 +274,16 @@ mod tests {
 
     #[test]
     fn every_numeric_key_of_every_preset_has_a_rule_and_refuses_nonsense() {
+        let mut missing = std::collections::BTreeSet::new();
+        for preset in presets::PRESETS {
+            let base = preset.table().unwrap();
+            let origin = format!("preset {}", preset.name);
+            let (full, _) = settings::with_overrides(&base, &origin, &[], &origin).unwrap();
+            let mut keys = Vec::new();
+            numeric_keys(&full, "", &mut keys);
+            missing.extend(keys.into_iter().filter(|k| rule(k).is_none()));
+        }
+        assert!(missing.is_empty(), "keys with no rule: {missing:?}");
         let mut tried = 0;
         for preset in presets::PRESETS {
             let base = preset.table().unwrap();
