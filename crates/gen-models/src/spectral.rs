@@ -82,7 +82,10 @@ impl SpectralNorm {
         if train {
             self.power_iteration(&w)?;
         }
-        Ok(self.u.f_dot(&w.f_mv(&self.v)?)?)
+        // Copies, as PyTorch's `spectral_norm` takes: autograd saves them for the backward pass,
+        // and the next forward's power iteration updates `u` and `v` in place.
+        let (u, v) = (self.u.f_detach_copy()?, self.v.f_detach_copy()?);
+        Ok(u.f_dot(&w.f_mv(&v)?)?)
     }
 
     /// `weight / sigma` (see [`SpectralNorm::sigma`]).
