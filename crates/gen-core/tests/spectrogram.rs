@@ -73,8 +73,11 @@ fn inverse_recovers_the_signal() {
 
 #[test]
 fn griffin_lim_recovers_a_real_clips_spectrogram() {
-    // The tom's magnitudes, phase thrown away: 100 iterations of fast Griffin-Lim get within
-    // a spectral convergence of 0.1 (measured: about 0.03; zero-phase start, so deterministic).
+    // The tom's magnitudes, phase thrown away, then 100 iterations of fast Griffin-Lim from a
+    // zero-phase start. The reference is torchaudio's algorithm in float64 numpy,
+    // `tests/fixtures/spectrogram/griffin_lim_reference.py`: spectral convergence
+    // 0.2556159508281958 after 100 iterations, 0.8482893724763073 after none. (A percussive
+    // clip keeps a fair share of its phase error; 300 iterations give 0.2557.)
     let stft = Stft::new(&StftConfig::default(), Device::Cpu).unwrap();
     let x = tom();
     let mag = stft.magnitude(&x).unwrap();
@@ -83,7 +86,10 @@ fn griffin_lim_recovers_a_real_clips_spectrogram() {
     assert_eq!(wave.size(), [1, 16_384]);
     let sc = spectral_convergence(&stft, &mag, &wave).unwrap();
     eprintln!("spectral convergence after 100 iterations: {sc}");
-    assert!(sc < 0.1, "spectral convergence {sc}");
+    assert!(
+        (sc - 0.255_615_950_828_195_8).abs() < 1e-4,
+        "spectral convergence {sc}"
+    );
     // More iterations do better than none (the zero-phase start).
     let none = GriffinLimConfig {
         iterations: 0,
@@ -91,6 +97,10 @@ fn griffin_lim_recovers_a_real_clips_spectrogram() {
     };
     let start = griffin_lim(&stft, &mag, 16_384, &none).unwrap();
     let sc0 = spectral_convergence(&stft, &mag, &start).unwrap();
+    assert!(
+        (sc0 - 0.848_289_372_476_307_3).abs() < 1e-4,
+        "{sc0} at the start"
+    );
     assert!(sc < sc0 / 3.0, "{sc} vs {sc0} at the start");
     // Deterministic.
     let again = griffin_lim(&stft, &mag, 16_384, &config).unwrap();
