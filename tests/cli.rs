@@ -11,6 +11,8 @@ fn run_gen(data_dir: &Path, cwd: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(cwd)
         .env("GEN_DATA_DIR", data_dir)
+        // Provenance labels carry this time, so that the same seed writes the same bytes.
+        .env("SOURCE_DATE_EPOCH", "1800000000")
         .env_remove("RUST_LOG")
         .output()
         .expect("the gen binary runs")

@@ -77,6 +77,9 @@ impl Run {
                 runs.push(Run::load(dir)?);
                 continue;
             }
+            if !dir.is_dir() {
+                return Err(Error::NotARun(dir.clone()));
+            }
             let mut inner: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(Error::io(dir))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
