@@ -20,6 +20,7 @@
 
 use super::{TrainStep, TrainerConfig, TrainerState};
 use crate::metrics::Metrics;
+use crate::optim::GradSync;
 use crate::{Error, Result};
 use gen_data::splitmix::SplitMix64;
 use gen_dist::{DistConfig, GradBuckets, ProcessGroup, broadcast_parameters};
@@ -97,11 +98,11 @@ impl DataParallel {
                 (Kind::Float, Device::Cpu),
             )?);
             let buckets = GradBuckets::new(&planned, self.bucket_bytes)?;
-            optimizer.set_grad_sync(Some(GradSync {
-                group: self.group.clone(),
+            optimizer.set_grad_sync(Some(GradSync::new(
+                self.group.clone(),
                 buckets,
-                weight: self.weight.clone(),
-            }));
+                self.weight.clone(),
+            )));
         }
         Ok(())
     }
@@ -254,54 +255,6 @@ pub(super) fn shard_range(n: usize, rank: usize, world: usize) -> Option<(usize,
         rank * base + rank.min(extra),
         base + usize::from(rank < extra),
     ))
-}
-
-/// What an [`Optimizer`](crate::Optimizer) of a data-parallel run holds to average its
-/// gradients: the group, buckets planned for its parameters plus one mask of which had a
-/// gradient, and the step's weight.
-#[derive(Debug)]
-pub(crate) struct GradSync {
-    group: Rc<ProcessGroup>,
-    buckets: GradBuckets,
-    weight: Rc<Cell<f64>>,
-}
-
-impl GradSync {
-    /// The ranks' mean of each gradient of `params` (`None` where this rank's loss did not
-    /// reach it); `None` where no rank's did.
-    pub(crate) fn average(
-        &mut self,
-        params: &[&Tensor],
-        grads: Vec<Option<Tensor>>,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let weight = self.weight.get();
-        let mut mask = Vec::with_capacity(grads.len());
-        let mut list = Vec::with_capacity(grads.len() + 1);
-        tch::no_grad(|| -> Result<()> {
-            for (param, grad) in params.iter().zip(grads) {
-                mask.push(if grad.is_some() { 1.0f32 } else { 0.0 });
-                list.push(match grad {
-                    Some(mut g) => {
-                        if weight != 1.0 {
-                            let _ = g.f_mul_scalar_(weight)?;
-                        }
-                        g
-                    }
-                    None => param.f_zeros_like()?,
-                });
-            }
-            Ok(())
-        })?;
-        list.push(Tensor::f_from_slice(&mask)?);
-        self.buckets.average(&self.group, &mut list)?;
-        let reached = list.pop().map(|m| Vec::<f32>::try_from(&m)).transpose()?;
-        let reached = reached.unwrap_or_default();
-        Ok(list
-            .into_iter()
-            .zip(reached)
-            .map(|(g, r)| (r > 0.0).then_some(g))
-            .collect())
-    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ mod progress;
 
 pub use dataset::{Dataset, Subset};
 pub use dist::DataParallel;
-pub(crate) use dist::GradSync;
 pub use progress::{Verbosity, format_metrics};
 
 use crate::Result;

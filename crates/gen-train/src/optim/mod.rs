@@ -5,10 +5,11 @@
 //! Adam has an option for Keras's epsilon-hat form.
 
 mod adam;
+mod grad_sync;
 
-use crate::learner::GradSync;
 use crate::{Error, Result};
 use adam::AdamCoefficients;
+pub(crate) use grad_sync::GradSync;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn::VarStore};
 
