@@ -2,12 +2,19 @@
 //! process group), with the flags torch-sys uses for its own C++ (`-std=c++17
 //! -D_GLIBCXX_USE_CXX11_ABI=1`) plus `-DUSE_C10D_GLOO`, against `$LIBTORCH/include` and the gloo
 //! headers vendored under `vendor/` (see `vendor/README.md`). libtorch_cpu, which exports every
-//! c10d symbol the shim calls, is linked by torch-sys.
+//! c10d symbol the shim calls, is linked by torch-sys. It also records the run path to libtorch
+//! in this crate's tests and doctests (gen-core's `build/libtorch_rpath.rs`), so they start with
+//! no `LD_LIBRARY_PATH`.
 
 use std::path::{Path, PathBuf};
 
+#[path = "../gen-core/build/libtorch_rpath.rs"]
+mod libtorch_rpath;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../gen-core/build/libtorch_rpath.rs");
+    libtorch_rpath::emit();
     println!("cargo:rerun-if-changed=csrc");
     println!("cargo:rerun-if-changed=vendor");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
