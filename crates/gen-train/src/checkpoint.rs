@@ -17,8 +17,10 @@
 //! [`Error::Checkpoint`] when neither is whole.
 
 use crate::{Error, Result};
+use safetensors::tensor::{Dtype, View};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -59,15 +61,30 @@ fn previous(name: &str) -> String {
 }
 
 /// Writes `bytes` to `path` crash-consistently: a temporary file in the same folder, synced,
-/// renamed over `path`, then the folder synced.
+/// renamed over `path`, then the folder synced. On failure (a full disk, say) the temporary
+/// file is removed and `path` keeps its old bytes.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(file);
+    let tmp = write_tmp(path, bytes)?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     sync_dir(path)
+}
+
+/// Writes and syncs `bytes` to `path`'s temporary file and returns its path; on failure,
+/// removes it and names `path` in the error.
+fn write_tmp(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let tmp = tmp_path(path);
+    let written = File::create(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            // Best effort: the space it took is what a full disk needs back.
+            let _ = std::fs::remove_file(&tmp);
+            Err(Error::io(path, e))
+        }
+    }
 }
 
 /// Syncs the folder that holds `path`, so that a rename in it survives a power loss. A no-op
@@ -140,23 +157,67 @@ pub fn save<S: Serialize>(
     let step_tensor = Tensor::f_from_slice(&[step as i64])?;
     let mut named: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     named.push((STEP_KEY, &step_tensor));
-    let tmp = tmp_path(&tensor_path);
-    Tensor::write_safetensors(&named, &tmp)?;
-    sync_file(&tmp)?;
-    let bytes = std::fs::read(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let bytes = safetensors_bytes(&tensor_path, &named)?;
     let unserialisable = |e: serde_json::Error| corrupt(&state_path, "state", e.to_string());
     let record = FileRecord {
         size: bytes.len() as u64,
         sha256: hex_sha256(&bytes),
         state_sha256: state_digest(&serde_json::to_value((step, state)).map_err(unserialisable)?),
     };
-    drop(bytes);
     let json = serde_json::to_vec_pretty(&(step, state, &record)).map_err(unserialisable)?;
+    let tmp = write_tmp(&tensor_path, &bytes)?;
+    drop(bytes);
     keep_previous(dir, name)?;
     std::fs::rename(&tmp, &tensor_path).map_err(|e| Error::io(&tensor_path, e))?;
     sync_dir(&tensor_path)?;
     write_delay();
     write_atomic(&state_path, &json)
+}
+
+/// One tensor's bytes for the safetensors serialiser (what tch's `write_safetensors` gives it,
+/// copied out first so that no step can fail inside the serialiser).
+struct OwnedView {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &OwnedView {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// `named` as a safetensors file in memory: the bytes that `Tensor::write_safetensors` writes
+/// (the same serialiser and entries), so that the file can be hashed and then written through
+/// [`write_tmp`], whose errors name the file (a full disk reads "No space left on device").
+fn safetensors_bytes(path: &Path, named: &[(&str, &Tensor)]) -> Result<Vec<u8>> {
+    let views = named
+        .iter()
+        .map(|(name, tensor)| {
+            let tensor = tensor.f_contiguous()?;
+            let numel = tensor.numel();
+            let mut data = vec![0u8; numel * tensor.kind().elt_size_in_bytes()];
+            tensor.f_copy_data_u8(&mut data, numel)?;
+            let view = OwnedView {
+                dtype: Dtype::try_from(tensor.kind())?,
+                shape: tensor.size().iter().map(|&d| d as usize).collect(),
+                data,
+            };
+            Ok((*name, view))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::tensor::serialize(views.iter().map(|(n, v)| (*n, v)), &None)
+        .map_err(|e| corrupt(path, "tensors", e.to_string()))
 }
 
 /// Makes the whole current pair `name` the previous generation. A pair that does not verify
