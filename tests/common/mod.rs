@@ -1,0 +1,80 @@
+//! What the end-to-end tests of the `gen` binary share: running it, checking a clean failure,
+//! and a tiny IMDB-format dataset with the settings that make its runs take a second.
+
+#![allow(dead_code)] // Each test binary uses its own part.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code may panic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub fn run_gen(data_dir: &Path, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gen"))
+        .args(args)
+        .current_dir(cwd)
+        .env("GEN_DATA_DIR", data_dir)
+        // Provenance labels carry this time, so that the same seed writes the same bytes.
+        .env("SOURCE_DATE_EPOCH", "1800000000")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the gen binary runs")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a clean failure whose message contains every one of `needles`.
+pub fn fails_with(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panic:\n{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "`{n}` missing from:\n{err}");
+    }
+}
+
+/// A tiny IMDB in the registry layout (`imdb/{train,test}.csv`): positive reviews use
+/// positive words, negative ones negative words.
+pub fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let imdb = dir.path().join("imdb");
+    std::fs::create_dir_all(&imdb).unwrap();
+    let good = ["great", "wonderful", "superb", "loved", "brilliant"];
+    let bad = ["awful", "boring", "terrible", "hated", "dull"];
+    for (file, n) in [("train.csv", 48), ("test.csv", 16)] {
+        let mut csv = String::from("text,label\n");
+        for i in 0..n {
+            let (words, label) = if i % 2 == 0 { (&good, 1) } else { (&bad, 0) };
+            let review: Vec<&str> = (0..(3 + i % 5)).map(|k| words[(i + k) % 5]).collect();
+            csv.push_str(&format!(
+                "\"the movie was {}<br />really\",{label}\n",
+                review.join(" ")
+            ));
+        }
+        std::fs::write(imdb.join(file), csv).unwrap();
+    }
+    dir
+}
+
+pub const TINY: &[&str] = &[
+    "--set",
+    "model.embedding_dim=8",
+    "--set",
+    "model.hidden_size=8",
+    "--set",
+    "trainer.batch_size=8",
+    "-q",
+];
+
+pub fn train(data: &Path, cwd: &Path, out: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "imdb-gru", "--out", out, "--epochs", "2"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    run_gen(data, cwd, &args)
+}
