@@ -25,6 +25,10 @@ use tch::{Device, Kind, Tensor};
 /// The file in the run folder that keeps the training set's per-bin statistics.
 pub const NORM_FILE: &str = "spectrogram_norm.json";
 
+/// Generated clips whose class shares `gen evaluate` reports: enough to see a class that makes
+/// 3% of the real clips (clap) about 15 times.
+const SHARE_SAMPLES: usize = 512;
+
 /// Generated clips per Griffin-Lim batch when scoring.
 const SAMPLE_BATCH: usize = 64;
 
@@ -174,6 +178,21 @@ fn report(
     )?)
 }
 
+/// The share of `images` that `evaluator` assigns to each drum class (by its most probable
+/// class), in [`DrumClass::ALL`]'s order.
+fn class_shares(evaluator: &Evaluator, images: &Tensor) -> Result<[f64; DrumClass::COUNT]> {
+    let (_, probs) = evaluator.features_and_probabilities(images)?;
+    let predicted = Vec::<i64>::try_from(probs.f_argmax(1, false)?)?;
+    let mut shares = [0.0; DrumClass::COUNT];
+    for &c in &predicted {
+        if let Some(s) = usize::try_from(c).ok().and_then(|c| shares.get_mut(c)) {
+            *s += 1.0;
+        }
+    }
+    let n = predicted.len().max(1) as f64;
+    Ok(shares.map(|s| s / n))
+}
+
 impl RunKind for SoundGanRun {
     type Data = SoundData;
 
@@ -266,6 +285,26 @@ impl RunKind for SoundGanRun {
         out.insert(
             "real_griffin_lim_inception_score".into(),
             classifier_inception_score(&probs)?,
+        );
+        // Which drums it makes: the evaluator's class shares of generated and real clips.
+        tch::manual_seed(self.eval.seed as i64);
+        let generated = tch::no_grad(|| -> Result<Tensor> {
+            let k = SHARE_SAMPLES as i64;
+            Ok(front.images(&generate(&task.gan, &front, k, device)?)?)
+        })?;
+        let made = class_shares(&evaluator, &generated)?;
+        let real_shares = class_shares(&evaluator, &real)?;
+        let mut matched = 0;
+        for class in DrumClass::ALL {
+            let (g, r) = (made[class.index()], real_shares[class.index()]);
+            out.insert(format!("share_{}", class.name()), g);
+            out.insert(format!("real_share_{}", class.name()), r);
+            matched += usize::from(r > 0.0 && g >= r / 2.0);
+        }
+        out.insert("classes_at_half_real_share".into(), matched as f64);
+        out.insert(
+            "classes_in_real".into(),
+            real_shares.iter().filter(|&&r| r > 0.0).count() as f64,
         );
         if self.eval.untrained {
             tch::manual_seed(self.trainer.seed as i64);
