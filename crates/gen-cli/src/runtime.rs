@@ -72,7 +72,7 @@ pub fn init_logging(level: &str, run_dir: Option<&Path>) -> Result<()> {
 /// libtorch's C++ backtrace (the `Exception raised from ...` and `frame #N: ...` lines that
 /// follow the first line of a libtorch error) unless `verbose` (`-v`) asks for it.
 pub fn error_text(err: &anyhow::Error, verbose: bool) -> String {
-    let full = format!("{err:#}");
+    let full = chain_text(err);
     if verbose {
         return full;
     }
@@ -90,9 +90,36 @@ pub fn error_text(err: &anyhow::Error, verbose: bool) -> String {
     )
 }
 
+/// `err` and its causes joined by ": " (as anyhow's `{:#}`), leaving out a cause whose text
+/// the message before it already holds: error variants that print their source (`{path}:
+/// {source}`) would otherwise say it twice.
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if parts.last().is_some_and(|p| p.contains(text.trim())) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_that_its_error_already_prints_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let err = gen_train::Error::io("/runs/a/checkpoints/last.safetensors", io);
+        let err = anyhow::Error::new(err).context("training epoch 3");
+        let text = error_text(&err, false);
+        assert_eq!(
+            text,
+            "training epoch 3: /runs/a/checkpoints/last.safetensors: No space left on device (os error 28)"
+        );
+    }
 
     #[test]
     fn a_libtorch_error_shows_its_first_line_and_the_backtrace_only_with_verbose() {
