@@ -20,9 +20,18 @@ pub fn escape(text: &str) -> String {
 
 /// A PNG as a `data:` URL.
 pub fn png_url(png: &[u8]) -> String {
+    data_url("image/png", png)
+}
+
+/// A WAV as a `data:` URL.
+pub fn wav_url(wav: &[u8]) -> String {
+    data_url("audio/wav", wav)
+}
+
+fn data_url(media_type: &str, bytes: &[u8]) -> String {
     format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(png)
+        "data:{media_type};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
     )
 }
 
@@ -37,5 +46,6 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(png_url(b"\x89PNG"), "data:image/png;base64,iVBORw==");
+        assert_eq!(wav_url(b"RIFF"), "data:audio/wav;base64,UklGRg==");
     }
 }

@@ -31,4 +31,4 @@ mod run;
 
 pub use error::{Error, Result};
 pub use page::render;
-pub use run::{EpochRow, Image, Run};
+pub use run::{Audio, EpochRow, Image, MAX_AUDIO, MAX_AUDIO_BYTES, Run};

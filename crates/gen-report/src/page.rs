@@ -2,7 +2,7 @@
 
 use crate::chart::{PALETTE, Series, line_chart};
 use crate::config::{differences, flatten};
-use crate::html::{escape, png_url};
+use crate::html::{escape, png_url, wav_url};
 use crate::run::Run;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -44,6 +44,7 @@ pub fn render(runs: &[Run]) -> String {
     page.push_str(&results(runs));
     page.push_str(&configs(runs));
     page.push_str(&images(runs));
+    page.push_str(&audio(runs));
     page.push_str("</body></html>\n");
     page
 }
@@ -263,6 +264,27 @@ fn images(runs: &[Run]) -> String {
                 png_url(&image.png),
                 key = escape(&image.key),
                 c = escape(&caption),
+            );
+        }
+        out.push_str("</div>\n");
+    }
+    out
+}
+
+/// Every run's WAVs, each with a player.
+fn audio(runs: &[Run]) -> String {
+    if runs.iter().all(|r| r.audio.is_empty()) {
+        return String::new();
+    }
+    let mut out = String::from("<h2>Audio</h2>\n");
+    for run in runs.iter().filter(|r| !r.audio.is_empty()) {
+        let _ = writeln!(out, "<h3>{}</h3><div class=\"strip\">", escape(&run.name));
+        for clip in &run.audio {
+            let _ = write!(
+                out,
+                "<figure><audio controls=\"controls\" preload=\"metadata\" src=\"{}\"></audio><figcaption>{}</figcaption></figure>",
+                wav_url(&clip.wav),
+                escape(&clip.key),
             );
         }
         out.push_str("</div>\n");

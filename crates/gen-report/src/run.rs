@@ -27,6 +27,15 @@ pub struct Image {
     pub png: Vec<u8>,
 }
 
+/// A WAV of the run (`gen sample` writes them beside its PNGs for sound and music runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audio {
+    /// The path relative to the run folder, without the extension.
+    pub key: String,
+    /// The WAV file's bytes.
+    pub wav: Vec<u8>,
+}
+
 /// What a report shows of one run folder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
@@ -42,11 +51,20 @@ pub struct Run {
     pub eval: Option<BTreeMap<String, f64>>,
     /// Every PNG under the folder (outside `tb/` and `checkpoints/`), by key then frame.
     pub images: Vec<Image>,
+    /// The first [`MAX_AUDIO`] WAVs under the folder (outside `tb/` and `checkpoints/`) of at
+    /// most [`MAX_AUDIO_BYTES`] each, by path.
+    pub audio: Vec<Audio>,
 }
 
 /// At most this many frames of a sequence are embedded: evenly spaced, the first and last
 /// included, so that a long run's page stays small.
 pub const MAX_FRAMES: usize = 12;
+
+/// At most this many WAVs are embedded, so that a page of many clips stays small.
+pub const MAX_AUDIO: usize = 8;
+
+/// A WAV larger than this (a 48-second chorale at 22 kHz is 2.1 MB) is left out of the page.
+pub const MAX_AUDIO_BYTES: u64 = 4 << 20;
 
 impl Run {
     /// Reads the run in `dir`.
@@ -65,6 +83,7 @@ impl Run {
             config: read_config(&dir.join("config.toml"))?,
             eval: read_eval(&dir.join("eval.json"))?,
             images: read_images(dir)?,
+            audio: read_audio(dir)?,
         })
     }
 
@@ -178,9 +197,8 @@ fn read_eval(path: &Path) -> Result<Option<BTreeMap<String, f64>>> {
     ))
 }
 
-/// Every PNG under `dir` outside `tb/` and `checkpoints/`, sorted by key then frame, with at
-/// most [`MAX_FRAMES`] frames per key.
-fn read_images(dir: &Path) -> Result<Vec<Image>> {
+/// Every file with extension `ext` under `dir`, outside `tb/` and `checkpoints/`, sorted.
+fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
@@ -191,15 +209,27 @@ fn read_images(dir: &Path) -> Result<Vec<Image>> {
                 if folder != dir || (name != "tb" && name != "checkpoints") {
                     pending.push(path);
                 }
-            } else if path.extension().is_some_and(|e| e == "png") {
+            } else if path.extension().is_some_and(|e| e == ext) {
                 paths.push(path);
             }
         }
     }
+    paths.sort();
+    Ok(paths)
+}
+
+/// `path` relative to `dir`, without its extension, with `/` separators.
+fn key_of(dir: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(dir).unwrap_or(path).with_extension("");
+    relative.to_string_lossy().replace('\\', "/")
+}
+
+/// Every PNG under `dir` outside `tb/` and `checkpoints/`, sorted by key then frame, with at
+/// most [`MAX_FRAMES`] frames per key.
+fn read_images(dir: &Path) -> Result<Vec<Image>> {
     let mut by_key: BTreeMap<String, Vec<(Option<u64>, PathBuf)>> = BTreeMap::new();
-    for path in paths {
-        let relative = path.strip_prefix(dir).unwrap_or(&path).with_extension("");
-        let (key, frame) = split_frame(&relative.to_string_lossy().replace('\\', "/"));
+    for path in files_with(dir, "png")? {
+        let (key, frame) = split_frame(&key_of(dir, &path));
         by_key.entry(key).or_default().push((frame, path));
     }
     let mut images = Vec::new();
@@ -215,6 +245,26 @@ fn read_images(dir: &Path) -> Result<Vec<Image>> {
         }
     }
     Ok(images)
+}
+
+/// The first [`MAX_AUDIO`] WAVs under `dir` of at most [`MAX_AUDIO_BYTES`] each.
+fn read_audio(dir: &Path) -> Result<Vec<Audio>> {
+    let mut audio = Vec::new();
+    for path in files_with(dir, "wav")? {
+        let size = std::fs::metadata(&path).map_err(Error::io(&path))?.len();
+        if size > MAX_AUDIO_BYTES {
+            continue;
+        }
+        let wav = std::fs::read(&path).map_err(Error::io(&path))?;
+        audio.push(Audio {
+            key: key_of(dir, &path),
+            wav,
+        });
+        if audio.len() == MAX_AUDIO {
+            break;
+        }
+    }
+    Ok(audio)
 }
 
 /// `("samples/epoch", Some(3))` for `samples/epoch_003`; the name itself and `None` otherwise.

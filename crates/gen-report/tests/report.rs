@@ -154,3 +154,61 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .unwrap()
 }
+
+/// A mono 16-bit PCM WAV of `samples` at 16 kHz.
+fn wav(samples: &[i16]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&16_000u32.to_le_bytes());
+    out.extend_from_slice(&32_000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn sound_and_music_runs_get_a_player_per_clip() {
+    let root = tempfile::tempdir().unwrap();
+    let run = common::write_run(root.path(), "drums", 2, 0.001, [0, 255, 0]);
+    let clip = wav(&(0..1600)
+        .map(|i| ((i % 40) * 800 - 16_000) as i16)
+        .collect::<Vec<_>>());
+    std::fs::write(run.join("samples/sample-seed0-00.wav"), &clip).unwrap();
+    // Beyond the size cap: left out, the page stays small.
+    let big = wav(&vec![0i16; (gen_report::MAX_AUDIO_BYTES / 2 + 1) as usize]);
+    std::fs::write(run.join("samples/long.wav"), &big).unwrap();
+    // Inside tb/: the event files' copies are not the run's samples.
+    std::fs::create_dir_all(run.join("tb")).unwrap();
+    std::fs::write(run.join("tb/clip.wav"), &clip).unwrap();
+    let html = render(&Run::load_all(&[run]).unwrap());
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let players = elements(&doc, "audio");
+    assert_eq!(players.len(), 1, "one clip under the cap, outside tb/");
+    let src = players[0].attribute("src").unwrap();
+    let bytes = base64_decode(src.strip_prefix("data:audio/wav;base64,").unwrap());
+    assert_eq!(bytes, clip);
+    assert_eq!(players[0].attribute("controls"), Some("controls"));
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(
+        text.contains("samples/sample-seed0-00"),
+        "the clip is named"
+    );
+}
