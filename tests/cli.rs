@@ -170,6 +170,20 @@ fn train_resume_and_evaluate_a_tiny_run() {
 }
 
 #[test]
+fn nproc_per_node_trains_on_two_ranks() {
+    // Each rank is a `gen resume` of the folder the launcher made: only rank 0 takes its lock
+    // (rank 1 once found it taken and failed).
+    let data = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let out = train(data.path(), work.path(), "two", &["--nproc-per-node", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = work.path().join("two");
+    assert!(run.join("checkpoints/last.safetensors").exists());
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
+}
+
+#[test]
 fn bad_input_gets_one_clear_message() {
     let data = fixture();
     let work = tempfile::tempdir().unwrap();
