@@ -15,8 +15,20 @@ use std::time::Instant;
 /// Prints `ready`, then answers `run N` lines until `quit` or end of input. An iteration
 /// returns its metrics and a value that is dropped after its time is taken (e.g. a large
 /// result whose freeing should not count).
+#[allow(dead_code)] // A worker may serve through `serve_turns` alone.
 pub fn serve<T>(
     ready: &Value,
+    iteration: impl FnMut() -> Result<(T, BTreeMap<String, f64>)>,
+) -> Result<()> {
+    serve_turns(ready, |_| Ok(()), iteration)
+}
+
+/// [`serve`], calling `turn(Some(n))` before the `n` iterations of each `run n` (untimed) and
+/// `turn(None)` once at `quit` or the end of input: a data-parallel worker tells its other
+/// ranks there how many steps to take, or to stop.
+pub fn serve_turns<T>(
+    ready: &Value,
+    mut turn: impl FnMut(Option<usize>) -> Result<()>,
     mut iteration: impl FnMut() -> Result<(T, BTreeMap<String, f64>)>,
 ) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -28,6 +40,7 @@ pub fn serve<T>(
         match command.as_slice() {
             ["run", n] => {
                 let n: usize = n.parse().with_context(|| format!("bad command {line:?}"))?;
+                turn(Some(n))?;
                 let mut times = Vec::with_capacity(n);
                 let mut metrics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
                 for _ in 0..n {
@@ -46,5 +59,5 @@ pub fn serve<T>(
             _ => bail!("bad command {line:?}"),
         }
     }
-    Ok(())
+    turn(None)
 }

@@ -101,6 +101,20 @@ fn train_resume_and_evaluate_a_tiny_run() {
 }
 
 #[test]
+fn nproc_per_node_trains_on_two_ranks() {
+    // Each rank is a `gen resume` of the folder the launcher made: only rank 0 takes its lock
+    // (rank 1 once found it taken and failed).
+    let data = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let out = train(data.path(), work.path(), "two", &["--nproc-per-node", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = work.path().join("two");
+    assert!(run.join("checkpoints/last.safetensors").exists());
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
+}
+
+#[test]
 fn bad_input_gets_one_clear_message() {
     let data = fixture();
     let work = tempfile::tempdir().unwrap();
@@ -752,6 +766,87 @@ fn cross_validation_and_tuning_run_in_subfolders() {
             &["cv", "mnist-dcgan", "--folds", "2", "--out", "t3"],
         ),
         &["cross-validation"],
+    );
+}
+
+#[test]
+fn sharded_studies_collect_to_the_whole_run_summary() {
+    let data = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let gen_ok = |args: &[&str]| {
+        let out = run_gen(data.path(), w, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let with = |head: &[&'static str], out: &'static str, tail: &[&'static str]| {
+        let mut args: Vec<&str> = head.to_vec();
+        args.extend_from_slice(&["--out", out]);
+        args.extend_from_slice(tail);
+        args.extend_from_slice(TINY);
+        args
+    };
+    // Three folds: shard 1/2 trains folds 1 and 3, shard 2/2 fold 2.
+    let cv = ["cv", "imdb-gru", "--folds", "3", "--epochs", "1"];
+    let whole = gen_ok(&with(&cv, "cv", &[]));
+    let first = gen_ok(&with(&cv, "cvs", &["--shard", "1/2"]));
+    assert!(first.contains("folds 1, 3 done"), "{first}");
+    assert!(w.join("cvs/fold-3/result.json").exists());
+    assert!(!w.join("cvs/fold-2").exists());
+    // Collecting before every shard is done names the missing fold.
+    fails_with(
+        &run_gen(data.path(), w, &with(&cv, "cvs", &["--collect"])),
+        &["fold 2", "result.json"],
+    );
+    gen_ok(&with(&cv, "cvs", &["--shard", "2/2"]));
+    let collected = gen_ok(&with(&cv, "cvs", &["--collect"]));
+    assert_eq!(collected, whole);
+    let read = |p: &str| std::fs::read_to_string(w.join(p)).unwrap();
+    assert_eq!(read("cvs/cv.json"), read("cv/cv.json"));
+    // Collecting with other settings than the shards' is refused.
+    let mut other = with(&cv, "cvs", &["--collect"]);
+    other.extend_from_slice(&["--set", "optimizer.lr=0.5"]);
+    fails_with(&run_gen(data.path(), w, &other), &["another config"]);
+
+    // Four trials of a grid over two shards.
+    let tune = [
+        "tune",
+        "imdb-gru",
+        "--search",
+        "optimizer.lr=0.01,0.001",
+        "--search",
+        "model.hidden_size=4,8",
+        "--metric",
+        "val_accuracy",
+        "--epochs",
+        "1",
+    ];
+    let whole = gen_ok(&with(&tune, "tune", &[]));
+    let second = gen_ok(&with(&tune, "tunes", &["--shard", "2/2"]));
+    assert!(second.contains("trials 2, 4 done"), "{second}");
+    gen_ok(&with(&tune, "tunes", &["--shard", "1/2"]));
+    let collected = gen_ok(&with(&tune, "tunes", &["--collect"]));
+    assert_eq!(collected.replace("tunes/", "tune/"), whole);
+    assert_eq!(
+        read("tunes/best.toml").replace("tunes/", "tune/"),
+        read("tune/best.toml")
+    );
+    // --collect needs --out, and excludes --shard.
+    fails_with(
+        &run_gen(data.path(), w, &["cv", "imdb-gru", "--collect"]),
+        &["--out"],
+    );
+    fails_with(
+        &run_gen(
+            data.path(),
+            w,
+            &with(&cv, "cvs", &["--collect", "--shard", "1/2"]),
+        ),
+        &["--shard"],
+    );
+    fails_with(
+        &run_gen(data.path(), w, &with(&cv, "cvx", &["--shard", "3/2"])),
+        &["--shard", "3/2"],
     );
 }
 

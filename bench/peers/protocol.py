@@ -47,11 +47,13 @@ def settings(args, flags, env):
     return found
 
 
-def serve(out, side, version, threads, shape, iteration, warmup, settings=None):
+def serve(out, side, version, threads, shape, iteration, warmup, settings=None, turn=None):
     """Warms up, says ready, then answers `run N` until `quit` or end of input.
 
     `iteration()` runs one iteration and returns a dict of metrics (possibly empty);
-    `settings` (see `settings()`) goes into the ready line.
+    `settings` (see `settings()`) goes into the ready line. `turn(n)`, if given, is called
+    before the `n` iterations of each `run n` (untimed) and as `turn(None)` at the end: a
+    data-parallel worker tells its other ranks there how many steps to take, or to stop.
     """
     for _ in range(warmup):
         iteration()
@@ -70,11 +72,16 @@ def serve(out, side, version, threads, shape, iteration, warmup, settings=None):
             break
         if len(words) != 2 or words[0] != "run":
             raise SystemExit(f"bad command {line!r}")
+        n = int(words[1])
+        if turn is not None:
+            turn(n)
         times, metrics = [], {}
-        for _ in range(int(words[1])):
+        for _ in range(n):
             start = time.perf_counter()
             m = iteration()
             times.append((time.perf_counter() - start) * 1e3)
             for k, v in m.items():
                 metrics.setdefault(k, []).append(float(v))
         out.write(json.dumps({"times_ms": times, "metrics": metrics}) + "\n")
+    if turn is not None:
+        turn(None)

@@ -4,6 +4,13 @@ Workloads, with the shapes of gen's side (crates/gen-train/examples/bench.rs):
 - seed-step: Embedding(10000, 128, padding_idx=0) -> nn.GRU(128, 128, batch_first=True) ->
   Linear(128, 2) on the last state; one step of cross-entropy, backward and Adam on a batch
   of 128 random reviews of 256 tokens.
+- ddp-step: seed-step as one DistributedDataParallel run of 2 processes on the Gloo backend
+  (`init_process_group("gloo")`, DDP's default 25 MB buckets), each with half of the batch
+  (64 reviews: rows rank*64 .. of the same 128) and half of --threads (at least 1). This
+  process is rank 0 and speaks the protocol: it hosts the TCPStore on a free port, starts
+  rank 1 (this script again, with RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, which
+  connects to that store), and broadcasts before each turn how many steps to take (-1:
+  stop). Flags and the environment reach rank 1 unchanged.
 - dcgan-step: one D and one G update, batch 64, 28x28 grey images, written as PyTorch's
   examples/dcgan/main.py trains (Sigmoid + BCELoss, the same `fake` for D and G, the `.item()`
   calls it logs), with the layers of gen's 28x28 DCGAN at ngf = ndf = 64:
@@ -23,20 +30,27 @@ Settings (the `torch-tuned` configurations of the bench; none is on by default):
   the process's environment can set it; the worker reports what it saw.
 """
 
+import os
+import subprocess
+import sys
 import time
+from datetime import timedelta
 
 from protocol import parse_args, serve, settings, take_stdout
 
 OUT = take_stdout()
 FLAGS = ["flush-denormal"]
-ARGS = parse_args(["seed-step", "dcgan-step", "dcgan-step-bf16", "lm-generate-b1", "lm-generate-b32"], FLAGS)
+ARGS = parse_args(["seed-step", "ddp-step", "dcgan-step", "dcgan-step-bf16", "lm-generate-b1", "lm-generate-b32"], FLAGS)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-torch.set_num_threads(ARGS.threads)
-torch.set_num_interop_threads(ARGS.threads)
+# ddp-step splits the side's threads over its ranks.
+DDP_RANKS = 2
+THREADS = max(1, ARGS.threads // DDP_RANKS) if ARGS.workload == "ddp-step" else ARGS.threads
+torch.set_num_threads(THREADS)
+torch.set_num_interop_threads(THREADS)
 torch.manual_seed(0)
 if ARGS.flush_denormal and not torch.set_flush_denormal(True):
     raise SystemExit("torch.set_flush_denormal(True) is not supported on this CPU")
@@ -69,6 +83,72 @@ def seed_step():
 
     shape = {"vocab": 10000, "embedding": 128, "gru": 128, "classes": 2, "batch": 128, "seq": 256}
     return shape, iteration
+
+
+def ddp_step():
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Every rank passes the store itself (init_process_group prefixes the keys of a store it
+    # makes from env:// but not of one it is given, so the ranks must agree on how).
+    rank = int(os.environ.get("RANK", "0"))
+    others = []
+    timeout = timedelta(seconds=300)
+    if "RANK" not in os.environ:
+        # Rank 0 of a plain start: the store on a free port, then the other ranks.
+        store = dist.TCPStore("127.0.0.1", 0, DDP_RANKS, is_master=True, timeout=timeout,
+                              wait_for_workers=False)
+        for r in range(1, DDP_RANKS):
+            env = dict(os.environ, RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE=str(DDP_RANKS),
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(store.port))
+            others.append(subprocess.Popen([sys.executable] + sys.argv, env=env,
+                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+    else:
+        store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), DDP_RANKS,
+                              is_master=rank == 0, timeout=timeout)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=DDP_RANKS)
+    if dist.get_world_size() != DDP_RANKS:
+        raise SystemExit(f"ddp-step runs on {DDP_RANKS} ranks, not {dist.get_world_size()}")
+    model = DistributedDataParallel(SeedModel())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rows = 128 // DDP_RANKS
+    x = torch.randint(1, 10000, (128, 256))[rank * rows:(rank + 1) * rows].contiguous()
+    y = torch.randint(0, 2, (128,))[rank * rows:(rank + 1) * rows].contiguous()
+
+    def iteration():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return {}
+
+    def announced(n):
+        # Rank 0's n (None: stop), on every rank.
+        t = torch.tensor([-1 if n is None else n], dtype=torch.int64)
+        dist.broadcast(t, 0)
+        return None if t.item() < 0 else t.item()
+
+    def turn(n):
+        announced(n)
+        if n is None:
+            for r, p in enumerate(others, 1):
+                if p.wait() != 0:
+                    raise SystemExit(f"rank {r} ended with {p.returncode}")
+            dist.destroy_process_group()
+
+    if rank != 0:
+        # Another rank: the steps rank 0 announces, until it says stop; no protocol.
+        for _ in range(ARGS.warmup):
+            iteration()
+        while (n := announced(None)) is not None:
+            for _ in range(n):
+                iteration()
+        dist.destroy_process_group()
+        raise SystemExit(0)
+
+    shape = {"vocab": 10000, "embedding": 128, "gru": 128, "classes": 2, "batch": 128, "seq": 256,
+             "ranks": DDP_RANKS, "batch_per_rank": rows, "threads_per_rank": THREADS}
+    return shape, iteration, turn
 
 
 def weights_init(m):
@@ -187,12 +267,14 @@ def lm_generate(batch):
 
 WORKLOADS = {
     "seed-step": seed_step,
+    "ddp-step": ddp_step,
     "dcgan-step": dcgan_step,
     "dcgan-step-bf16": lambda: dcgan_step("bf16"),
     "lm-generate-b1": lambda: lm_generate(1),
     "lm-generate-b32": lambda: lm_generate(32),
 }
 
-shape, iteration = WORKLOADS[ARGS.workload]()
+shape, iteration, *turn = WORKLOADS[ARGS.workload]()
 SETTINGS = settings(ARGS, FLAGS, ["OMP_WAIT_POLICY"])
-serve(OUT, "torch", f"torch {torch.__version__}", ARGS.threads, shape, iteration, ARGS.warmup, SETTINGS)
+serve(OUT, "torch", f"torch {torch.__version__}", THREADS, shape, iteration, ARGS.warmup, SETTINGS,
+      turn=turn[0] if turn else None)

@@ -8,6 +8,12 @@
 //! - `seed-step`: the source's classifier (Embedding 10000x128 -> GRU 128 -> Dense 2), one train
 //!   step (forward, backward, Adam) on a batch of 128 random reviews of 256 tokens, all full
 //!   length (no bucketing).
+//! - `ddp-step`: `seed-step` as one data-parallel run of 2 processes, each with half the
+//!   batch (64 reviews) and half of `--threads` (at least 1), averaging gradients over a c10d
+//!   Gloo group as `gen train --nproc-per-node 2` does (`DataParallel`'s gradient buckets).
+//!   This process is rank 0 and speaks the protocol; it starts rank 1 (this program again,
+//!   with torchrun's variables) and tells it, before each turn, how many steps to take
+//!   (`bench/ddp.rs`). Launched by torchrun instead, rank 0 speaks and the others follow.
 //! - `seed-epoch`: the `imdb-gru` preset (read from `crates/gen-cli/src/presets/`) trained for
 //!   one epoch on the real IMDB data from a fresh model; reports `val_accuracy`. At start it
 //!   writes the padded training arrays as `seed_x.npy` (int32) and `seed_y.npy` (int64) into
@@ -41,6 +47,7 @@ use gen_train::tasks::gan::{GanTask, GanTaskConfig, ImageBatch};
 use gen_train::{GradClip, TrainStep, Trainer, TrainerConfig};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -49,6 +56,9 @@ use tch::{Device, Kind, Tensor};
 
 #[path = "../../../bench/protocol.rs"]
 mod protocol;
+
+#[path = "bench/ddp.rs"]
+mod ddp;
 
 /// The seed model's shapes (the source's Keras model).
 const VOCAB: i64 = 10000;
@@ -72,6 +82,10 @@ trait Workload {
     fn shape(&self) -> Value;
     /// One iteration; returns metrics to report besides its time.
     fn iteration(&mut self) -> Result<BTreeMap<String, f64>>;
+    /// Before each turn of `n` iterations (untimed), and with `None` at the end.
+    fn turn(&mut self, _n: Option<usize>) -> Result<()> {
+        Ok(())
+    }
 }
 
 struct Options {
@@ -115,14 +129,27 @@ fn main() -> Result<()> {
     if std::env::var("GEN_RETAIN_MEMORY").map_or(true, |v| v != "0") {
         gen_core::retain_freed_memory();
     }
-    gen_core::set_threads(Some(options.threads))?;
-    gen_core::set_interop_threads(Some(options.threads))?;
+    // `ddp-step` splits the side's threads over its ranks.
+    let threads = match options.workload.as_str() {
+        "ddp-step" => ddp::threads_per_rank(options.threads),
+        _ => options.threads,
+    };
+    gen_core::set_threads(Some(threads))?;
+    gen_core::set_interop_threads(Some(threads))?;
     gen_core::seed_everything(0);
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("cannot create {}", options.dir.display()))?;
 
     let mut workload: Box<dyn Workload> = match options.workload.as_str() {
-        "seed-step" => Box::new(SeedStep::new()?),
+        "seed-step" => Box::new(SeedStep::new(0, 1)?),
+        "ddp-step" => {
+            let step = ddp::DdpStep::new(threads)?;
+            if !step.is_main() {
+                // Another rank: it takes the steps rank 0 announces; no protocol.
+                return step.follow(options.warmup);
+            }
+            Box::new(step)
+        }
         "seed-epoch" => Box::new(SeedEpoch::new(&options.dir)?),
         "dcgan-step" => Box::new(DcganStep::new(Precision::Fp32)?),
         "dcgan-step-bf16" => Box::new(DcganStep::new(Precision::Bf16)?),
@@ -137,10 +164,15 @@ fn main() -> Result<()> {
         "ready": true,
         "side": "gen",
         "version": format!("gen {} (libtorch {})", env!("CARGO_PKG_VERSION"), "2.13.0"),
-        "threads": options.threads,
+        "threads": threads,
         "shape": workload.shape(),
     });
-    protocol::serve(&ready, || Ok(((), workload.iteration()?)))
+    let workload = RefCell::new(workload);
+    protocol::serve_turns(
+        &ready,
+        |n| workload.borrow_mut().turn(n),
+        || Ok(((), workload.borrow_mut().iteration()?)),
+    )
 }
 
 /// Keras's Adam (lr 1e-3, eps 1e-7 in the epsilon-hat form), as the `imdb-gru` preset has it.
@@ -158,7 +190,9 @@ struct SeedStep {
 }
 
 impl SeedStep {
-    fn new() -> Result<Self> {
+    /// Rank `rank`'s contiguous share of the batch of `BATCH` over `world` ranks (the whole
+    /// batch for `(0, 1)`); every rank draws the same model and batch (same seed) first.
+    fn new(rank: i64, world: i64) -> Result<Self> {
         let vs = VarStore::new(Device::Cpu);
         let config = GruClassifierConfig {
             vocab_size: VOCAB,
@@ -169,10 +203,13 @@ impl SeedStep {
         };
         let model = GruClassifier::init(&vs.root(), &config)?;
         let task = Supervised::new(model, vs, keras_adam(), GradClip::None)?;
+        let tokens = Tensor::f_randint_low(1, VOCAB, [BATCH, SEQ], (Kind::Int64, Device::Cpu))?;
+        let labels = Tensor::f_randint(2, [BATCH], (Kind::Int64, Device::Cpu))?;
+        let rows = BATCH / world;
         let batch = TextBatch {
-            tokens: Tensor::f_randint_low(1, VOCAB, [BATCH, SEQ], (Kind::Int64, Device::Cpu))?,
-            lengths: Tensor::f_full([BATCH], SEQ, (Kind::Int64, Device::Cpu))?,
-            labels: Tensor::f_randint(2, [BATCH], (Kind::Int64, Device::Cpu))?,
+            tokens: tokens.f_narrow(0, rank * rows, rows)?.f_contiguous()?,
+            lengths: Tensor::f_full([rows], SEQ, (Kind::Int64, Device::Cpu))?,
+            labels: labels.f_narrow(0, rank * rows, rows)?.f_contiguous()?,
         };
         Ok(SeedStep { task, batch })
     }

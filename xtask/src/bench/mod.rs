@@ -83,6 +83,11 @@ pub struct Workload {
     /// What one iteration is.
     pub what: &'static str,
     r#gen: GenProgram,
+    /// A workload of gen's own that runs beside it as one more side, `gen-<name>`, taking
+    /// turns with the others: gen compared with gen (`ddp-step`'s 2 processes against
+    /// `seed-step`'s 1 process on as many threads). It is no peer: no column, never the
+    /// fastest. Its shapes must be a part of the workload's.
+    pub baseline: Option<&'static str>,
     /// The peer configurations, in the order they take their turns.
     pub peers: &'static [Config],
     /// The target: gen's median over the fastest peer configuration's at most this.
@@ -135,6 +140,12 @@ const SEED_STEP_PEERS: &[Config] = &[
     Config::trial("keras-no-onednn", Peer::Keras, KERAS_NO_ONEDNN),
     Config::trial("keras-jit-no-onednn", Peer::Keras, KERAS_JIT_NO_ONEDNN),
 ];
+const DDP_PEERS: &[Config] = &[
+    TORCH,
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
+    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+];
 const SEED_EPOCH_PEERS: &[Config] = &[
     KERAS,
     Config::tuned("keras-tuned", Peer::Keras, KERAS_JIT),
@@ -173,8 +184,21 @@ pub const WORKLOADS: &[Workload] = &[
         group: "seed-step",
         what: "one train step (fwd, bwd, Adam) of Embedding 10000x128 -> GRU 128 -> Dense 2, batch 128 x 256 tokens",
         r#gen: GenProgram::Train,
+        baseline: None,
         peers: SEED_STEP_PEERS,
         target: Some(0.7),
+        dataset: None,
+        quick: Some(plan(1, 3, 1)),
+        full: plan(2, 5, 2),
+    },
+    Workload {
+        name: "ddp-step",
+        group: "ddp-step",
+        what: "seed-step data-parallel: 2 processes x half the threads, 64 reviews each, gradients all-reduced over c10d Gloo (PyTorch: DistributedDataParallel)",
+        r#gen: GenProgram::Train,
+        baseline: Some("seed-step"),
+        peers: DDP_PEERS,
+        target: Some(0.8),
         dataset: None,
         quick: Some(plan(1, 3, 1)),
         full: plan(2, 5, 2),
@@ -184,6 +208,7 @@ pub const WORKLOADS: &[Workload] = &[
         group: "seed-epoch",
         what: "one epoch of the seed config on IMDB (16,000 train / 4,000 validation reviews), wall time",
         r#gen: GenProgram::Train,
+        baseline: None,
         peers: SEED_EPOCH_PEERS,
         target: Some(0.5),
         dataset: Some("imdb"),
@@ -195,6 +220,7 @@ pub const WORKLOADS: &[Workload] = &[
         group: "dcgan-step",
         what: "one D and one G update of a DCGAN (ngf = ndf = 64), batch 64 of 28x28",
         r#gen: GenProgram::Train,
+        baseline: None,
         peers: DCGAN_PEERS,
         target: Some(0.9),
         dataset: None,
@@ -206,6 +232,7 @@ pub const WORKLOADS: &[Workload] = &[
         group: "dcgan-step",
         what: "dcgan-step with bf16 mixed precision on both sides: gen's trainer.precision = \"bf16\", PyTorch's torch.autocast(\"cpu\", torch.bfloat16)",
         r#gen: GenProgram::Train,
+        baseline: None,
         peers: DCGAN_BF16_PEERS,
         target: None,
         dataset: None,
@@ -217,6 +244,7 @@ pub const WORKLOADS: &[Workload] = &[
         group: "lm-generate",
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 1",
         r#gen: GenProgram::Train,
+        baseline: None,
         peers: LM_B1_PEERS,
         target: Some(0.5),
         dataset: None,
@@ -228,6 +256,7 @@ pub const WORKLOADS: &[Workload] = &[
         group: "lm-generate",
         what: "512 sampled tokens from a GRU LM (vocab 256, 2x256), batch 32",
         r#gen: GenProgram::Train,
+        baseline: None,
         peers: LM_B32_PEERS,
         target: Some(0.5),
         dataset: None,
@@ -239,6 +268,7 @@ pub const WORKLOADS: &[Workload] = &[
         group: "pad",
         what: "pad_sequences of the 25,000 IMDB reviews at maxlen 256 (post, int32)",
         r#gen: GenProgram::Data,
+        baseline: None,
         peers: &[KERAS],
         target: Some(0.05),
         dataset: Some("imdb"),
@@ -296,6 +326,8 @@ pub struct SideResult {
     pub side: String,
     /// A peer configuration only run with `--trials`.
     pub trial: bool,
+    /// gen on its [`Workload::baseline`] workload, not a peer.
+    pub baseline: bool,
     /// The settings it was started with (`--flush-denormal`, `OMP_WAIT_POLICY=PASSIVE`).
     pub settings: Vec<String>,
     /// The settings the worker reported seeing (its `ready` line's `settings`).
@@ -417,12 +449,42 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The command of `side` (gen when `None`) for workload `w`. Only a peer configuration's
-/// own settings are added; everything else, OpenMP's wait policy included, is the
-/// environment of the bench, the same for every side.
-fn command(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Command {
+/// A side of a workload: who runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// gen.
+    Gen,
+    /// gen on another workload ([`Workload::baseline`]).
+    Baseline(&'static str),
+    /// A peer configuration.
+    Peer(&'static Config),
+}
+
+impl Side {
+    /// Its name in tables, the JSON and the logs.
+    fn name(self) -> String {
+        match self {
+            Side::Gen => "gen".into(),
+            Side::Baseline(workload) => format!("gen-{workload}"),
+            Side::Peer(config) => config.name.into(),
+        }
+    }
+
+    /// What its worker must say it is.
+    fn framework(self) -> &'static str {
+        match self {
+            Side::Gen | Side::Baseline(_) => "gen",
+            Side::Peer(config) => config.peer.name(),
+        }
+    }
+}
+
+/// The command of `side` for workload `w`. Only a peer configuration's own settings are
+/// added; everything else, OpenMP's wait policy included, is the environment of the bench,
+/// the same for every side.
+fn command(w: &Workload, side: Side, plan: Plan, ctx: &Env) -> Command {
     let mut cmd = match side {
-        None => {
+        Side::Gen | Side::Baseline(_) => {
             let program = match w.r#gen {
                 GenProgram::Train => "bench",
                 GenProgram::Data => "bench_pad",
@@ -431,13 +493,17 @@ fn command(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Comman
             prepend_library_path(&mut c, &ctx.libtorch_lib);
             c
         }
-        Some(config) => {
+        Side::Peer(config) => {
             let mut c = Command::new(&ctx.python);
             c.arg(config.peer.script());
             c
         }
     };
-    cmd.arg(w.name)
+    let workload = match side {
+        Side::Baseline(name) => name,
+        _ => w.name,
+    };
+    cmd.arg(workload)
         .arg("--threads")
         .arg(ctx.threads.to_string())
         .arg("--warmup")
@@ -445,19 +511,19 @@ fn command(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Comman
         .arg("--dir")
         .arg(&ctx.work)
         .current_dir(project_root());
-    if let Some(config) = side {
+    if let Side::Peer(config) = side {
         config.apply(&mut cmd);
     }
     cmd
 }
 
-fn start(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Result<Worker> {
-    let name = side.map_or("gen", |c| c.name);
+fn start(w: &Workload, side: Side, plan: Plan, ctx: &Env) -> Result<Worker> {
+    let name = side.name();
     eprintln!("bench: {}: starting {name} ...", w.name);
     let log = ctx.logs.join(format!("{}-{name}.log", w.name));
     let worker = Worker::start(command(w, side, plan, ctx), &log)
         .with_context(|| format!("{}: the {name} worker", w.name))?;
-    let want = side.map_or("gen", |c| c.peer.name());
+    let want = side.framework();
     if worker.ready.side != want {
         bail!(
             "{}: the {name} worker says it is {}, not {want}",
@@ -465,7 +531,7 @@ fn start(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Result<W
             worker.ready.side
         );
     }
-    if let Some(config) = side {
+    if let Side::Peer(config) = side {
         config
             .check(&worker.ready.settings)
             .with_context(|| format!("{}: see {}", w.name, log.display()))?;
@@ -473,49 +539,69 @@ fn start(w: &Workload, side: Option<&Config>, plan: Plan, ctx: &Env) -> Result<W
     Ok(worker)
 }
 
+/// Whether every field of `part` is in `whole` with the same value (a baseline's shapes in
+/// its workload's).
+fn shape_within(part: &serde_json::Value, whole: &serde_json::Value) -> bool {
+    match (part.as_object(), whole.as_object()) {
+        (Some(part), Some(whole)) => part.iter().all(|(k, v)| whole.get(k) == Some(v)),
+        _ => part == whole,
+    }
+}
+
 /// The peer configurations of `w` that run: the trials only with `--trials`.
 fn configs(w: &Workload, trials: bool) -> impl Iterator<Item = &'static Config> {
     w.peers.iter().filter(move |c| trials || !c.trial)
 }
 
-/// Runs one workload: starts gen, then each peer configuration; checks that the shapes
-/// agree; takes turns.
+/// Runs one workload: starts gen, its baseline, then each peer configuration; checks that
+/// the shapes agree; takes turns.
 fn run_workload(w: &Workload, plan: Plan, ctx: &Env) -> Result<WorkloadResult> {
-    let chosen: Vec<&Config> = configs(w, ctx.trials).collect();
-    let mut workers = vec![start(w, None, plan, ctx)?];
-    for &config in &chosen {
-        workers.push(start(w, Some(config), plan, ctx)?);
+    let sides: Vec<Side> = std::iter::once(Side::Gen)
+        .chain(w.baseline.map(Side::Baseline))
+        .chain(configs(w, ctx.trials).map(Side::Peer))
+        .collect();
+    let mut workers = Vec::new();
+    for &side in &sides {
+        workers.push(start(w, side, plan, ctx)?);
     }
     let shape = workers
         .first()
         .map(|g| g.ready.shape.clone())
         .unwrap_or_default();
-    for worker in &workers {
-        if worker.ready.shape != shape {
+    for (worker, &side) in workers.iter().zip(&sides) {
+        let agrees = match side {
+            Side::Baseline(_) => shape_within(&worker.ready.shape, &shape),
+            _ => worker.ready.shape == shape,
+        };
+        if !agrees {
             bail!(
                 "{}: the sides disagree on the workload: gen has {shape}, {} has {}",
                 w.name,
-                worker.ready.side,
+                side.name(),
                 worker.ready.shape
             );
         }
     }
-    let sides: Vec<Option<&Config>> = std::iter::once(None)
-        .chain(chosen.iter().map(|&c| Some(c)))
-        .collect();
     let mut sides: Vec<SideResult> = workers
         .iter()
         .zip(sides)
-        .map(|(wk, config)| SideResult {
-            side: config.map_or("gen", |c| c.name).to_string(),
-            trial: config.is_some_and(|c| c.trial),
-            settings: config
-                .map_or_else(Vec::new, |c| c.settings.iter().map(|s| s.label()).collect()),
-            reported: wk.ready.settings.clone(),
-            version: wk.ready.version.clone(),
-            samples: Vec::new(),
-            metrics: Default::default(),
-            peak_rss_kib: None,
+        .map(|(wk, side)| {
+            let config = match side {
+                Side::Peer(c) => Some(c),
+                _ => None,
+            };
+            SideResult {
+                side: side.name(),
+                trial: config.is_some_and(|c| c.trial),
+                baseline: matches!(side, Side::Baseline(_)),
+                settings: config
+                    .map_or_else(Vec::new, |c| c.settings.iter().map(|s| s.label()).collect()),
+                reported: wk.ready.settings.clone(),
+                version: wk.ready.version.clone(),
+                samples: Vec::new(),
+                metrics: Default::default(),
+                peak_rss_kib: None,
+            }
         })
         .collect();
     for round in 0..plan.rounds {
@@ -551,6 +637,7 @@ fn run_workload(w: &Workload, plan: Plan, ctx: &Env) -> Result<WorkloadResult> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::path::Path;
 
     #[derive(Parser)]
     struct Cli {
@@ -732,22 +819,60 @@ mod tests {
 
     #[test]
     fn tuned_settings_reach_their_peer_worker_only() {
+        const TUNED: Config = Config::tuned("torch-tuned", Peer::Torch, &[FLUSH, PASSIVE]);
         let plan = plan(1, 1, 1);
-        let tuned = Config::tuned("torch-tuned", Peer::Torch, &[FLUSH, PASSIVE]);
         for w in WORKLOADS {
-            let r#gen = command(w, None, plan, &env());
+            let r#gen = command(w, Side::Gen, plan, &env());
             assert!(!args_of(&r#gen).iter().any(|a| a.starts_with("--flush")));
             assert!(!args_of(&r#gen).iter().any(|a| a.starts_with("--jit")));
             assert_eq!(env_of(&r#gen, "OMP_WAIT_POLICY"), None);
             assert_eq!(env_of(&r#gen, "TF_ENABLE_ONEDNN_OPTS"), None);
-            let defaults = command(w, Some(&TORCH), plan, &env());
+            let defaults = command(w, Side::Peer(&TORCH), plan, &env());
             assert!(!args_of(&defaults).contains(&"--flush-denormal".to_string()));
             assert_eq!(env_of(&defaults, "OMP_WAIT_POLICY"), None);
         }
         let w = WORKLOADS.first().unwrap();
-        let cmd = command(w, Some(&tuned), plan, &env());
+        let cmd = command(w, Side::Peer(&TUNED), plan, &env());
         assert!(args_of(&cmd).contains(&"--flush-denormal".to_string()));
         assert_eq!(env_of(&cmd, "OMP_WAIT_POLICY").as_deref(), Some("PASSIVE"));
+    }
+
+    #[test]
+    fn a_baseline_is_gen_on_its_own_workload() {
+        let w = WORKLOADS.iter().find(|w| w.name == "ddp-step").unwrap();
+        let side = Side::Baseline(w.baseline.unwrap());
+        assert_eq!(side.name(), "gen-seed-step");
+        assert_eq!(side.framework(), "gen");
+        let cmd = command(w, side, plan(1, 1, 1), &env());
+        assert_eq!(cmd.get_program(), Path::new("bin").join("bench"));
+        assert_eq!(args_of(&cmd).first().map(String::as_str), Some("seed-step"));
+        assert_eq!(
+            args_of(&command(w, Side::Gen, plan(1, 1, 1), &env())).first(),
+            Some(&"ddp-step".to_string())
+        );
+        // Every baseline is a workload of the same gen program.
+        for w in WORKLOADS {
+            if let Some(b) = w.baseline {
+                let base = WORKLOADS.iter().find(|x| x.name == b).unwrap();
+                assert_eq!(base.r#gen, w.r#gen, "{}", w.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_baseline_shape_must_be_part_of_the_workload_shape() {
+        let ddp = serde_json::json!({"batch": 128, "seq": 256, "ranks": 2, "batch_per_rank": 64});
+        assert!(shape_within(
+            &serde_json::json!({"batch": 128, "seq": 256}),
+            &ddp
+        ));
+        assert!(shape_within(&serde_json::json!({}), &ddp));
+        assert!(!shape_within(
+            &serde_json::json!({"batch": 64, "seq": 256}),
+            &ddp
+        ));
+        assert!(!shape_within(&serde_json::json!({"vocab": 10000}), &ddp));
+        assert!(!shape_within(&serde_json::json!(null), &ddp));
     }
 
     #[test]

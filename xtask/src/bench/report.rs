@@ -18,7 +18,9 @@
 //! ```
 //!
 //! A ratio is gen's median over the peer configuration's: below 1 means gen is faster. The
-//! headline is `ratio_vs_fastest`, against the fastest configuration that ran. A side's
+//! headline is `ratio_vs_fastest`, against the fastest configuration that ran. A workload
+//! with a baseline (`ddp-step`) also has gen on another workload as a side, `"gen-seed-step":
+//! {..., "baseline": true}`, with its `ratio_vs_gen-seed-step`; it is no peer. A side's
 //! `metrics` are the medians of its other figures (`val_accuracy`, `tokens_per_s`).
 
 use super::stats::{median, ratio};
@@ -105,12 +107,15 @@ fn mib(kib: Option<u64>) -> Option<f64> {
     kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The peer configurations of a workload: every side after gen but its baseline.
+fn peers(r: &WorkloadResult) -> impl Iterator<Item = &SideResult> {
+    r.sides.iter().skip(1).filter(|s| !s.baseline)
+}
+
 /// The fastest peer configuration of a workload (trials included: every configuration that
 /// ran) and its median.
 pub fn fastest(r: &WorkloadResult) -> Option<(&SideResult, f64)> {
-    r.sides
-        .iter()
-        .skip(1)
+    peers(r)
         .filter_map(|s| median(&s.samples).map(|m| (s, m)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
 }
@@ -162,7 +167,9 @@ pub fn json(meta: &Meta, results: &[WorkloadResult]) -> Value {
                 "version": side.version,
                 "metrics": metrics,
             });
-            if side.side != "gen" {
+            if side.baseline {
+                o["baseline"] = json!(true);
+            } else if side.side != "gen" {
                 o["settings"] = json!(side.settings);
                 o["reported_settings"] = side.reported.clone();
                 o["trial"] = json!(side.trial);
@@ -201,7 +208,7 @@ pub fn json(meta: &Meta, results: &[WorkloadResult]) -> Value {
 /// first run.
 fn columns(results: &[WorkloadResult]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for s in results.iter().flat_map(|r| r.sides.iter().skip(1)) {
+    for s in results.iter().flat_map(peers) {
         if !s.trial && !names.contains(&s.side) {
             names.push(s.side.clone());
         }
@@ -273,6 +280,18 @@ pub fn table(meta: &Meta, results: &[WorkloadResult]) -> String {
         if !settings.is_empty() {
             let _ = writeln!(out, "  settings: {}", settings.join("; "));
         }
+        for s in r.sides.iter().filter(|s| s.baseline) {
+            let m = median(&s.samples);
+            let x = r#gen.zip(m).and_then(|(g, m)| ratio(g, m));
+            let _ = writeln!(
+                out,
+                "  {}: {} ms, gen/{} {}",
+                s.side,
+                cell(m),
+                s.side,
+                x.map_or("-".to_string(), |x| format!("{x:.2}"))
+            );
+        }
         let trials: Vec<String> = r
             .sides
             .iter()
@@ -327,6 +346,7 @@ mod tests {
         SideResult {
             side: name.into(),
             trial: false,
+            baseline: false,
             settings: Vec::new(),
             reported: Value::Null,
             version: format!("{name} 1.0"),
@@ -502,6 +522,35 @@ mod tests {
         );
         assert!(t.contains("val_accuracy: gen 0.8500"), "{t}");
         assert!(t.contains("nproc 2"));
+    }
+
+    #[test]
+    fn a_baseline_has_a_ratio_and_a_line_but_is_no_peer() {
+        let mut r = result();
+        r.name = "ddp-step".into();
+        // Faster than every peer: still not the fastest peer, and no column.
+        let mut base = side("gen-seed-step", &[50.0, 100.0, 150.0], Some(1024));
+        base.baseline = true;
+        r.sides.insert(1, base);
+        let v = json(&meta(), std::slice::from_ref(&r));
+        let w = &v["ddp-step"];
+        assert_eq!(w["gen-seed-step"]["median"], 100.0);
+        assert_eq!(w["gen-seed-step"]["baseline"], true);
+        assert!(w["gen-seed-step"].get("settings").is_none());
+        assert_eq!(w["ratio_vs_gen-seed-step"], 2.0);
+        assert_eq!(w["fastest_peer"], "torch-tuned");
+        assert_eq!(w["ratio_vs_fastest"], 0.8);
+        let t = table(&meta(), &[r]);
+        let head = t.lines().nth(1).unwrap();
+        assert!(!head.contains("gen-seed-step"), "{head}");
+        assert!(
+            t.contains("  gen-seed-step: 100.0 ms, gen/gen-seed-step 2.00"),
+            "{t}"
+        );
+        assert!(
+            t.contains("peak RSS MiB: gen 2, gen-seed-step 1, torch 4"),
+            "{t}"
+        );
     }
 
     #[test]

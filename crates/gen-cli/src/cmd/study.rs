@@ -16,9 +16,18 @@ pub struct Source {
     /// The folder of the study. Default: `runs/<cv|tune>-<preset>-<UTC time>`.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Overwrite an existing folder.
+    /// Overwrite an existing folder (with `--shard`: this shard's own fold or trial folders).
     #[arg(long)]
     force: bool,
+    /// Train only shard I of N: the folds or trials whose index (from 0) modulo N is I - 1,
+    /// e.g. `--shard $((SLURM_ARRAY_TASK_ID + 1))/$SLURM_ARRAY_TASK_COUNT` or
+    /// `--shard $((JOB_COMPLETION_INDEX + 1))/N`. Every shard writes into the same `--out`.
+    #[arg(long, value_name = "I/N", conflicts_with = "collect")]
+    shard: Option<study::Shard>,
+    /// Train nothing: summarise the folds or trials in `--out` that the shards trained, as a
+    /// whole run would (the same settings as the shards, and `--out`, are needed).
+    #[arg(long, requires = "out")]
+    collect: bool,
 }
 
 impl Source {
@@ -32,6 +41,15 @@ impl Source {
             .clone()
             .unwrap_or_else(|| runs::default_dir(&format!("{study}-{}", resolved.name)));
         Ok((resolved, out))
+    }
+
+    /// Which part of the study this process does.
+    fn part(&self) -> study::Part {
+        match (self.shard, self.collect) {
+            (Some(shard), _) => study::Part::Shard(shard),
+            (None, true) => study::Part::Collect,
+            (None, false) => study::Part::All,
+        }
     }
 }
 
@@ -62,7 +80,14 @@ pub struct TuneArgs {
 /// `gen cv`: k-fold cross-validation.
 pub fn cv(args: CvArgs, global: &Global) -> Result<ExitCode> {
     let (settings, out) = args.source.start("cv", global)?;
-    study::cross_validate(&settings, args.folds, &out, args.source.force, global.quiet)?;
+    study::cross_validate(
+        &settings,
+        args.folds,
+        &out,
+        args.source.force,
+        global.quiet,
+        args.source.part(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -82,6 +107,7 @@ pub fn tune(args: TuneArgs, global: &Global) -> Result<ExitCode> {
         &out,
         args.source.force,
         global.quiet,
+        args.source.part(),
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -80,8 +80,11 @@ impl DataParallel {
             .check_same("the run config and training set size", &bytes)?)
     }
 
-    /// Makes every optimiser of `task` average its gradients over the ranks.
-    pub(super) fn attach<T: TrainStep>(&self, task: &mut T) -> Result<()> {
+    /// Makes every optimiser of `task` average its gradients over the ranks, as `fit` does at
+    /// its start: after this, each update first all-reduces its gradients in buckets. For a
+    /// step outside `fit` (e.g. `cargo xtask bench`'s `ddp-step`), call it once after the
+    /// task is built; every shard then weighs 1 (equal shards).
+    pub fn attach<T: TrainStep>(&self, task: &mut T) -> Result<()> {
         let optimizers = task.optimizers_mut();
         if optimizers.is_empty() {
             return Err(Error::config(
@@ -107,8 +110,8 @@ impl DataParallel {
         Ok(())
     }
 
-    /// Undoes [`DataParallel::attach`].
-    pub(super) fn detach<T: TrainStep>(&self, task: &mut T) {
+    /// Undoes [`DataParallel::attach`]: the optimisers train alone again.
+    pub fn detach<T: TrainStep>(&self, task: &mut T) {
         for optimizer in task.optimizers_mut() {
             optimizer.set_grad_sync(None);
         }
