@@ -2,37 +2,37 @@
 //! Larochelle & Murray 2011), whose biases come from a conditioning state, as in the RNN-NADE
 //! of Boulanger-Lewandowski et al. 2012 ("Modeling Temporal Dependencies in High-Dimensional
 //! Sequences").
-//!
-//! # Model
-//!
-//! For a state `s` (the GRU's output before the frame) and a frame `v` of `K` cells:
-//!
-//! - biases `b = b0 + W_b s` (`K`) and `c = c0 + W_c s` (`N` hidden units);
-//! - for each cell `i`, in key order: `a_i = c + sum_{j < i} v_j W_j` (`W_j`: row `j` of
-//!   `w_in`, `[K, N]`), `h_i = sigmoid(a_i)`, and `p(v_i = 1 | v_<i, s) = sigmoid(z_i)` with
-//!   the logit `z_i = b_i + V_i . h_i` (`V_i`: row `i` of `w_out`, `[K, N]`).
-//!
-//! `p(v | s) = prod_i p(v_i | v_<i, s)` is a proper distribution over the `2^K` frames, so the
-//! frame NLL is the Bernoulli NLL of the logits `z` summed over the cells: the same formula as
-//! independent Bernoullis, with logits that read the cells before them. [`Nade::logits`]
-//! computes every `z_i` of a known frame at once; [`NadeSampler`] draws a frame cell by cell.
-//!
-//! # Cost
-//!
-//! `a_i` changes only after a sounding cell, so a frame with `m` sounding cells has at most
-//! `m + 1` distinct hidden states. [`Nade::logits`] computes those (`[m + 1, K] x [K, N]`,
-//! the segments' sums of `W` rows) and reads each key's logit from its segment's state,
-//! instead of `K` states of `N` units per frame (an exclusive cumulative sum over the keys):
-//! `O((m + 1) K N)` work and `(m + 1) N` memory per frame instead of `K N` memory (a batch
-//! takes the largest `m` in it; chorales have `m <= 4`). Exact for 0/1 cells, tested against
-//! the cell-by-cell [`NadeSampler`].
 
 use crate::layers::Linear;
 use crate::{Error, Result};
 use tch::{Device, Kind, Tensor, nn};
 
 /// A NADE output layer over `keys` cells with `units` hidden units, conditioned on a state of
-/// `input` features; see the [module docs](self).
+/// `input` features.
+///
+/// # Model
+///
+/// For a state `s` (the GRU's output before the frame) and a frame `v` of `K` cells:
+///
+/// - biases `b = b0 + W_b s` (`K`) and `c = c0 + W_c s` (`N` hidden units);
+/// - for each cell `i`, in key order: `a_i = c + sum_{j < i} v_j W_j` (`W_j`: row `j` of
+///   `w_in`, `[K, N]`), `h_i = sigmoid(a_i)`, and `p(v_i = 1 | v_<i, s) = sigmoid(z_i)` with
+///   the logit `z_i = b_i + V_i . h_i` (`V_i`: row `i` of `w_out`, `[K, N]`).
+///
+/// `p(v | s) = prod_i p(v_i | v_<i, s)` is a proper distribution over the `2^K` frames, so the
+/// frame NLL is the Bernoulli NLL of the logits `z` summed over the cells: the same formula as
+/// independent Bernoullis, with logits that read the cells before them. [`Nade::logits`]
+/// computes every `z_i` of a known frame at once; [`NadeSampler`] draws a frame cell by cell.
+///
+/// # Cost
+///
+/// `a_i` changes only after a sounding cell, so a frame with `m` sounding cells has at most
+/// `m + 1` distinct hidden states. [`Nade::logits`] computes those (`[m + 1, K] x [K, N]`,
+/// the segments' sums of `W` rows) and reads each key's logit from its segment's state,
+/// instead of `K` states of `N` units per frame (an exclusive cumulative sum over the keys):
+/// `O((m + 1) K N)` work and `(m + 1) N` memory per frame instead of `K N` memory (a batch
+/// takes the largest `m` in it; a four-part chorale's frames have few). Exact for 0/1 cells,
+/// tested against the cell-by-cell [`NadeSampler`].
 ///
 /// Variables (under its path): `visible.weight [keys, input]`, `visible.bias [keys]` (`W_b`,
 /// `b0`), `hidden.weight [units, input]`, `hidden.bias [units]` (`W_c`, `c0`), `w_in [keys,
