@@ -102,6 +102,7 @@ const RULES: &[(&str, Rule)] = &[
     ("vocab_size", count(1 << 24)),
     ("embedding_dim", count(WIDTH)),
     ("hidden_size", count(WIDTH)),
+    ("nade_hidden", count(WIDTH)),
     ("num_layers", count(64)),
     ("dropout", unit(BELOW_ONE)),
     ("num_classes", count(1 << 20)),

@@ -57,6 +57,11 @@ pub const PRESETS: &[Preset] = &[
         toml: include_str!("presets/bach-gru.toml"),
     },
     Preset {
+        name: "bach-nade",
+        about: "music: a GRU with a NADE over the 88 keys (RNN-NADE): chords, not independent keys",
+        toml: include_str!("presets/bach-nade.toml"),
+    },
+    Preset {
         name: "drums-specgan",
         about: "SpecGAN: drum sounds from 128x128 spectrograms, Griffin-Lim back to WAV",
         toml: include_str!("presets/drums-specgan.toml"),

@@ -75,6 +75,6 @@ pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribut
 pub use gru::{Gru, GruConfig, GruMode, GruOutput, GruStepper, GruTapes};
 pub use lm::{GruLanguageModel, GruLanguageModelConfig};
 pub use module::Module;
-pub use music::{FrameGru, FrameGruConfig, RollSample};
+pub use music::{FrameGru, FrameGruConfig, FrameOutput, RollSample};
 pub use sampling::{SamplerRng, SamplingConfig, generate, sampler_rng};
 pub use trajectory::{TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};

@@ -122,7 +122,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
                 &config,
                 "sample",
                 "an image-GAN run (mnist-dcgan, fashion-cgan, ...), a sound-GAN run (drums-specgan), \
-                 a trajectory run (lasa-traj) or a music run (bach-gru)",
+                 a trajectory run (lasa-traj) or a music run (bach-gru, bach-nade)",
             ));
         }
     }

@@ -15,7 +15,8 @@ pub struct MusicRun {
     /// The chorales.
     #[serde(default)]
     pub data: MusicDataSpec,
-    /// The model. Default: one GRU layer of 128, dropout 0.3 before the head.
+    /// The model. Default: one GRU layer of 128, dropout 0.3 before an independent Bernoulli
+    /// per key (`output = "nade"`: a NADE over the keys, `nade_hidden` units).
     #[serde(default)]
     pub model: FrameGruConfig,
     /// The optimiser. Default: Adam, lr 5e-3.

@@ -1,6 +1,7 @@
 //! [`FrameGru`]: a GRU over piano-roll frames with an independent Bernoulli per key (Chung et
 //! al. 2014, "Empirical Evaluation of Gated Recurrent Neural Networks on Sequence Modeling",
-//! the polyphonic music task).
+//! the polyphonic music task), or with a [`Nade`] over the keys (RNN-NADE, Boulanger-Lewandowski
+//! et al. 2012).
 //!
 //! # Model
 //!
@@ -9,6 +10,12 @@
 //! its output gives 88 logits `z_t`: key `k` sounds in frame `t` with probability
 //! `sigmoid(z_{t,k})`, independently of the other keys. Every frame is scored, the first one
 //! included, as `gen_data::music::nll` defines the metric.
+//!
+//! With `output = "nade"` ([`FrameOutput::Nade`]) the keys of a frame are no longer
+//! independent: a [`Nade`] on the GRU's output gives `p(x_{t,k} | x_{t,<k}, x_{<t})`, so
+//! `z_{t,k}` also reads the keys below `k` in frame `t` (in training and scoring, the real
+//! ones; in sampling, the ones drawn). The loss below is unchanged: it is the exact NLL of
+//! the frame under either output.
 //!
 //! # Loss ([`frame_nll_sum`])
 //!
@@ -39,8 +46,10 @@
 //! # Ok::<(), gen_models::Error>(())
 //! ```
 
+mod nade;
 mod sample;
 
+pub use nade::{Nade, NadeSampler};
 pub use sample::RollSample;
 
 use crate::error::ensure_config;
@@ -64,6 +73,39 @@ pub struct FrameGruConfig {
     pub gru: GruConfig,
     /// Dropout on the GRU's outputs, before the head, in training. Default: 0.3.
     pub dropout: f64,
+    /// The distribution of a frame given the GRU's output: `"bernoulli"` (independent keys)
+    /// or `"nade"` (keys in order, each given those below it). Default: `"bernoulli"`.
+    #[serde(skip_serializing_if = "FrameOutput::is_bernoulli")]
+    pub output: FrameOutput,
+    /// Hidden units of the NADE (`output = "nade"` only). Default: 150.
+    #[serde(skip_serializing_if = "is_default_nade_hidden")]
+    pub nade_hidden: i64,
+}
+
+/// The default [`FrameGruConfig::nade_hidden`].
+const NADE_HIDDEN: i64 = 150;
+
+fn is_default_nade_hidden(n: &i64) -> bool {
+    *n == NADE_HIDDEN
+}
+
+/// The output distribution of a [`FrameGru`] over the 88 keys of a frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameOutput {
+    /// An independent Bernoulli per key: a linear head gives 88 logits.
+    #[default]
+    Bernoulli,
+    /// A [`Nade`] over the keys in order, its biases from the GRU's output.
+    Nade,
+}
+
+impl FrameOutput {
+    /// Whether this is [`FrameOutput::Bernoulli`] (the default, left out of saved configs so
+    /// that they read as before the NADE existed).
+    pub fn is_bernoulli(&self) -> bool {
+        *self == FrameOutput::Bernoulli
+    }
 }
 
 impl Default for FrameGruConfig {
@@ -72,6 +114,8 @@ impl Default for FrameGruConfig {
             hidden_size: 128,
             gru: GruConfig::default(),
             dropout: 0.3,
+            output: FrameOutput::Bernoulli,
+            nade_hidden: NADE_HIDDEN,
         }
     }
 }
@@ -87,16 +131,24 @@ enum Pass {
     Taped,
 }
 
-/// A GRU over piano-roll frames with an independent Bernoulli output per key; see the
-/// [module docs](self).
+/// A GRU over piano-roll frames with an independent Bernoulli output per key, or a NADE over
+/// the keys; see the [module docs](self).
 ///
-/// Variables (under the model's path): `gru.*` (input 88) and `head.weight [88, hidden]`,
-/// `head.bias [88]`. Initialisation follows PyTorch's modules.
+/// Variables (under the model's path): `gru.*` (input 88), then for the Bernoulli output
+/// `head.weight [88, hidden]`, `head.bias [88]`, for the NADE `nade.*` ([`Nade`], 88 keys).
+/// Initialisation follows PyTorch's modules.
 #[derive(Debug)]
 pub struct FrameGru {
     gru: Gru,
-    head: Linear,
+    output: Output,
     config: FrameGruConfig,
+}
+
+/// The layer behind [`FrameOutput`].
+#[derive(Debug)]
+enum Output {
+    Bernoulli(Linear),
+    Nade(Nade),
 }
 
 impl FrameGru {
@@ -106,7 +158,8 @@ impl FrameGru {
     }
 
     /// The logits `[B, T, 88]` of every frame of `rolls` (float `[B, T, 88]`, 0/1), each from
-    /// the frames before it.
+    /// the frames before it (with the NADE output, also from the keys below it in its frame):
+    /// `sigmoid` of them is the probability of each key given what it reads.
     pub fn logits(&self, rolls: &Tensor, train: bool) -> Result<Tensor> {
         let pass = if train { Pass::Train } else { Pass::Eval };
         Ok(self.logits_with(rolls, pass)?.0)
@@ -156,7 +209,19 @@ impl FrameGru {
         } else {
             gru.outputs
         };
-        Ok((self.head.forward(&outputs)?, gru.tapes))
+        let logits = match &self.output {
+            Output::Bernoulli(head) => head.forward(&outputs)?,
+            Output::Nade(nade) => nade.logits(&outputs, rolls)?,
+        };
+        Ok((logits, gru.tapes))
+    }
+
+    /// The device of the variables.
+    fn device(&self) -> tch::Device {
+        match &self.output {
+            Output::Bernoulli(head) => head.weight.device(),
+            Output::Nade(nade) => nade.device(),
+        }
     }
 }
 
@@ -226,7 +291,8 @@ pub fn frame_nll_sum(logits: &Tensor, rolls: &Tensor, lengths: &Tensor) -> Resul
 impl Module for FrameGru {
     type Config = FrameGruConfig;
     /// Rolls `[B, T, 88]` (float, 0/1). The output is the logits `[B, T, 88]`: row `t` gives
-    /// frame `t`'s probabilities from frames `0..t`.
+    /// frame `t`'s probabilities from frames `0..t` (and with the NADE output, key `k`'s from
+    /// keys `0..k` of frame `t`).
     type Input<'a> = &'a Tensor;
 
     fn init(vs: &nn::Path<'_>, config: &Self::Config) -> Result<Self> {
@@ -237,10 +303,26 @@ impl Module for FrameGru {
             "must be false: each frame may only read the frames before it".into()
         })?;
         let gru = Gru::new(&(vs / "gru"), KEYS, config.hidden_size, &config.gru)?;
-        let head = Linear::new(&(vs / "head"), config.hidden_size, KEYS)?;
+        let output = match config.output {
+            FrameOutput::Bernoulli => {
+                Output::Bernoulli(Linear::new(&(vs / "head"), config.hidden_size, KEYS)?)
+            }
+            FrameOutput::Nade => {
+                ensure_config(config.nade_hidden >= 1, "nade_hidden", || {
+                    format!("must be at least 1, got {}", config.nade_hidden)
+                })?;
+                let path = vs / "nade";
+                Output::Nade(Nade::new(
+                    &path,
+                    config.hidden_size,
+                    KEYS,
+                    config.nade_hidden,
+                )?)
+            }
+        };
         Ok(FrameGru {
             gru,
-            head,
+            output,
             config: config.clone(),
         })
     }
@@ -293,10 +375,47 @@ mod tests {
     }
 
     #[test]
+    fn the_default_output_leaves_saved_configs_as_they_were() {
+        // Configs saved before the NADE existed read back, and the default writes them again
+        // byte for byte; the NADE's settings round-trip.
+        let before = r#"{"hidden_size":128,"gru":{"num_layers":1,"dropout":0.0,"bidirectional":false},"dropout":0.3}"#;
+        let config: FrameGruConfig = serde_json::from_str(before).unwrap();
+        assert_eq!(config, FrameGruConfig::default());
+        assert_eq!(serde_json::to_string(&config).unwrap(), before);
+        let nade = FrameGruConfig {
+            output: FrameOutput::Nade,
+            nade_hidden: 40,
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&nade).unwrap();
+        assert!(
+            json.contains(r#""output":"nade","nade_hidden":40"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<FrameGruConfig>(&json).unwrap(), nade);
+        assert!(serde_json::from_str::<FrameGruConfig>(r#"{"output":"made"}"#).is_err());
+    }
+
+    #[test]
     fn nll_is_the_mean_over_real_frames_and_checks_its_inputs() {
+        for output in [FrameOutput::Bernoulli, FrameOutput::Nade] {
+            nll_is_the_mean_over_real_frames(output);
+        }
+        let vs = nn::VarStore::new(Device::Cpu);
+        let bad = FrameGruConfig {
+            output: FrameOutput::Nade,
+            nade_hidden: 0,
+            ..Default::default()
+        };
+        assert!(FrameGru::init(&vs.root(), &bad).is_err());
+    }
+
+    fn nll_is_the_mean_over_real_frames(output: FrameOutput) {
         let vs = nn::VarStore::new(Device::Cpu);
         let config = FrameGruConfig {
             hidden_size: 8,
+            output,
+            nade_hidden: 6,
             ..Default::default()
         };
         let model = FrameGru::init(&vs.root(), &config).unwrap();
