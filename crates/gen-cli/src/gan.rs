@@ -168,51 +168,94 @@ impl RunKind for ImageGanRun {
             // often it can recognise a generated class (Fashion-MNIST's shirts and coats are
             // confused even when real).
             let real = images_to_tensor(&data.test_images, n)?;
-            let (_, real_probs) = evaluator.features_and_probabilities(&real)?;
-            let real_pred = real_probs.f_argmax(1, false)?;
             let labels: Vec<i64> = data
                 .test_labels
                 .iter()
                 .take(n)
                 .map(|&l| i64::from(l))
                 .collect();
-            let labels = Tensor::f_from_slice(&labels)?;
-            for k in 0..classes {
-                let of_k = labels.f_eq(k)?;
-                let total = of_k.f_sum(Kind::Double)?.f_double_value(&[])?;
-                let hits = real_pred
-                    .f_eq_tensor(&labels)?
-                    .f_logical_and(&of_k)?
-                    .f_sum(Kind::Double)?
-                    .f_double_value(&[])?;
-                if total > 0.0 {
-                    out.insert(format!("real_class_{k}_accuracy"), hits / total);
-                }
-            }
-            let per_class = (n / classes as usize).max(1);
-            let mut accs = Vec::new();
+            let names: Vec<String> = (0..classes).map(|k| k.to_string()).collect();
+            let real_acc = real_class_accuracy(&evaluator, &real, &labels, classes)?;
+            let per_class = (n / classes as usize).max(1) as i64;
             tch::manual_seed(self.eval.seed as i64);
-            for k in 0..classes {
-                let images = gan.sample(per_class as i64, Some(k), device)?;
-                let (_, probs) = evaluator.features_and_probabilities(&images)?;
-                let hits = probs
-                    .f_argmax(1, false)?
-                    .f_eq(k)?
-                    .f_to_kind(Kind::Double)?
-                    .f_mean(Kind::Double)?
-                    .f_double_value(&[])?;
-                out.insert(format!("class_{k}_accuracy"), hits);
-                accs.push(hits);
-            }
-            let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
-            out.insert("class_accuracy_mean".into(), mean);
-            out.insert(
-                "class_accuracy_min".into(),
-                accs.iter().copied().fold(f64::INFINITY, f64::min),
-            );
+            let asked = recognised_as_asked(&evaluator, classes, |k| {
+                Ok(gan.sample(per_class, Some(k), device)?)
+            })?;
+            insert_class_accuracies(&mut out, &names, &real_acc, &asked);
         }
         Ok(out)
     }
+}
+
+/// The evaluator's accuracy on the real `images` of each class `0..classes` (`labels` one per
+/// image), or `None` for a class without images.
+pub(crate) fn real_class_accuracy(
+    evaluator: &Evaluator,
+    images: &Tensor,
+    labels: &[i64],
+    classes: i64,
+) -> Result<Vec<Option<f64>>> {
+    let (_, probs) = evaluator.features_and_probabilities(images)?;
+    let predicted = probs.f_argmax(1, false)?;
+    let labels = Tensor::f_from_slice(labels)?;
+    let mut accs = Vec::new();
+    for k in 0..classes {
+        let of_k = labels.f_eq(k)?;
+        let total = of_k.f_sum(Kind::Double)?.f_double_value(&[])?;
+        let hits = predicted
+            .f_eq_tensor(&labels)?
+            .f_logical_and(&of_k)?
+            .f_sum(Kind::Double)?
+            .f_double_value(&[])?;
+        accs.push((total > 0.0).then(|| hits / total));
+    }
+    Ok(accs)
+}
+
+/// For each class `k` of a conditional generator, the share of `images_of(k)` (images
+/// generated as `k`) that the evaluator recognises as `k`.
+pub(crate) fn recognised_as_asked(
+    evaluator: &Evaluator,
+    classes: i64,
+    mut images_of: impl FnMut(i64) -> Result<Tensor>,
+) -> Result<Vec<f64>> {
+    let mut accs = Vec::new();
+    for k in 0..classes {
+        let images = images_of(k)?;
+        let (_, probs) = evaluator.features_and_probabilities(&images)?;
+        let hits = probs
+            .f_argmax(1, false)?
+            .f_eq(k)?
+            .f_to_kind(Kind::Double)?
+            .f_mean(Kind::Double)?
+            .f_double_value(&[])?;
+        accs.push(hits);
+    }
+    Ok(accs)
+}
+
+/// Inserts `real_class_<name>_accuracy` (classes with real images), `class_<name>_accuracy`
+/// (recognised as asked), and their mean and minimum over classes.
+pub(crate) fn insert_class_accuracies(
+    out: &mut MetricMap,
+    names: &[String],
+    real: &[Option<f64>],
+    asked: &[f64],
+) {
+    for (name, acc) in names.iter().zip(real) {
+        if let Some(acc) = acc {
+            out.insert(format!("real_class_{name}_accuracy"), *acc);
+        }
+    }
+    for (name, acc) in names.iter().zip(asked) {
+        out.insert(format!("class_{name}_accuracy"), *acc);
+    }
+    let mean = asked.iter().sum::<f64>() / asked.len().max(1) as f64;
+    out.insert("class_accuracy_mean".into(), mean);
+    out.insert(
+        "class_accuracy_min".into(),
+        asked.iter().copied().fold(f64::INFINITY, f64::min),
+    );
 }
 
 /// Options of `gen sample`.

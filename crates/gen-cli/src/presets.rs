@@ -66,6 +66,11 @@ pub const PRESETS: &[Preset] = &[
         about: "SpecGAN: drum sounds from 128x128 spectrograms, Griffin-Lim back to WAV",
         toml: include_str!("presets/drums-specgan.toml"),
     },
+    Preset {
+        name: "drums-cspecgan",
+        about: "class-conditional SpecGAN on drum sounds: `gen sample --class snare`",
+        toml: include_str!("presets/drums-cspecgan.toml"),
+    },
 ];
 
 /// The preset `gen train` runs when none is named.

@@ -3,11 +3,16 @@
 //! Griffin-Lim turns generated images back into audio. Scoring follows WaveGAN/SpecGAN: an
 //! evaluator CNN trained on real labelled spectrograms gives the FD-score, the inception score
 //! and class coverage of generated sounds, each recomputed from the waveform a listener hears,
-//! beside the real test clips' own inception score.
+//! beside the real test clips' own inception score. A conditional GAN (`conditional_specgan`)
+//! learns the six drum classes as labels; `gen sample --class snare` asks for one, and `gen
+//! evaluate` reports how often the evaluator recognises each class asked for.
 
 use crate::config::SoundGanRun;
 use crate::fit::{FitContext, MetricMap, RunKind};
-use crate::gan::{SampleOptions, evaluator_cache, gan_task, trained_gan};
+use crate::gan::{
+    SampleOptions, evaluator_cache, gan_task, insert_class_accuracies, real_class_accuracy,
+    recognised_as_asked, trained_gan,
+};
 use anyhow::{Context, Result, bail};
 use gen_core::spectrogram::{BinNorm, SpectrogramImages};
 use gen_data::drums::{self, CLIP_LEN, DrumClass, DrumsSplit, SAMPLE_RATE};
@@ -31,6 +36,10 @@ const SHARE_SAMPLES: usize = 512;
 
 /// Generated clips per Griffin-Lim batch when scoring.
 const SAMPLE_BATCH: usize = 64;
+
+/// Generated clips per class asked of a conditional GAN when scoring how often the evaluator
+/// recognises the class.
+const ASKED_PER_CLASS: i64 = 64;
 
 /// The drum clips, as one tensor, with their labels and split.
 pub struct SoundData {
@@ -57,6 +66,40 @@ impl SoundData {
         let clips = self.clips.f_index_select(0, &Tensor::f_from_slice(&idx)?)?;
         Ok((clips, labels))
     }
+
+    /// The share of each drum class among the labelled training clips (what a conditional
+    /// generator is asked for when scored against the real clips' mix).
+    fn train_class_shares(&self) -> Vec<f64> {
+        let mut counts = [0.0; DrumClass::COUNT];
+        for &i in &self.split.train {
+            if let Some(c) = self.labels.get(i).copied().flatten() {
+                if let Some(n) = counts.get_mut(c.index()) {
+                    *n += 1.0;
+                }
+            }
+        }
+        let total = counts.iter().sum::<f64>().max(1.0);
+        counts.iter().map(|n| n / total).collect()
+    }
+}
+
+/// Checks a conditional run's model fits the drum labels: one class each, no unlabelled clips.
+fn check_conditional(run: &SoundGanRun) -> Result<()> {
+    if !run.model.is_conditional() {
+        return Ok(());
+    }
+    if run.model.num_classes != DrumClass::COUNT as i64 {
+        bail!(
+            "model.num_classes = {}: the drums have {} classes ({})",
+            run.model.num_classes,
+            DrumClass::COUNT,
+            DrumClass::ALL.map(DrumClass::name).join(", ")
+        );
+    }
+    if run.data.unlabelled {
+        bail!("data.unlabelled = true: a conditional GAN needs a class for every clip");
+    }
+    Ok(())
 }
 
 fn load(run: &SoundGanRun) -> Result<SoundData> {
@@ -148,34 +191,65 @@ fn labelled_images(
     )?)
 }
 
+/// The classes a conditional generator is asked for.
+#[derive(Clone, Copy)]
+enum Ask<'a> {
+    /// Drawn uniformly (and none for an unconditional generator).
+    Uniform,
+    /// Drawn with these probabilities, one per class (conditional only).
+    Mix(&'a [f64]),
+    /// This class (conditional only).
+    Class(i64),
+}
+
 /// `k` generated clips `[k, CLIP_LEN]`.
-fn generate(gan: &Gan, front: &SpectrogramImages, k: i64, device: Device) -> Result<Tensor> {
-    let images = gan.sample(k, None, device)?;
+fn generate(
+    gan: &Gan,
+    front: &SpectrogramImages,
+    k: i64,
+    ask: Ask<'_>,
+    device: Device,
+) -> Result<Tensor> {
+    let images = match ask {
+        Ask::Uniform => gan.sample(k, None, device)?,
+        Ask::Class(c) => gan.sample(k, Some(c), device)?,
+        Ask::Mix(shares) => {
+            let labels = Tensor::f_from_slice(shares)?.f_multinomial(k, true)?;
+            gan.sample_labelled(&labels, device)?
+        }
+    };
     Ok(front.clips(&images)?)
 }
 
-fn report(
-    evaluator: &Evaluator,
-    reference: &RealReference,
-    gan: &Gan,
-    front: &SpectrogramImages,
+/// What a generator's quality report compares against, and how.
+struct Scoring<'a> {
+    evaluator: &'a Evaluator,
+    reference: &'a RealReference,
+    front: &'a SpectrogramImages,
+    /// Generated clips scored.
     n: usize,
+    /// Seed of the generated clips.
     seed: u64,
     device: Device,
-) -> Result<GanReport> {
-    tch::manual_seed(seed as i64);
-    Ok(generator_report(
-        evaluator,
-        reference,
-        n,
-        SAMPLE_BATCH,
-        |k| {
-            // Scored from the waveform a listener hears.
-            let clips = generate(gan, front, k as i64, device)
-                .map_err(|e| gen_train::Error::config("generated clips", format!("{e:#}")))?;
-            Ok(front.images(&clips)?)
-        },
-    )?)
+}
+
+impl Scoring<'_> {
+    /// The FD-score, inception score and coverage of `n` clips from `gan`.
+    fn report(&self, gan: &Gan, ask: Ask<'_>) -> Result<GanReport> {
+        tch::manual_seed(self.seed as i64);
+        Ok(generator_report(
+            self.evaluator,
+            self.reference,
+            self.n,
+            SAMPLE_BATCH,
+            |k| {
+                // Scored from the waveform a listener hears.
+                let clips = generate(gan, self.front, k as i64, ask, self.device)
+                    .map_err(|e| gen_train::Error::config("generated clips", format!("{e:#}")))?;
+                Ok(self.front.images(&clips)?)
+            },
+        )?)
+    }
 }
 
 /// The share of `images` that `evaluator` assigns to each drum class (by its most probable
@@ -208,6 +282,7 @@ impl RunKind for SoundGanRun {
                 "cross-validation needs held-out labels; it runs text-classifier and language-model presets"
             );
         }
+        check_conditional(self)?;
         let front = front_end(self, Some(data), &ctx.dir, ctx.device)?;
         let unlabelled = self.data.unlabelled;
         let (clips, labels) = data.select(&data.split.train, unlabelled)?;
@@ -229,8 +304,11 @@ impl RunKind for SoundGanRun {
     /// again) against the real labelled test clips, the real-vs-real floor, the untrained
     /// generator's FD, the inception score and coverage beside the real test clips' own, and
     /// the real test clips' inception score after a Griffin-Lim round trip (what phase
-    /// recovery alone costs).
+    /// recovery alone costs). A conditional generator is asked for the training clips' class
+    /// mix, and for each class in turn: `class_<name>_accuracy` is how often the evaluator
+    /// recognises it, `class_accuracy_min` the least of them.
     fn evaluate(&self, data: &SoundData, dir: &Path, device: Device) -> Result<MetricMap> {
+        check_conditional(self)?;
         let front = front_end(self, None, dir, device)?;
         let train = labelled_images(&front, data, &data.split.train)?;
         let test = labelled_images(&front, data, &data.split.test)?;
@@ -252,15 +330,21 @@ impl RunKind for SoundGanRun {
             &test.images().f_narrow(0, 0, n as i64)?,
         )?;
         let task = trained_gan(&self.model, &self.gan, dir, device)?;
-        let r = report(
-            &evaluator,
-            &reference,
-            &task.gan,
-            &front,
+        let shares = data.train_class_shares();
+        let ask = if self.model.is_conditional() {
+            Ask::Mix(&shares)
+        } else {
+            Ask::Uniform
+        };
+        let scoring = Scoring {
+            evaluator: &evaluator,
+            reference: &reference,
+            front: &front,
             n,
-            self.eval.seed,
+            seed: self.eval.seed,
             device,
-        )?;
+        };
+        let r = scoring.report(&task.gan, ask)?;
         let mut out = MetricMap::new();
         out.insert("fd".into(), r.fd);
         out.insert("fd_real_vs_real".into(), r.real_vs_real_fd);
@@ -290,7 +374,7 @@ impl RunKind for SoundGanRun {
         tch::manual_seed(self.eval.seed as i64);
         let generated = tch::no_grad(|| -> Result<Tensor> {
             let k = SHARE_SAMPLES as i64;
-            Ok(front.images(&generate(&task.gan, &front, k, device)?)?)
+            Ok(front.images(&generate(&task.gan, &front, k, ask, device)?)?)
         })?;
         let made = class_shares(&evaluator, &generated)?;
         let real_shares = class_shares(&evaluator, &real)?;
@@ -310,17 +394,21 @@ impl RunKind for SoundGanRun {
             tch::manual_seed(self.trainer.seed as i64);
             // The same seed as the run's start gives the generator it started from.
             let fresh = gan_task(&self.model, &self.gan, device)?;
-            let u = report(
-                &evaluator,
-                &reference,
-                &fresh.gan,
-                &front,
-                n,
-                self.eval.seed,
-                device,
-            )?;
+            let u = scoring.report(&fresh.gan, ask)?;
             out.insert("fd_untrained".into(), u.fd);
             out.insert("fd_ratio".into(), r.fd / u.fd);
+        }
+        if let Some(classes) = task.gan.generator.num_classes() {
+            let (_, labels) = data.select(&data.split.test, false)?;
+            let labels = labels.get(..n).unwrap_or(&labels);
+            let real_acc = real_class_accuracy(&evaluator, &real, labels, classes)?;
+            tch::manual_seed(self.eval.seed as i64);
+            let asked = recognised_as_asked(&evaluator, classes, |k| {
+                let clips = generate(&task.gan, &front, ASKED_PER_CLASS, Ask::Class(k), device)?;
+                Ok(tch::no_grad(|| front.images(&clips))?)
+            })?;
+            let names: Vec<String> = DrumClass::ALL.iter().map(|c| c.name().into()).collect();
+            insert_class_accuracies(&mut out, &names, &real_acc, &asked);
         }
         Ok(out)
     }
@@ -329,7 +417,8 @@ impl RunKind for SoundGanRun {
 /// Writes `opts.num` generated clips as 16-bit WAVs next to `opts.out` (`<stem>-NN.wav`) and
 /// their spectrograms (recomputed from the audio, low frequencies at the bottom) as the PNG
 /// grid `opts.out`. Returns the files written. A clip whose peak exceeds 1 is scaled to a
-/// peak of 0.99, so that nothing clips.
+/// peak of 0.99, so that nothing clips. A conditional GAN makes `opts.class` (an index into
+/// [`DrumClass::ALL`]) when given, else classes drawn uniformly.
 pub fn sample(
     run: &SoundGanRun,
     dir: &Path,
@@ -339,16 +428,22 @@ pub fn sample(
     if opts.num == 0 {
         bail!("--num must be at least 1");
     }
-    if opts.class.is_some() {
-        bail!(
-            "--class: the sound GAN in {} is not conditional",
+    let ask = match (opts.class, run.model.is_conditional()) {
+        (None, _) => Ask::Uniform,
+        (Some(k), true) if (0..DrumClass::COUNT as i64).contains(&k) => Ask::Class(k),
+        (Some(k), true) => bail!(
+            "--class {k}: the drum classes are 0..{}",
+            DrumClass::COUNT - 1
+        ),
+        (Some(_), false) => bail!(
+            "--class: the sound GAN in {} is not conditional (try a drums-cspecgan run)",
             dir.display()
-        );
-    }
+        ),
+    };
     let front = front_end(run, None, dir, device)?;
     let task = trained_gan(&run.model, &run.gan, dir, device)?;
     tch::manual_seed(opts.seed as i64);
-    let clips = generate(&task.gan, &front, opts.num as i64, device)?;
+    let clips = generate(&task.gan, &front, opts.num as i64, ask, device)?;
     let images = tch::no_grad(|| front.images(&clips))?;
     if let Some(parent) = opts.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)

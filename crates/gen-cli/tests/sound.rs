@@ -210,3 +210,112 @@ fn a_tiny_sound_gan_trains_samples_wavs_and_is_scored() {
         "evaluate repeats the fit's report"
     );
 }
+
+#[test]
+fn a_tiny_conditional_sound_gan_makes_the_class_asked_for() {
+    let data = fixture();
+    let config = data.path().join("tiny-c.toml");
+    let conditional = TINY.replace(
+        "kind = \"specgan\"",
+        "kind = \"conditional_specgan\"\nnum_classes = 6",
+    );
+    std::fs::write(&config, &conditional).unwrap();
+    let run = data.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let config_s = config.to_str().unwrap();
+    ok(&run_gen(
+        data.path(),
+        &["train", "--config", config_s, "--out", run_s, "--quiet"],
+    ));
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    // Each class is asked for and scored; the fixture's real test clips are kicks, hi-hats
+    // and snares only, so only those have a real accuracy.
+    let mut asked = Vec::new();
+    for class in ["kick", "snare", "hi-hat", "tom", "cymbal", "clap"] {
+        let v = eval[format!("class_{class}_accuracy")].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{class}: {v}");
+        asked.push(v);
+        let real = eval.get(format!("real_class_{class}_accuracy"));
+        assert_eq!(
+            real.is_some(),
+            ["kick", "snare", "hi-hat"].contains(&class),
+            "{class}"
+        );
+    }
+    let min = asked.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(eval["class_accuracy_min"].as_f64().unwrap(), min);
+
+    // A class by name or by index: the same clips, named after the class.
+    let by_name = ok(&run_gen(
+        data.path(),
+        &["sample", "--run", run_s, "--num", "2", "--class", "snare"],
+    ));
+    let by_name: Vec<&str> = by_name.lines().collect();
+    assert!(
+        by_name[0].ends_with("sample-seed0-snare.png"),
+        "{by_name:?}"
+    );
+    let other = data.path().join("one.png");
+    let by_index = ok(&run_gen(
+        data.path(),
+        &[
+            "sample",
+            "--run",
+            run_s,
+            "--num",
+            "2",
+            "--class",
+            "1",
+            "--out",
+            other.to_str().unwrap(),
+        ],
+    ));
+    let by_index: Vec<&str> = by_index.lines().collect();
+    assert_eq!(
+        std::fs::read(by_name[1]).unwrap(),
+        std::fs::read(by_index[1]).unwrap()
+    );
+    // Another class gives other sounds from the same seed.
+    let kick = ok(&run_gen(
+        data.path(),
+        &["sample", "--run", run_s, "--num", "2", "--class", "kick"],
+    ));
+    let kick: Vec<&str> = kick.lines().collect();
+    let audio = |path: &str| -> Vec<i16> {
+        let mut reader = hound::WavReader::open(path).unwrap();
+        reader.samples::<i16>().map(|s| s.unwrap()).collect()
+    };
+    assert_ne!(audio(kick[1]), audio(by_name[1]));
+    // Unknown names and indices are refused with the classes named.
+    for bad in ["cowbell", "6"] {
+        let out = run_gen(data.path(), &["sample", "--run", run_s, "--class", bad]);
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--class") && (err.contains("clap") || err.contains("0..5")),
+            "{err}"
+        );
+    }
+    // A conditional model needs one label per drum class.
+    std::fs::write(
+        &config,
+        conditional.replace("num_classes = 6", "num_classes = 3"),
+    )
+    .unwrap();
+    let bad_run = data.path().join("bad");
+    let out = run_gen(
+        data.path(),
+        &[
+            "train",
+            "--config",
+            config_s,
+            "--out",
+            bad_run.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("model.num_classes = 3"), "{err}");
+}

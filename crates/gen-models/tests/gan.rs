@@ -599,3 +599,74 @@ fn specgan_makes_128x128_spectrograms_and_scores_each_one() {
     }
     assert!(gan.sample(1, Some(2), Device::Cpu).is_err());
 }
+
+#[test]
+fn conditional_specgan_takes_a_label_on_each_side() {
+    let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+    let config = GanConfig {
+        kind: GanKind::ConditionalSpecgan,
+        image_size: 32,
+        num_classes: 6,
+        ..Default::default()
+    };
+    assert!(config.is_conditional());
+    let gan = Gan::new(&g_vs.root(), &d_vs.root(), &config).unwrap();
+    assert_eq!(gan.generator.num_classes(), Some(6));
+    assert_eq!(gan.discriminator.num_classes(), Some(6));
+    // 32x32: three upsamplings from 4x4, top width 8 * 4 = 32; the embedding widens z by 10,
+    // and D's projection has one row of its last map's 32 channels per class.
+    let g = g_vs.variables();
+    assert_eq!(g["label_embedding.weight"].size(), [6, 10]);
+    assert_eq!(g["project.weight"].size(), [110, 32, 4, 4]);
+    let d = d_vs.variables();
+    assert_eq!(d["label_embedding.weight"].size(), [6, 32]);
+
+    tch::manual_seed(0);
+    let z = gan.sample_latent(4, Device::Cpu).unwrap();
+    let snare = Tensor::from_slice(&[1i64; 4]);
+    let clap = Tensor::from_slice(&[5i64; 4]);
+    let a = gan.generator.forward_t(&z, Some(&snare), false).unwrap();
+    let b = gan.generator.forward_t(&z, Some(&clap), false).unwrap();
+    assert_eq!(a.size(), [4, 1, 32, 32]);
+    // The same z with another label gives another image; the same label, the same image.
+    let diff = (&a - &b).abs().max().double_value(&[]);
+    assert!(diff > 1e-4, "the label changes nothing: {diff}");
+    let again = gan.generator.forward_t(&z, Some(&snare), false).unwrap();
+    assert_eq!((&a - &again).abs().max().double_value(&[]), 0.0);
+    // D: one score per sample, changed by the label, per sample (no batch norm).
+    let d = &gan.discriminator;
+    let sa = d.forward_t(&a, Some(&snare), false).unwrap();
+    let sb = d.forward_t(&a, Some(&clap), false).unwrap();
+    assert_eq!(sa.size(), [4]);
+    assert!((&sa - &sb).abs().max().double_value(&[]) > 0.0);
+    let one = d
+        .forward_t(&a.narrow(0, 2, 1), Some(&snare.narrow(0, 2, 1)), false)
+        .unwrap();
+    assert!((one.double_value(&[0]) - sa.double_value(&[2])).abs() < 1e-5);
+    // Labels are required and checked; sample() draws the asked class.
+    assert!(matches!(
+        gan.generator.forward_t(&z, None, false),
+        Err(Error::Shape { .. })
+    ));
+    let bad = Tensor::from_slice(&[6i64; 4]);
+    assert!(matches!(
+        d.forward_t(&a, Some(&bad), false),
+        Err(Error::Config { .. })
+    ));
+    assert_eq!(
+        gan.sample(3, Some(5), Device::Cpu).unwrap().size(),
+        [3, 1, 32, 32]
+    );
+    // Conditioning needs two classes and a positive embedding.
+    for (classes, label_dim, field) in [(1, 10, "gan.num_classes"), (6, 0, "gan.specgan.label_dim")]
+    {
+        let mut c = config.clone();
+        c.num_classes = classes;
+        c.specgan.label_dim = label_dim;
+        let (g2, d2) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        match Gan::new(&g2.root(), &d2.root(), &c) {
+            Err(Error::Config { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{classes} classes, label_dim {label_dim}: {other:?}"),
+        }
+    }
+}

@@ -12,7 +12,8 @@ use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, OptimizerConfig};
 use gen_train::tasks::gan::augment::DiffAugmentConfig;
 use gen_train::tasks::gan::{
-    GanLoss, GanTask, GanTaskConfig, ImageData, InstanceNoise, SampleConfig, grid_pixels, grid_png,
+    FakeLabels, GanLoss, GanTask, GanTaskConfig, ImageData, InstanceNoise, SampleConfig,
+    grid_pixels, grid_png,
 };
 use gen_train::{Dataset, Error, Metrics, Outcome, TrainStep, Trainer, TrainerConfig};
 use ndarray::Array4;
@@ -508,13 +509,18 @@ fn grid_png_places_each_image_after_two_pixels_of_padding() {
 
 /// 40 tiny 8x8 "images" of two classes: a bright top half (class 0) or bottom half (class 1).
 fn tiny_images() -> ImageData {
+    tiny_images_labelled(None)
+}
+
+/// [`tiny_images`], every image labelled `label` when given.
+fn tiny_images_labelled(label: Option<i64>) -> ImageData {
     let n = 40;
     let mut rng = SplitMix64::new(9);
     let mut values = Vec::with_capacity(n * 64);
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
         let class = (i % 2) as i64;
-        labels.push(class);
+        labels.push(label.unwrap_or(class));
         for y in 0..8 {
             for _ in 0..8 {
                 let bright = (y < 4) == (class == 0);
@@ -726,5 +732,50 @@ fn an_interrupted_and_resumed_gan_run_repeats_the_uninterrupted_one() {
             .unwrap()
             .to_luma8();
         assert_eq!(real.dimensions(), (4 * 10 + 2, 2 * 10 + 2));
+    }
+}
+
+#[test]
+fn uniform_fake_labels_train_the_generator_on_classes_the_batches_lack() {
+    let _s = serial();
+    // Every real image is labelled 0: with the batch's labels G never makes class 1, so its
+    // class-1 embedding row gets no gradient (Adam then moves it by exactly 0); drawn
+    // uniformly, G makes class 1 too and the row moves.
+    let data = tiny_images_labelled(Some(0));
+    let model = tiny_dcgan(GanKind::ConditionalDcgan, DiscriminatorNorm::None);
+    for (labels, moves) in [(FakeLabels::Batch, false), (FakeLabels::Uniform, true)] {
+        let config = GanTaskConfig {
+            fake_labels: labels,
+            samples: no_samples(),
+            ..Default::default()
+        };
+        let mut t = task(&model, config, 3);
+        let row = |t: &GanTask| t.g_vs.variables()["label_embedding.weight"].get(1).copy();
+        let before = row(&t);
+        run_steps(&mut t, &data, 4, 8, 11);
+        let change = (row(&t) - before).abs().max().double_value(&[]);
+        assert_eq!(change > 0.0, moves, "{labels:?}: {change}");
+    }
+    // Uniform labels need classes, and a penalty that mixes real and fake under one label
+    // cannot take them.
+    for (model, loss) in [
+        (toy_model(), GanLoss::NonSaturating),
+        (
+            tiny_dcgan(GanKind::ConditionalDcgan, DiscriminatorNorm::Layer),
+            GanLoss::WganGp,
+        ),
+    ] {
+        let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        let gan = Gan::new(&g_vs.root(), &d_vs.root(), &model).unwrap();
+        let config = GanTaskConfig {
+            loss,
+            fake_labels: FakeLabels::Uniform,
+            ..Default::default()
+        };
+        let err = GanTask::new(gan, g_vs, d_vs, config).unwrap_err();
+        assert!(
+            matches!(&err, Error::Config { field, .. } if field == "gan.fake_labels"),
+            "{err}"
+        );
     }
 }

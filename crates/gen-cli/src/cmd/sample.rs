@@ -8,6 +8,7 @@ use crate::fit::RunKind;
 use crate::{gan, music, provenance, runs, runtime, sound, trajectory};
 use anyhow::Result;
 use clap::Args;
+use gen_data::drums::DrumClass;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,15 +21,17 @@ pub struct SampleArgs {
     /// images or trajectories, 4 chorales.
     #[arg(long)]
     num: Option<usize>,
-    /// Generate this class (conditional GANs) or this shape index (trajectory runs).
-    /// Default: classes drawn uniformly; every shape.
+    /// Generate this class (conditional GANs: an index; sound runs also take a name, e.g.
+    /// `snare`) or this shape index (trajectory runs). Default: classes drawn uniformly; every
+    /// shape.
     #[arg(long)]
-    class: Option<i64>,
+    class: Option<String>,
     /// Seed of the latents.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The PNG to write (sound runs write `<stem>-NN.wav` beside it; music runs: the folder).
-    /// Default: `<run>/samples/sample-seed<S>[-class<K>].png` (music runs: `<run>/samples`)
+    /// Default: `<run>/samples/sample-seed<S>[-class<K>].png` (sound runs: `[-<name>]`;
+    /// music runs: `<run>/samples`)
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -39,22 +42,42 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
     let config = runs::read_config(&args.run)?;
     let device = runtime::setup(&config)?;
     let num = args.num.unwrap_or(64);
+    let class = args
+        .class
+        .as_deref()
+        .map(|c| class_index(&config, c))
+        .transpose()?;
+    // Sound runs name the class in file names and provenance; the others give its index.
+    let drum = class
+        .filter(|_| matches!(config, RunConfig::SoundGan(_)))
+        .and_then(|k| usize::try_from(k).ok())
+        .and_then(DrumClass::from_index);
     let out = args.out.clone().unwrap_or_else(|| {
-        let class = args.class.map(|k| format!("-class{k}")).unwrap_or_default();
+        let class = match (drum, class) {
+            (Some(d), _) => format!("-{}", d.name()),
+            (None, Some(k)) => format!("-class{k}"),
+            (None, None) => String::new(),
+        };
         args.run
             .join("samples")
             .join(format!("sample-seed{}{class}.png", args.seed))
     });
     let mut sampling = provenance::Sampling::new();
     sampling.insert("num".into(), args.num.into());
-    if let Some(k) = args.class {
-        sampling.insert("class".into(), k.into());
+    match (drum, class) {
+        (Some(d), _) => {
+            sampling.insert("class".into(), d.name().into());
+        }
+        (None, Some(k)) => {
+            sampling.insert("class".into(), k.into());
+        }
+        (None, None) => {}
     }
     match &config {
         RunConfig::ImageGan(r) => {
             let opts = gan::SampleOptions {
                 num,
-                class: args.class,
+                class,
                 seed: args.seed,
                 out: out.clone(),
             };
@@ -66,7 +89,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
         RunConfig::SoundGan(r) => {
             let opts = gan::SampleOptions {
                 num: args.num.unwrap_or(16),
-                class: args.class,
+                class,
                 seed: args.seed,
                 out: out.clone(),
             };
@@ -81,7 +104,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
         RunConfig::Trajectory(r) => {
             let opts = trajectory::SampleOptions {
                 num: num.min(64),
-                shape: args.class,
+                shape: class,
                 seed: args.seed,
                 out: out.clone(),
             };
@@ -91,7 +114,7 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
             println!("{}\n{}", out.display(), csv.display());
         }
         RunConfig::Music(r) => {
-            if args.class.is_some() {
+            if class.is_some() {
                 anyhow::bail!("--class: a music run is not conditional");
             }
             let opts = music::SampleOptions {
@@ -127,4 +150,18 @@ pub fn run(args: SampleArgs, global: &Global) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--class` as an index: a number, or for sound runs a drum class name.
+fn class_index(config: &RunConfig, class: &str) -> Result<i64> {
+    if let Ok(k) = class.trim().parse::<i64>() {
+        return Ok(k);
+    }
+    match config {
+        RunConfig::SoundGan(_) => class
+            .parse::<DrumClass>()
+            .map(|c| c.index() as i64)
+            .map_err(|e| anyhow::anyhow!("--class {class}: {e}")),
+        _ => anyhow::bail!("--class {class}: expected a class index (0, 1, ...)"),
+    }
 }

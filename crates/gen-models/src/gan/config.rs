@@ -55,8 +55,10 @@ pub enum GanKind {
     /// generator, a projection (Miyato & Koyama 2018) in the discriminator.
     ConditionalDcgan,
     /// SpecGAN (Donahue et al. 2019): a DCGAN deepened to `log2(size / 4)` stride-2 layers on
-    /// each side, for 128x128 spectrograms ([`SpecganConfig`]). Unconditional.
+    /// each side, for 128x128 spectrograms ([`SpecganConfig`]).
     Specgan,
+    /// SpecGAN with the class label fed to both sides, as in `conditional_dcgan`.
+    ConditionalSpecgan,
 }
 
 /// The normalisation of the discriminator's hidden convolutions.
@@ -154,6 +156,8 @@ pub struct SpecganConfig {
     pub slope: f64,
     /// Standard deviation of the `N(0, std)` weight init. Default: 0.02.
     pub init_std: f64,
+    /// Size of the label embedding concatenated with `z` (conditional only). Default: 10.
+    pub label_dim: i64,
 }
 
 impl Default for SpecganConfig {
@@ -163,6 +167,7 @@ impl Default for SpecganConfig {
             d_norm: DiscriminatorNorm::None,
             slope: 0.2,
             init_std: 0.02,
+            label_dim: 10,
         }
     }
 }
@@ -187,7 +192,7 @@ pub struct GanConfig {
     pub mlp: MlpGanConfig,
     /// Sizes of the `dcgan` and `conditional_dcgan` kinds.
     pub dcgan: DcganConfig,
-    /// Sizes of the `specgan` kind.
+    /// Sizes of the `specgan` and `conditional_specgan` kinds.
     pub specgan: SpecganConfig,
 }
 
@@ -215,7 +220,10 @@ impl GanConfig {
 
     /// Whether the models take labels.
     pub fn is_conditional(&self) -> bool {
-        self.kind == GanKind::ConditionalDcgan
+        matches!(
+            self.kind,
+            GanKind::ConditionalDcgan | GanKind::ConditionalSpecgan
+        )
     }
 
     pub(super) fn validate(&self) -> Result<()> {
@@ -228,6 +236,11 @@ impl GanConfig {
         ensure_config(self.image_size > 0, "gan.image_size", || {
             format!("must be positive, got {}", self.image_size)
         })?;
+        if self.is_conditional() {
+            ensure_config(self.num_classes >= 2, "gan.num_classes", || {
+                format!("must be at least 2, got {}", self.num_classes)
+            })?;
+        }
         match self.kind {
             GanKind::Mlp => {
                 let slope = self.mlp.slope;
@@ -250,16 +263,13 @@ impl GanConfig {
                     format!("must be positive, got {}", d.init_std)
                 })?;
                 if self.is_conditional() {
-                    ensure_config(self.num_classes >= 2, "gan.num_classes", || {
-                        format!("must be at least 2, got {}", self.num_classes)
-                    })?;
                     ensure_config(d.label_dim > 0, "gan.dcgan.label_dim", || {
                         format!("must be positive, got {}", d.label_dim)
                     })?;
                 }
                 Ok(())
             }
-            GanKind::Specgan => {
+            GanKind::Specgan | GanKind::ConditionalSpecgan => {
                 let s = &self.specgan;
                 let power_of_two = self.image_size >= 8 && self.image_size.count_ones() == 1;
                 ensure_config(power_of_two, "gan.image_size", || {
@@ -280,7 +290,13 @@ impl GanConfig {
                 })?;
                 ensure_config(s.init_std > 0.0, "gan.specgan.init_std", || {
                     format!("must be positive, got {}", s.init_std)
-                })
+                })?;
+                if self.is_conditional() {
+                    ensure_config(s.label_dim > 0, "gan.specgan.label_dim", || {
+                        format!("must be positive, got {}", s.label_dim)
+                    })?;
+                }
+                Ok(())
             }
         }
     }

@@ -1,11 +1,8 @@
 //! The DCGAN (Radford et al. 2016) and its class-conditional variant.
 
-use super::{
-    Discriminator, DiscriminatorNorm, GanConfig, Generator, check_images, check_labels,
-    check_latent,
-};
+use super::conditioning::{LabelInput, Projection};
+use super::{Discriminator, DiscriminatorNorm, GanConfig, Generator, check_images, check_latent};
 use crate::conv::{BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, GroupNorm, Init, leaky_relu};
-use crate::layers::Embedding;
 use crate::layers::{autocast_kind_for, uncast};
 use crate::spectral::SpectralNorm;
 use crate::{Module, Result};
@@ -20,14 +17,13 @@ use tch::{Kind, Tensor, nn};
 /// `N(1, init_std)`, biases 0; convolutions followed by batch norm have no bias.
 #[derive(Debug)]
 pub struct DcganGenerator {
-    label_embedding: Option<Embedding>,
+    label_input: Option<LabelInput>,
     deconv1: ConvTranspose2d,
     bn1: BatchNorm2d,
     deconv2: ConvTranspose2d,
     bn2: BatchNorm2d,
     deconv3: ConvTranspose2d,
     latent_dim: i64,
-    num_classes: Option<i64>,
 }
 
 impl Module for DcganGenerator {
@@ -39,22 +35,16 @@ impl Module for DcganGenerator {
         config.validate()?;
         let d = &config.dcgan;
         let init = Init::Normal { std: d.init_std };
-        let (label_embedding, num_classes, label_dim) = if config.is_conditional() {
-            let e = Embedding::new(
-                &(vs / "label_embedding"),
-                config.num_classes,
-                d.label_dim,
-                None,
-            )?;
-            (Some(e), Some(config.num_classes), d.label_dim)
+        let label_input = if config.is_conditional() {
+            Some(LabelInput::new(vs, config.num_classes, d.label_dim)?)
         } else {
-            (None, None, 0)
+            None
         };
         let base = config.image_size / 4;
-        let input = config.latent_dim + label_dim;
+        let input = config.latent_dim + label_input.as_ref().map_or(0, LabelInput::dim);
         let up = ConvConfig::new(4, 2, 1);
         Ok(DcganGenerator {
-            label_embedding,
+            label_input,
             deconv1: ConvTranspose2d::new(
                 &(vs / "deconv1"),
                 input,
@@ -73,18 +63,14 @@ impl Module for DcganGenerator {
             bn2: BatchNorm2d::new(&(vs / "bn2"), 2 * d.ngf, init)?,
             deconv3: ConvTranspose2d::new(&(vs / "deconv3"), 2 * d.ngf, config.channels, up, init)?,
             latent_dim: config.latent_dim,
-            num_classes,
         })
     }
 
     fn forward_t(&self, (z, labels): Self::Input<'_>, train: bool) -> Result<Tensor> {
         let batch = check_latent(z, self.latent_dim)?;
-        let input = match (&self.label_embedding, self.num_classes) {
-            (Some(embedding), Some(classes)) => {
-                let labels = check_labels(labels, batch, classes)?;
-                Tensor::f_cat(&[z, &embedding.forward(labels)?], 1)?
-            }
-            _ => z.shallow_clone(),
+        let input = match &self.label_input {
+            Some(label_input) => label_input.concat(z, labels, batch)?,
+            None => z.shallow_clone(),
         };
         let xs = input.f_reshape([batch, -1, 1, 1])?;
         // Under bf16 autocast the hidden activations stay bf16 (batch norm reads them with f32
@@ -127,10 +113,9 @@ pub struct DcganDiscriminator {
     norm2: Norm,
     conv3: Conv2d,
     spectral: Option<[SpectralNorm; 3]>,
-    label_embedding: Option<Tensor>,
+    projection: Option<Projection>,
     slope: f64,
     shape: [i64; 3],
-    num_classes: Option<i64>,
 }
 
 impl Module for DcganDiscriminator {
@@ -155,16 +140,15 @@ impl Module for DcganDiscriminator {
             DiscriminatorNorm::None => (Norm::None, down),
         };
         let base = config.image_size / 4;
-        let (label_embedding, num_classes) = if config.is_conditional() {
-            let e = (vs / "label_embedding").f_randn(
-                "weight",
-                &[config.num_classes, 2 * d.ndf],
-                0.0,
+        let projection = if config.is_conditional() {
+            Some(Projection::new(
+                vs,
+                config.num_classes,
+                2 * d.ndf,
                 d.init_std,
-            )?;
-            (Some(e), Some(config.num_classes))
+            )?)
         } else {
-            (None, None)
+            None
         };
         let conv1 = Conv2d::new(&(vs / "conv1"), config.channels, d.ndf, down, init)?;
         let conv2 = Conv2d::new(&(vs / "conv2"), d.ndf, 2 * d.ndf, conv2_config, init)?;
@@ -190,17 +174,16 @@ impl Module for DcganDiscriminator {
             norm2,
             conv3,
             spectral,
-            label_embedding,
+            projection,
             slope: d.slope,
             shape: config.image_shape(),
-            num_classes,
         })
     }
 
     fn forward_t(&self, (x, labels): Self::Input<'_>, train: bool) -> Result<Tensor> {
         let batch = check_images(x, self.shape)?;
-        let labels = match self.num_classes {
-            Some(classes) => Some(check_labels(labels, batch, classes)?),
+        let labels = match &self.projection {
+            Some(p) => Some(p.labels(labels, batch)?),
             None => None,
         };
         let (w1, w2, w3) = match &self.spectral {
@@ -229,13 +212,8 @@ impl Module for DcganDiscriminator {
             autocast_kind_for(&h),
         )?
         .f_reshape([batch])?;
-        match (&self.label_embedding, labels) {
-            (Some(embedding), Some(labels)) => {
-                let pooled = h.f_sum_dim_intlist([2i64, 3].as_slice(), false, Kind::Float)?;
-                let e = embedding.f_index_select(0, labels)?;
-                let projection = pooled.f_mul(&e)?.f_sum_dim_intlist(1, false, Kind::Float)?;
-                Ok(logit.f_add(&projection)?)
-            }
+        match (&self.projection, labels) {
+            (Some(p), Some(labels)) => p.add(&logit, &h, labels),
             _ => Ok(logit),
         }
     }
@@ -246,7 +224,7 @@ impl Generator for DcganGenerator {
         self.latent_dim
     }
     fn num_classes(&self) -> Option<i64> {
-        self.num_classes
+        self.label_input.as_ref().map(LabelInput::classes)
     }
     fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         Module::forward_t(self, (z, labels), train)
@@ -255,7 +233,7 @@ impl Generator for DcganGenerator {
 
 impl Discriminator for DcganDiscriminator {
     fn num_classes(&self) -> Option<i64> {
-        self.num_classes
+        self.projection.as_ref().map(Projection::classes)
     }
     fn per_sample(&self) -> bool {
         !matches!(self.norm2, Norm::Batch(_))

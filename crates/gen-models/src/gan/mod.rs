@@ -1,6 +1,6 @@
 //! GANs for small images: the original fully connected GAN (Goodfellow et al. 2014), DCGAN
-//! (Radford et al. 2016), a class-conditional DCGAN, and SpecGAN (Donahue et al. 2019) for
-//! 128x128 spectrograms.
+//! (Radford et al. 2016) and SpecGAN (Donahue et al. 2019) for 128x128 spectrograms, the
+//! last two optionally class-conditional.
 //!
 //! A [`Gan`] is built from one [`GanConfig`] into two `VarStore` paths, one for the
 //! generator and one for the discriminator, so that each gets its own optimiser. Both sides
@@ -14,7 +14,8 @@
 //! Unconditional models ignore labels. Conditional models need int64 labels `[batch]` in
 //! `0..num_classes`. Your own models join by implementing the two traits (see the crate's
 //! `examples/custom_gan.rs`). The files: `config.rs` (the [`GanConfig`] and its checks),
-//! `mlp.rs`, `dcgan.rs` and `specgan.rs` (the three families), this one (the traits and [`Gan`]).
+//! `mlp.rs`, `dcgan.rs` and `specgan.rs` (the three families), `conditioning.rs` (the label
+//! embedding and projection of the conditional kinds), this one (the traits and [`Gan`]).
 //!
 //! ```
 //! use gen_models::gan::{Gan, GanConfig, GanKind};
@@ -31,6 +32,7 @@
 //! # Ok::<(), gen_models::Error>(())
 //! ```
 
+mod conditioning;
 mod config;
 mod dcgan;
 mod mlp;
@@ -155,7 +157,9 @@ impl Gan {
             GanKind::Dcgan | GanKind::ConditionalDcgan => {
                 Box::new(DcganDiscriminator::init(d, config)?)
             }
-            GanKind::Specgan => Box::new(SpecganDiscriminator::init(d, config)?),
+            GanKind::Specgan | GanKind::ConditionalSpecgan => {
+                Box::new(SpecganDiscriminator::init(d, config)?)
+            }
         };
         Ok(Gan {
             generator,
@@ -172,7 +176,9 @@ impl Gan {
             GanKind::Dcgan | GanKind::ConditionalDcgan => {
                 Box::new(DcganGenerator::init(g, config)?)
             }
-            GanKind::Specgan => Box::new(SpecganGenerator::init(g, config)?),
+            GanKind::Specgan | GanKind::ConditionalSpecgan => {
+                Box::new(SpecganGenerator::init(g, config)?)
+            }
         })
     }
 
@@ -203,5 +209,21 @@ impl Gan {
             (None, None) => None,
         };
         tch::no_grad(|| self.generator.forward_t(&z, labels.as_ref(), false))
+    }
+
+    /// Generates one image per label of `labels` (int64 `[n]` in `0..num_classes`) with a
+    /// conditional generator in evaluation mode and no gradient; an unconditional one is an
+    /// error.
+    pub fn sample_labelled(&self, labels: &Tensor, device: Device) -> Result<Tensor> {
+        if self.generator.num_classes().is_none() {
+            return Err(Error::Config {
+                field: "labels",
+                reason: "the model is not conditional".into(),
+            });
+        }
+        let n = labels.size().first().copied().unwrap_or(0);
+        let z = self.sample_latent(n, device)?;
+        let labels = labels.f_to_device(device)?;
+        tch::no_grad(|| self.generator.forward_t(&z, Some(&labels), false))
     }
 }

@@ -1,6 +1,8 @@
 //! SpecGAN (Donahue et al. 2019): DCGAN-style generator and discriminator, deepened to reach
-//! 128x128 spectrogram images from a 4x4 start.
+//! 128x128 spectrogram images from a 4x4 start, and its class-conditional variant (the
+//! conditional DCGAN's label embedding and projection).
 
+use super::conditioning::{LabelInput, Projection};
 use super::{Discriminator, DiscriminatorNorm, GanConfig, Generator, check_images, check_latent};
 use crate::conv::{BatchNorm2d, Conv2d, ConvConfig, ConvTranspose2d, GroupNorm, Init, leaky_relu};
 use crate::{Module, Result};
@@ -30,8 +32,11 @@ fn top_channels(dim: i64, layers: i64) -> i64 {
 /// At 128x128: 4x4x16d -> 8x8x8d -> 16x16x4d -> 32x32x2d -> 64x64xd -> 128x128. SpecGAN's
 /// kernels are 5x5 with "same" padding; 4x4 with padding 1 keeps the sizes exact in
 /// libtorch's transposed convolution. Weights `N(0, init_std)`.
+///
+/// Conditional: `z` is concatenated with a label embedding of `label_dim` first.
 #[derive(Debug)]
 pub struct SpecganGenerator {
+    label_input: Option<LabelInput>,
     project: ConvTranspose2d,
     project_bn: BatchNorm2d,
     ups: Vec<(ConvTranspose2d, BatchNorm2d)>,
@@ -41,8 +46,8 @@ pub struct SpecganGenerator {
 
 impl Module for SpecganGenerator {
     type Config = GanConfig;
-    /// `z`.
-    type Input<'a> = &'a Tensor;
+    /// `z` and labels (required when the config is conditional, else ignored).
+    type Input<'a> = (&'a Tensor, Option<&'a Tensor>);
 
     fn init(vs: &nn::Path<'_>, config: &GanConfig) -> Result<Self> {
         config.validate()?;
@@ -50,9 +55,14 @@ impl Module for SpecganGenerator {
         let init = Init::Normal { std: s.init_std };
         let layers = depth(config.image_size);
         let mut channels = top_channels(s.dim, layers);
+        let label_input = if config.is_conditional() {
+            Some(LabelInput::new(vs, config.num_classes, s.label_dim)?)
+        } else {
+            None
+        };
         let project = ConvTranspose2d::new(
             &(vs / "project"),
-            config.latent_dim,
+            config.latent_dim + label_input.as_ref().map_or(0, LabelInput::dim),
             channels,
             ConvConfig::new(4, 1, 0).no_bias(),
             init,
@@ -74,6 +84,7 @@ impl Module for SpecganGenerator {
         }
         let last = ConvTranspose2d::new(&(vs / "last"), channels, config.channels, up, init)?;
         Ok(SpecganGenerator {
+            label_input,
             project,
             project_bn,
             ups,
@@ -82,9 +93,13 @@ impl Module for SpecganGenerator {
         })
     }
 
-    fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward_t(&self, (z, labels): Self::Input<'_>, train: bool) -> Result<Tensor> {
         let batch = check_latent(z, self.latent_dim)?;
-        let xs = z.f_reshape([batch, -1, 1, 1])?;
+        let input = match &self.label_input {
+            Some(label_input) => label_input.concat(z, labels, batch)?,
+            None => z.shallow_clone(),
+        };
+        let xs = input.f_reshape([batch, -1, 1, 1])?;
         let mut xs = self
             .project_bn
             .forward_t(&self.project.forward_autocast(&xs)?, train)?
@@ -109,18 +124,22 @@ enum Norm {
 /// The SpecGAN discriminator, the generator's mirror: `[Conv(4, 2, 1) -> norm, LeakyReLU] x
 /// L`, doubling the channels from `d` (no norm on the first), then `Conv(4)` on the 4x4 map
 /// -> one score.
+///
+/// Conditional: adds the projection `<embed(y), sum_{i,j} h[:, :, i, j]>` of the last 4x4
+/// map `h` to the score, with the class embedding drawn from `N(0, init_std)`.
 #[derive(Debug)]
 pub struct SpecganDiscriminator {
     downs: Vec<(Conv2d, Norm)>,
     last: Conv2d,
+    projection: Option<Projection>,
     slope: f64,
     shape: [i64; 3],
 }
 
 impl Module for SpecganDiscriminator {
     type Config = GanConfig;
-    /// Images.
-    type Input<'a> = &'a Tensor;
+    /// Images and labels (required when the config is conditional, else ignored).
+    type Input<'a> = (&'a Tensor, Option<&'a Tensor>);
 
     fn init(vs: &nn::Path<'_>, config: &GanConfig) -> Result<Self> {
         config.validate()?;
@@ -151,16 +170,26 @@ impl Module for SpecganDiscriminator {
             output *= 2;
         }
         let last = Conv2d::new(&(vs / "last"), input, 1, ConvConfig::new(4, 1, 0), init)?;
+        let projection = if config.is_conditional() {
+            Some(Projection::new(vs, config.num_classes, input, s.init_std)?)
+        } else {
+            None
+        };
         Ok(SpecganDiscriminator {
             downs,
             last,
+            projection,
             slope: s.slope,
             shape: config.image_shape(),
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward_t(&self, (x, labels): Self::Input<'_>, train: bool) -> Result<Tensor> {
         let batch = check_images(x, self.shape)?;
+        let labels = match &self.projection {
+            Some(p) => Some(p.labels(labels, batch)?),
+            None => None,
+        };
         let mut h = x.shallow_clone();
         for (conv, norm) in &self.downs {
             let c = conv.forward_autocast(&h)?;
@@ -171,7 +200,11 @@ impl Module for SpecganDiscriminator {
             };
             h = leaky_relu(&c, self.slope)?;
         }
-        Ok(self.last.forward(&h)?.f_reshape([batch])?)
+        let score = self.last.forward(&h)?.f_reshape([batch])?;
+        match (&self.projection, labels) {
+            (Some(p), Some(labels)) => p.add(&score, &h, labels),
+            _ => Ok(score),
+        }
     }
 }
 
@@ -180,21 +213,21 @@ impl Generator for SpecganGenerator {
         self.latent_dim
     }
     fn num_classes(&self) -> Option<i64> {
-        None
+        self.label_input.as_ref().map(LabelInput::classes)
     }
-    fn forward_t(&self, z: &Tensor, _labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        Module::forward_t(self, z, train)
+    fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        Module::forward_t(self, (z, labels), train)
     }
 }
 
 impl Discriminator for SpecganDiscriminator {
     fn num_classes(&self) -> Option<i64> {
-        None
+        self.projection.as_ref().map(Projection::classes)
     }
     fn per_sample(&self) -> bool {
         !self.downs.iter().any(|(_, n)| matches!(n, Norm::Batch(_)))
     }
-    fn forward_t(&self, x: &Tensor, _labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        Module::forward_t(self, x, train)
+    fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        Module::forward_t(self, (x, labels), train)
     }
 }

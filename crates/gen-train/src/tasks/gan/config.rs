@@ -28,6 +28,18 @@ impl GanLoss {
     }
 }
 
+/// The labels a conditional generator is asked for in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FakeLabels {
+    /// The real batch's own labels, so fakes follow the data's class frequencies. The default.
+    #[default]
+    Batch,
+    /// Drawn uniformly over the classes (class-balanced), so rare classes get as many
+    /// generator updates as common ones; D still sees the real batch with its own labels.
+    Uniform,
+}
+
 /// Gaussian noise added to every input of D, real and fake (Sønderby et al. 2017; Arjovsky
 /// & Bottou 2017), to blur the supports early in training.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -131,6 +143,8 @@ pub struct GanTaskConfig {
     /// sample grids, `gen sample` and `gen evaluate` use the average, and checkpoints keep it
     /// as `g_ema.<name>`. Default: none (the trained weights).
     pub ema_decay: Option<f64>,
+    /// The labels of the fakes of a conditional GAN. Default: `batch`.
+    pub fake_labels: FakeLabels,
 }
 
 impl Default for GanTaskConfig {
@@ -146,6 +160,7 @@ impl Default for GanTaskConfig {
             diff_augment: DiffAugmentConfig::default(),
             samples: SampleConfig::default(),
             ema_decay: None,
+            fake_labels: FakeLabels::Batch,
         }
     }
 }
@@ -167,6 +182,21 @@ impl GanTaskConfig {
                 "wgan_gp needs a discriminator that scores each sample on its own: set the \
                  model's dcgan.d_norm to `layer` or `none` (batch norm couples the batch)",
             ));
+        }
+        if self.fake_labels == FakeLabels::Uniform {
+            if gan.generator.num_classes().is_none() {
+                return Err(Error::config(
+                    "gan.fake_labels",
+                    "`uniform` needs a conditional model",
+                ));
+            }
+            if self.loss == GanLoss::WganGp {
+                return Err(Error::config(
+                    "gan.fake_labels",
+                    "`uniform` does not combine with wgan_gp, whose penalty scores real and \
+                     fake images mixed under one label",
+                ));
+            }
         }
         if let Some(t) = self.label_smoothing {
             if !self.loss.is_sigmoid() {

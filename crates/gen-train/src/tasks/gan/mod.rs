@@ -6,7 +6,8 @@
 //! Each [`TrainStep::train_step`] takes one batch of real images `x` (and labels `y`):
 //!
 //! 1. draws `z` and makes `G(z, y)` (conditional models get the batch's own labels, so fakes
-//!    follow the data's class frequencies);
+//!    follow the data's class frequencies; with [`FakeLabels::Uniform`], labels `y'` drawn
+//!    uniformly after `z`, which D then scores the fakes under);
 //! 2. updates D once on `x` and `G(z).detach()` with the configured loss (both through the
 //!    [`augment`] of [`GanTaskConfig::diff_augment`] when set, then instance noise);
 //! 3. on every `n_critic`-th step (counted by D updates, so resume keeps the rhythm) updates G
@@ -70,7 +71,7 @@ mod data;
 mod grid;
 mod samples;
 
-pub use config::{GanLoss, GanTaskConfig, InstanceNoise, SampleConfig};
+pub use config::{FakeLabels, GanLoss, GanTaskConfig, InstanceNoise, SampleConfig};
 pub use data::{ImageBatch, ImageData};
 pub use grid::{GRID_PADDING, grid_pixels, grid_png, to_byte};
 
@@ -224,6 +225,20 @@ impl GanTask {
         self.gan.generator.num_classes().map(|_| &batch.labels)
     }
 
+    /// The labels of this step's fakes: the batch's, or (`fake_labels = uniform`) `n` drawn
+    /// uniformly over the classes; none when unconditional.
+    fn fake_labels(&self, batch: &ImageBatch, n: i64) -> Result<Option<Tensor>> {
+        match (self.gan.generator.num_classes(), self.config.fake_labels) {
+            (None, _) => Ok(None),
+            (Some(_), FakeLabels::Batch) => Ok(Some(batch.labels.shallow_clone())),
+            (Some(classes), FakeLabels::Uniform) => Ok(Some(Tensor::f_randint(
+                classes,
+                [n],
+                (Kind::Int64, self.device),
+            )?)),
+        }
+    }
+
     /// D's loss on scores of real and fake inputs (penalty excluded).
     fn d_loss(&self, d_real: &Tensor, d_fake: &Tensor) -> Result<Tensor> {
         Ok(match self.config.loss {
@@ -337,10 +352,12 @@ impl TrainStep for GanTask {
         let noise = self.config.instance_noise.std_at(step);
 
         let z = self.gan.sample_latent(n, self.device)?;
+        let fake_labels = self.fake_labels(batch, n)?;
+        let fake_labels = fake_labels.as_ref();
         let fake = if generator_step {
-            self.gan.generator.forward_t(&z, labels, true)?
+            self.gan.generator.forward_t(&z, fake_labels, true)?
         } else {
-            tch::no_grad(|| self.gan.generator.forward_t(&z, labels, true))?
+            tch::no_grad(|| self.gan.generator.forward_t(&z, fake_labels, true))?
         };
 
         // Discriminator update.
@@ -348,7 +365,7 @@ impl TrainStep for GanTask {
         let fake_in = self.d_input(&fake.f_detach()?, noise)?;
         let d = &self.gan.discriminator;
         let d_real = d.forward_t(&real_in, labels, true)?;
-        let d_fake = d.forward_t(&fake_in, labels, true)?;
+        let d_fake = d.forward_t(&fake_in, fake_labels, true)?;
         let mut loss_d = self.d_loss(&d_real, &d_fake)?;
         let gp = self.penalty(&real_in, &fake_in, labels, true)?;
         if let Some(gp) = &gp {
@@ -361,7 +378,10 @@ impl TrainStep for GanTask {
         // backward computes no gradient for D's weights.
         let loss_g = if generator_step {
             let fake_in = self.d_input(&fake, noise)?;
-            let d_fake = self.gan.discriminator.forward_t(&fake_in, labels, true)?;
+            let d_fake = self
+                .gan
+                .discriminator
+                .forward_t(&fake_in, fake_labels, true)?;
             let loss_g = self.g_loss(&d_fake)?;
             self.opt_g.backward(&loss_g)?;
             self.opt_g.step()?;
