@@ -16,6 +16,18 @@ fn two_runs() -> (tempfile::TempDir, String) {
     (root, render(&runs))
 }
 
+/// The page as XML (stricter than HTML); its doctype is allowed.
+fn parse(html: &str) -> roxmltree::Document<'_> {
+    roxmltree::Document::parse_with_options(
+        html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn elements<'a>(doc: &'a roxmltree::Document<'_>, tag: &str) -> Vec<roxmltree::Node<'a, 'a>> {
     doc.descendants()
         .filter(|n| n.tag_name().name() == tag)
@@ -25,14 +37,7 @@ fn elements<'a>(doc: &'a roxmltree::Document<'_>, tag: &str) -> Vec<roxmltree::N
 #[test]
 fn the_page_parses_and_has_one_chart_per_metric_with_every_curve() {
     let (_root, html) = two_runs();
-    let doc = roxmltree::Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse(&html);
     let charts = elements(&doc, "svg");
     let metrics: Vec<&str> = charts
         .iter()
@@ -70,14 +75,7 @@ fn the_page_loads_nothing_from_outside() {
     let (_root, html) = two_runs();
     assert!(!html.contains("http:") && !html.contains("https:") && !html.contains("//"));
     assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("url("));
-    let doc = roxmltree::Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse(&html);
     for node in doc.descendants() {
         for attr in ["src", "href"] {
             if let Some(url) = node.attribute(attr) {
@@ -90,14 +88,7 @@ fn the_page_loads_nothing_from_outside() {
 #[test]
 fn images_decode_to_the_runs_pixels_and_configs_are_compared() {
     let (root, html) = two_runs();
-    let doc = roxmltree::Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse(&html);
     let images = elements(&doc, "img");
     // run-a: 4 grids and real.png; run-b: 3 and real.png; checkpoints/ is left out.
     assert_eq!(images.len(), 9);
@@ -192,14 +183,7 @@ fn sound_and_music_runs_get_a_player_per_clip() {
     std::fs::create_dir_all(run.join("tb")).unwrap();
     std::fs::write(run.join("tb/clip.wav"), &clip).unwrap();
     let html = render(&Run::load_all(&[run]).unwrap());
-    let doc = roxmltree::Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse(&html);
     let players = elements(&doc, "audio");
     assert_eq!(players.len(), 1, "one clip under the cap, outside tb/");
     let src = players[0].attribute("src").unwrap();
