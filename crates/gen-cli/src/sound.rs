@@ -18,8 +18,8 @@ use gen_core::spectrogram::{BinNorm, SpectrogramImages};
 use gen_data::drums::{self, CLIP_LEN, DrumClass, DrumsSplit, SAMPLE_RATE};
 use gen_models::gan::Gan;
 use gen_train::eval::{
-    Evaluator, GanReport, RealReference, classifier_inception_score, generator_report,
-    train_or_load_evaluator_on,
+    Evaluator, GanReport, RealReference, class_shares, classifier_inception_score,
+    generator_report, train_or_load_evaluator_on,
 };
 use gen_train::tasks::gan::{ImageData, grid_png};
 use gen_train::tasks::image_classifier::LabelledImages;
@@ -254,17 +254,9 @@ impl Scoring<'_> {
 
 /// The share of `images` that `evaluator` assigns to each drum class (by its most probable
 /// class), in [`DrumClass::ALL`]'s order.
-fn class_shares(evaluator: &Evaluator, images: &Tensor) -> Result<[f64; DrumClass::COUNT]> {
+fn drum_shares(evaluator: &Evaluator, images: &Tensor) -> Result<Vec<f64>> {
     let (_, probs) = evaluator.features_and_probabilities(images)?;
-    let predicted = Vec::<i64>::try_from(probs.f_argmax(1, false)?)?;
-    let mut shares = [0.0; DrumClass::COUNT];
-    for &c in &predicted {
-        if let Some(s) = usize::try_from(c).ok().and_then(|c| shares.get_mut(c)) {
-            *s += 1.0;
-        }
-    }
-    let n = predicted.len().max(1) as f64;
-    Ok(shares.map(|s| s / n))
+    Ok(class_shares(&probs, DrumClass::COUNT)?)
 }
 
 impl RunKind for SoundGanRun {
@@ -376,11 +368,12 @@ impl RunKind for SoundGanRun {
             let k = SHARE_SAMPLES as i64;
             Ok(front.images(&generate(&task.gan, &front, k, ask, device)?)?)
         })?;
-        let made = class_shares(&evaluator, &generated)?;
-        let real_shares = class_shares(&evaluator, &real)?;
+        let made = drum_shares(&evaluator, &generated)?;
+        let real_shares = drum_shares(&evaluator, &real)?;
         let mut matched = 0;
         for class in DrumClass::ALL {
-            let (g, r) = (made[class.index()], real_shares[class.index()]);
+            let share = |s: &[f64]| s.get(class.index()).copied().unwrap_or(0.0);
+            let (g, r) = (share(&made), share(&real_shares));
             out.insert(format!("share_{}", class.name()), g);
             out.insert(format!("real_share_{}", class.name()), r);
             matched += usize::from(r > 0.0 && g >= r / 2.0);

@@ -47,4 +47,4 @@ pub use report::{
     DEFAULT_REAL_SAMPLES, GanReport, RealReference, gan_report, generator_report, images_to_tensor,
     noise_images,
 };
-pub use scores::{class_coverage, classifier_inception_score};
+pub use scores::{class_coverage, class_shares, classifier_inception_score};

@@ -71,13 +71,7 @@ pub fn classifier_inception_score(probs: &Tensor) -> Result<f64> {
 /// of the argmax predictions of `probs` `[N, classes]` (ties go to the lowest class).
 /// A generator covering every class evenly scores `classes`; a collapsed one scores few.
 pub fn class_coverage(probs: &Tensor, classes: usize) -> Result<usize> {
-    let k = i64::try_from(classes).map_err(|_| gen_core::Error::InvalidArgument {
-        name: "classes",
-        reason: format!("{classes} is too large"),
-    })?;
-    let p = checked_probabilities("class_coverage", probs, Some(k))?;
-    let n = p.size().first().copied().unwrap_or(0) as f64;
-    let counts = p.f_argmax(1, false)?.f_bincount(None::<Tensor>, k)?;
+    let (counts, n) = argmax_counts("class_coverage", probs, classes)?;
     let threshold = 0.5 * n / classes as f64;
     let covered = counts
         .f_to_kind(Kind::Double)?
@@ -85,6 +79,25 @@ pub fn class_coverage(probs: &Tensor, classes: usize) -> Result<usize> {
         .f_sum(Kind::Int64)?
         .f_int64_value(&[])?;
     Ok(covered as usize)
+}
+
+/// The share of the rows of `probs` `[N, classes]` whose argmax is each class (ties go to the
+/// lowest class); all zero when `N` is 0.
+pub fn class_shares(probs: &Tensor, classes: usize) -> Result<Vec<f64>> {
+    let (counts, n) = argmax_counts("class_shares", probs, classes)?;
+    let counts = Vec::<f64>::try_from(counts.f_to_kind(Kind::Double)?)?;
+    Ok(counts.iter().map(|&c| c / n.max(1.0)).collect())
+}
+
+/// Per class, how many rows of `probs` `[N, classes]` have their argmax there; and `N`.
+fn argmax_counts(op: &'static str, probs: &Tensor, classes: usize) -> Result<(Tensor, f64)> {
+    let k = i64::try_from(classes).map_err(|_| gen_core::Error::InvalidArgument {
+        name: "classes",
+        reason: format!("{classes} is too large"),
+    })?;
+    let p = checked_probabilities(op, probs, Some(k))?;
+    let n = p.size().first().copied().unwrap_or(0) as f64;
+    Ok((p.f_argmax(1, false)?.f_bincount(None::<Tensor>, k)?, n))
 }
 
 #[cfg(test)]
@@ -143,6 +156,13 @@ mod tests {
         // Soft predictions count by their argmax.
         let soft = Tensor::from_slice(&[0.6, 0.4, 0.3, 0.7]).reshape([2, 2]);
         assert_eq!(class_coverage(&soft, 2).unwrap(), 2);
+    }
+
+    #[test]
+    fn shares_are_argmax_counts_over_rows() {
+        let shares = class_shares(&one_hot(&[0, 2, 2, 1], 3), 3).unwrap();
+        assert_eq!(shares, [0.25, 0.25, 0.5]);
+        assert!(class_shares(&one_hot(&[0, 1], 3), 2).is_err());
     }
 
     #[test]
