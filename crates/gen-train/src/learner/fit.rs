@@ -81,8 +81,11 @@ impl Trainer {
                 state.batch_in_epoch as u64,
                 self.shown_verbosity(),
             );
+            let (first_step, started) = (state.global_step, std::time::Instant::now());
             let trained =
                 self.train_epoch(task, data, &batches, plan, &mut state, &mut progress)?;
+            let steps = state.global_step - first_step;
+            let step_seconds = (steps > 0).then(|| started.elapsed().as_secs_f64() / steps as f64);
             if let Trained::Interrupted = trained {
                 progress.finish(&state.epoch_metrics.means());
                 return Ok((Outcome::Interrupted, state));
@@ -92,7 +95,8 @@ impl Trainer {
             }
             let log = self.validate(task, data, valid, plan, state.epoch_metrics.means())?;
             progress.finish(&log);
-            if let Some(outcome) = self.end_epoch(task, &mut state, log, plan, &mut board)? {
+            let epoch_board = board.as_mut().map(|b| (b, step_seconds));
+            if let Some(outcome) = self.end_epoch(task, &mut state, log, plan, epoch_board)? {
                 return Ok((outcome, state));
             }
         }
@@ -104,6 +108,9 @@ impl Trainer {
         let c = &self.config;
         if c.batch_size == 0 {
             return Err(Error::config("trainer.batch_size", "must be at least 1"));
+        }
+        if c.samples_every == 0 {
+            return Err(Error::config("trainer.samples_every", "must be at least 1"));
         }
         if !(0.0..1.0).contains(&c.validation_split) {
             return Err(Error::config(
@@ -258,16 +265,18 @@ impl Trainer {
     }
 
     /// Ends the epoch with its `log`: the schedule and the best value ([`Trainer::track_best`]),
-    /// early stopping, the history, log files and TensorBoard scalars, the `best` checkpoint when the epoch improved,
-    /// the `last` checkpoint, then the task's `on_epoch_end` (its new images go to TensorBoard). Returns how training ends, when
-    /// it ends here (early stopping restores the best weights when asked).
+    /// early stopping, the history, log files and TensorBoard scalars (with the learning rate
+    /// and the mean seconds per step that come with `board`), the `best` checkpoint when the
+    /// epoch improved, the `last` checkpoint, then, every `samples_every` epochs and at the
+    /// last, the task's `on_epoch_end` (the media it writes go to TensorBoard). Returns how training ends, when it ends here (early stopping
+    /// restores the best weights when asked).
     fn end_epoch<T: TrainStep>(
         &self,
         task: &mut T,
         state: &mut TrainerState,
         log: BTreeMap<String, f64>,
         plan: &Plan,
-        board: &mut Option<logs::Board>,
+        mut board: Option<(&mut logs::Board, Option<f64>)>,
     ) -> Result<Option<Outcome>> {
         let c = &self.config;
         let epoch = state.epoch;
@@ -289,18 +298,26 @@ impl Trainer {
         state.finished = limit_hit || stop_early || state.epoch >= c.epochs;
         if self.is_main() {
             logs::write(&self.run_dir, &state.history)?;
-            if let (Some(board), Some(last)) = (board.as_mut(), state.history.last()) {
-                board.epoch(last)?;
+            if let (Some((board, step_seconds)), Some(last)) =
+                (board.as_mut(), state.history.last())
+            {
+                let lrs: Vec<f64> = task.optimizers_mut().iter().map(|o| o.lr()).collect();
+                board.epoch(last, &lrs, *step_seconds)?;
             }
             if improved {
                 self.save(task, state, "best")?;
             }
             self.save(task, state, "last")?;
-            match board.as_mut() {
-                Some(board) => board.samples(&self.run_dir, state.global_step, || {
-                    task.on_epoch_end(epoch + 1, &self.run_dir)
-                })?,
-                None => task.on_epoch_end(epoch + 1, &self.run_dir)?,
+            if state.finished || (epoch + 1) % c.samples_every.max(1) == 0 {
+                let started = std::time::Instant::now();
+                match board {
+                    Some((board, _)) => board.samples(&self.run_dir, state.global_step, || {
+                        task.on_epoch_end(epoch + 1, &self.run_dir)
+                    })?,
+                    None => task.on_epoch_end(epoch + 1, &self.run_dir)?,
+                }
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::debug!(epoch = epoch + 1, seconds, "epoch samples written");
             }
         }
         if let Some(dist) = &self.dist {

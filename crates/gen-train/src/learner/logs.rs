@@ -56,11 +56,23 @@ fn csv(history: &[EpochLog]) -> std::io::Result<Vec<u8>> {
 }
 
 /// The run's TensorBoard events in `<run>/tb/`: each epoch's metrics as scalars at the global
-/// step, the images the task writes at the end of an epoch, and the resolved config (as
-/// hparams and as text) at step 0.
+/// step, with the learning rate and the step time; the media the task writes at the end of an
+/// epoch (images, audio clips, text); and the resolved config (as hparams and as text) at
+/// step 0.
+///
+/// Tasks hand their media over as files: whatever PNG, WAV or text file under the run folder
+/// `on_epoch_end` writes or rewrites is logged (see [`Board::samples`]).
 pub(super) struct Board {
     writer: TbWriter,
 }
+
+/// The scalar tag of the learning rate (with several optimisers, `lr/<i>` for the `i`-th of
+/// [`crate::TrainStep::optimizers_mut`]: a GAN's generator is `lr/0`).
+pub(super) const LR_TAG: &str = "lr";
+
+/// The scalar tag of the mean wall-clock seconds per training step over the epoch (the
+/// steps alone: validation, checkpoints and samples excluded).
+pub(super) const STEP_TIME_TAG: &str = "step_seconds";
 
 impl Board {
     /// Opens `tb/` in `run_dir`. A fresh run (`state` at step 0) starts a new event file with
@@ -87,34 +99,85 @@ impl Board {
         Ok(Board { writer })
     }
 
-    /// Logs every metric of `log` at its step (as `f32`, TensorBoard's scalar type).
-    pub(super) fn epoch(&mut self, log: &EpochLog) -> Result<()> {
+    /// Logs every metric of `log` at its step (as `f32`, TensorBoard's scalar type), the
+    /// learning rate of each optimiser (`lrs`, as its last step used it) and, when the epoch
+    /// ran steps, the mean seconds per step.
+    pub(super) fn epoch(
+        &mut self,
+        log: &EpochLog,
+        lrs: &[f64],
+        step_seconds: Option<f64>,
+    ) -> Result<()> {
         for (name, value) in &log.metrics {
             self.writer.scalar(name, log.step, *value as f32)?;
+        }
+        match lrs {
+            [lr] => self.writer.scalar(LR_TAG, log.step, *lr as f32)?,
+            _ => {
+                for (i, lr) in lrs.iter().enumerate() {
+                    let tag = format!("{LR_TAG}/{i}");
+                    self.writer.scalar(&tag, log.step, *lr as f32)?;
+                }
+            }
+        }
+        if let Some(seconds) = step_seconds {
+            self.writer
+                .scalar(STEP_TIME_TAG, log.step, seconds as f32)?;
         }
         Ok(self.writer.flush()?)
     }
 
-    /// Runs `on_epoch_end` (the task's samples), then logs at `step` each PNG under `run_dir`
-    /// it wrote or rewrote, tagged by its path without the epoch number: `samples/epoch_003.png`
-    /// is `samples/epoch`.
+    /// Runs `on_epoch_end` (the task's samples), then logs at `step` each file under
+    /// `run_dir` it wrote or rewrote, tagged by its path without the extension and the epoch
+    /// number (`samples/epoch_003.png` is `samples/epoch`): a `.png` as an image, a `.wav`
+    /// as an audio clip, a `.txt` as text shown verbatim.
     pub(super) fn samples(
         &mut self,
         run_dir: &Path,
         step: u64,
         on_epoch_end: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
-        let before = png_stamps(run_dir)?;
+        let before = media_stamps(run_dir)?;
         on_epoch_end()?;
-        for (path, stamp) in png_stamps(run_dir)? {
+        for (path, stamp) in media_stamps(run_dir)? {
             if before.get(&path) == Some(&stamp) {
                 continue;
             }
-            let png = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            self.writer
-                .image_png(&image_tag(run_dir, &path), step, &png)?;
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let tag = media_tag(run_dir, &path);
+            match Media::of(&path) {
+                Some(Media::Image) => self.writer.image_png(&tag, step, &bytes)?,
+                Some(Media::Audio) => self.writer.audio_wav(&tag, step, &bytes)?,
+                Some(Media::Text) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    self.writer.text_verbatim(&tag, step, &text)?;
+                }
+                None => {}
+            }
         }
         Ok(self.writer.flush()?)
+    }
+}
+
+/// The kinds of file a task's epoch samples are, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// `.png`
+    Image,
+    /// `.wav`
+    Audio,
+    /// `.txt`
+    Text,
+}
+
+impl Media {
+    fn of(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()? {
+            "png" => Some(Media::Image),
+            "wav" => Some(Media::Audio),
+            "txt" => Some(Media::Text),
+            _ => None,
+        }
     }
 }
 
@@ -140,8 +203,9 @@ fn resolved_config(run_dir: &Path, config: &TrainerConfig) -> Result<(String, se
     Ok((text, json))
 }
 
-/// Modification time and length of every PNG under `dir`, outside `tb/` and `checkpoints/`.
-fn png_stamps(dir: &Path) -> Result<BTreeMap<PathBuf, (SystemTime, u64)>> {
+/// Modification time and length of every media file ([`Media`]) under `dir`, outside `tb/`
+/// and `checkpoints/`.
+fn media_stamps(dir: &Path) -> Result<BTreeMap<PathBuf, (SystemTime, u64)>> {
     let mut stamps = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
@@ -159,7 +223,7 @@ fn png_stamps(dir: &Path) -> Result<BTreeMap<PathBuf, (SystemTime, u64)>> {
                 if folder != dir || (name != files::TENSORBOARD && name != files::CHECKPOINTS) {
                     pending.push(path);
                 }
-            } else if path.extension().is_some_and(|e| e == "png") {
+            } else if Media::of(&path).is_some() {
                 let modified = meta.modified().map_err(|e| Error::io(&path, e))?;
                 stamps.insert(path, (modified, meta.len()));
             }
@@ -169,7 +233,7 @@ fn png_stamps(dir: &Path) -> Result<BTreeMap<PathBuf, (SystemTime, u64)>> {
 }
 
 /// `path`'s tag: relative to `run_dir`, without the extension and a trailing `_<digits>`.
-fn image_tag(run_dir: &Path, path: &Path) -> String {
+fn media_tag(run_dir: &Path, path: &Path) -> String {
     let relative = path
         .strip_prefix(run_dir)
         .unwrap_or(path)
@@ -192,18 +256,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn image_tags_drop_the_extension_and_the_epoch_number() {
+    fn media_tags_drop_the_extension_and_the_epoch_number() {
         let run = Path::new("/runs/a");
         assert_eq!(
-            image_tag(run, &run.join("samples/epoch_003.png")),
+            media_tag(run, &run.join("samples/epoch_003.png")),
             "samples/epoch"
         );
         assert_eq!(
-            image_tag(run, &run.join("samples/real.png")),
+            media_tag(run, &run.join("samples/real.png")),
             "samples/real"
         );
-        assert_eq!(image_tag(run, &run.join("plot_a.png")), "plot_a");
-        assert_eq!(image_tag(run, &run.join("_12.png")), "_12");
+        assert_eq!(media_tag(run, &run.join("plot_a.png")), "plot_a");
+        assert_eq!(media_tag(run, &run.join("_12.png")), "_12");
+    }
+
+    #[test]
+    fn media_are_known_by_their_extension() {
+        let of = |name: &str| Media::of(Path::new(name));
+        assert_eq!(of("samples/epoch_001.png"), Some(Media::Image));
+        assert_eq!(of("samples/clip0_001.wav"), Some(Media::Audio));
+        assert_eq!(of("samples/text_001.txt"), Some(Media::Text));
+        assert_eq!(of("samples/chorale.mid"), None);
+        assert_eq!(of("metrics.jsonl"), None);
+        assert_eq!(of("png"), None);
     }
 
     #[test]

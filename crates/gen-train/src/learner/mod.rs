@@ -100,6 +100,10 @@ pub struct TrainerConfig {
     pub seed: u64,
     /// Also write the `last` checkpoint every this many steps. Default: none (each epoch).
     pub checkpoint_every: Option<u64>,
+    /// Epochs between the task's epoch samples ([`TrainStep::on_epoch_end`]: sample grids,
+    /// audio clips, plots, text; TensorBoard logs them): every `samples_every`-th epoch, and
+    /// the last one. Drawing them never changes training. Default: 1 (every epoch).
+    pub samples_every: usize,
     /// The metric that selects the `best` checkpoint and drives `ReduceOnPlateau`, with its
     /// direction: a name (`"val_accuracy"`, direction by Keras's `auto`: higher is better when
     /// it has `acc` or ends with `auc`) or `{ name = "...", mode = "min" | "max" }`. An epoch
@@ -128,6 +132,7 @@ impl Default for TrainerConfig {
             max_steps: None,
             seed: 0,
             checkpoint_every: None,
+            samples_every: 1,
             monitor: Monitor::auto("val_loss"),
             lr_schedule: LrSchedule::Constant,
             early_stopping: None,

@@ -53,6 +53,9 @@ impl<T: TrainStep> TrainStep for StopAfter<T> {
     fn load_state(&mut self, t: &HashMap<String, Tensor>, p: &Path) -> gen_train::Result<()> {
         self.inner.load_state(t, p)
     }
+    fn optimizers_mut(&mut self) -> Vec<&mut gen_train::Optimizer> {
+        self.inner.optimizers_mut()
+    }
     fn on_epoch_end(&mut self, epoch: usize, run_dir: &Path) -> gen_train::Result<()> {
         self.inner.on_epoch_end(epoch, run_dir)
     }
