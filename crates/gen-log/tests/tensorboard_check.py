@@ -2,6 +2,7 @@
 """Checks that TensorBoard reads a gen run's event files.
 
     python3 crates/gen-log/tests/tensorboard_check.py RUN_DIR [--expect EXPECTED.json]
+        [--metrics METRICS.jsonl] [--each-epoch KIND:TAG ...] [--require KIND:TAG ...]
 
 RUN_DIR is a run folder (its `tb/` is read) or a folder of event files. It is loaded with
 TensorBoard's two Python readers:
@@ -16,6 +17,11 @@ every clip a WAV whose header gives its sample rate and length, every text UTF-8
 files' version "brain.Event:2". With `--expect` (written by gen-log's tests), the tags, steps
 and values must also be exactly those expected: scalars as f32, images byte for byte, audio
 samples within half a 16-bit step, text and hparams exactly.
+
+A gen run's own check: with `--metrics` (its `metrics.jsonl`), every metric of every epoch
+must be a scalar at the epoch's step with the epoch's value (as f32), in both readers;
+`--each-epoch KIND:TAG` (KIND one of scalars, images, audio, text) asks for a value of TAG at
+every epoch's step, and `--require KIND:TAG` for at least one value of it.
 
 Needs `pip install tensorboard` (tested with 2.21.0). Exit status: 0 pass, 1 a check failed,
 2 bad usage or no tensorboard.
@@ -51,6 +57,15 @@ class Checks:
         self.count += 1
         if not ok:
             self.failures.append(what)
+
+
+def plugin_content(acc, plugin):
+    """{tag: content} of a plugin's summaries; empty when the run has none (the legacy reader
+    raises KeyError then)."""
+    try:
+        return acc.PluginTagToContent(plugin)
+    except KeyError:
+        return {}
 
 
 def unlimited(module):
@@ -93,9 +108,9 @@ def read_legacy(tb, checks):
             checks.that(e.content_type == "audio/wav", f"legacy: {tag}@{e.step}: content type {e.content_type!r}")
             clips.append((e.step, e.sample_rate, e.length_frames, e.encoded_audio_string))
         run["audio"][tag] = clips
-    for tag in acc.PluginTagToContent("text"):
+    for tag in plugin_content(acc, "text"):
         run["text"][tag] = last_per_step([(e.step, text_of(e.tensor_proto)) for e in acc.Tensors(tag)])
-    content = acc.PluginTagToContent("hparams").get(HPARAMS_TAG)
+    content = plugin_content(acc, "hparams").get(HPARAMS_TAG)
     if content is not None:
         run["hparams"] = hparams_of(content)
     return run
@@ -121,15 +136,15 @@ def read_plugin(tb, checks):
     acc.Reload()
     checks.that(acc.file_version == 2.0, f"plugin: file_version is {acc.file_version}, not 2")
     run = {"scalars": {}, "images": {}, "audio": {}, "text": {}, "hparams": None}
-    for tag in acc.PluginTagToContent("scalars"):
+    for tag in plugin_content(acc, "scalars"):
         run["scalars"][tag] = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
-    for tag in acc.PluginTagToContent("images"):
+    for tag in plugin_content(acc, "images"):
         images = []
         for e in acc.Tensors(tag):
             width, height, png = list(tensor_util.make_ndarray(e.tensor_proto))
             images.append((e.step, int(width), int(height), png))
         run["images"][tag] = images
-    for tag in acc.PluginTagToContent("audio"):
+    for tag in plugin_content(acc, "audio"):
         clips = []
         for e in acc.Tensors(tag):
             # One clip: [wav] (a blob sequence, as dataclass_compat makes it) or [[wav, label]].
@@ -139,9 +154,9 @@ def read_plugin(tb, checks):
             rate, _, frames, _ = wav_layout(wav)
             clips.append((e.step, float(rate), frames, wav))
         run["audio"][tag] = clips
-    for tag in acc.PluginTagToContent("text"):
+    for tag in plugin_content(acc, "text"):
         run["text"][tag] = [(e.step, text_of(e.tensor_proto)) for e in acc.Tensors(tag)]
-    content = acc.PluginTagToContent("hparams").get(HPARAMS_TAG)
+    content = plugin_content(acc, "hparams").get(HPARAMS_TAG)
     if content is not None:
         run["hparams"] = hparams_of(content)
     return run
@@ -224,6 +239,53 @@ def check_expected(run, reader, want, checks):
         checks.that(run["hparams"] == want["hparams"], f"{reader}: hparams {run['hparams']} != {want['hparams']}")
 
 
+def read_metrics(path):
+    """The epochs of a gen run's metrics.jsonl: [(step, {metric: value})]."""
+    epochs = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                entry = json.loads(line)
+                step = entry.pop("step")
+                entry.pop("epoch", None)
+                epochs.append((step, entry))
+    return epochs
+
+
+def check_metrics(run, reader, epochs, checks):
+    """Every metric of every epoch is a scalar at the epoch's step with its value as f32."""
+    checks.that(len(epochs) > 0, f"{reader}: metrics.jsonl has no epochs")
+    names = sorted({name for _, metrics in epochs for name in metrics})
+    for name in names:
+        exp = [(step, f32(float(m[name]))) for step, m in epochs if name in m]
+        got = run["scalars"].get(name)
+        if got is None:
+            checks.that(False, f"{reader}: metric {name} is not a scalar (scalars: {sorted(run['scalars'])})")
+            continue
+        ok = len(got) == len(exp) and all(gs == es and same_float(gv, ev) for (gs, gv), (es, ev) in zip(got, exp))
+        checks.that(ok, f"{reader}: scalar {name}: {got} != metrics.jsonl's {exp}")
+
+
+def parse_kind_tag(spec):
+    kind, sep, tag = spec.partition(":")
+    if not sep or kind not in ("scalars", "images", "audio", "text") or not tag:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected KIND:TAG, KIND one of scalars, images, audio, text")
+    return kind, tag
+
+
+def check_present(run, reader, kind, tag, steps, checks):
+    """TAG of KIND has a value (at each of `steps` when given); text is not empty."""
+    values = run[kind].get(tag)
+    if not values:
+        checks.that(False, f"{reader}: no {kind} {tag!r} (tags: {sorted(run[kind])})")
+        return
+    got = sorted({v[0] for v in values})
+    if steps is not None:
+        checks.that(set(steps) <= set(got), f"{reader}: {kind} {tag!r} at steps {got}, expected one at each of {steps}")
+    if kind == "text":
+        checks.that(all(v[1] and str(v[1]).strip() for v in values), f"{reader}: text {tag!r} has an empty value")
+
+
 def summary(run):
     parts = []
     for kind in ("scalars", "images", "audio", "text"):
@@ -237,7 +299,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir")
     parser.add_argument("--expect", help="JSON of the tags, steps and values TensorBoard must show")
+    parser.add_argument("--metrics", help="the run's metrics.jsonl: each metric must be a scalar with its steps and values")
+    parser.add_argument("--each-epoch", type=parse_kind_tag, action="append", default=[], metavar="KIND:TAG",
+                        help="TAG must have a value at every step of --metrics")
+    parser.add_argument("--require", type=parse_kind_tag, action="append", default=[], metavar="KIND:TAG",
+                        help="TAG must have at least one value")
     args = parser.parse_args()
+    if args.each_epoch and not args.metrics:
+        parser.error("--each-epoch needs --metrics")
 
     tb = os.path.join(args.run_dir, "tb")
     if not os.path.isdir(tb):
@@ -262,6 +331,17 @@ def main():
             want = json.load(f)
         for reader, run in runs.items():
             check_expected(run, reader, want, checks)
+
+    if args.metrics:
+        epochs = read_metrics(args.metrics)
+        steps = [step for step, _ in epochs]
+        for reader, run in runs.items():
+            check_metrics(run, reader, epochs, checks)
+            for kind, tag in args.each_epoch:
+                check_present(run, reader, kind, tag, steps, checks)
+    for reader, run in runs.items():
+        for kind, tag in args.require:
+            check_present(run, reader, kind, tag, None, checks)
 
     print(f"{tb}: {len(files)} event files; {summary(runs['legacy'])}")
     for failure in checks.failures:

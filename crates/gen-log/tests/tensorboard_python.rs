@@ -8,41 +8,10 @@
 
 mod common;
 
-use std::io::Write;
+use common::python::python_with_tensorboard;
 use std::path::Path;
-use std::process::Command;
 
 const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tensorboard_check.py");
-
-/// The Python to run, if it has `tensorboard`; an error if it lacks it and it is required.
-fn python_with_tensorboard() -> anyhow::Result<Option<String>> {
-    let python = std::env::var("GEN_TENSORBOARD_PYTHON").unwrap_or_else(|_| "python3".into());
-    let import = Command::new(&python)
-        .args(["-c", "import tensorboard"])
-        .output();
-    let why = match import {
-        Ok(out) if out.status.success() => return Ok(Some(python)),
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            stderr.lines().last().unwrap_or_default().to_owned()
-        }
-        Err(e) => e.to_string(),
-    };
-    let required = std::env::var("GEN_REQUIRE_TENSORBOARD").is_ok_and(|v| v == "1");
-    anyhow::ensure!(
-        !required,
-        "GEN_REQUIRE_TENSORBOARD=1, but `{python} -c 'import tensorboard'` failed ({why}). \
-         Install it (`python3 -m venv target/ci-venv && target/ci-venv/bin/pip install \
-         tensorboard==2.21.0`) and set GEN_TENSORBOARD_PYTHON to that python's absolute path"
-    );
-    // Straight to stderr, past the test harness's capture, so that the skip shows.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: `{python}` has no tensorboard ({why}); set GEN_TENSORBOARD_PYTHON to a \
-         Python that has it, or GEN_REQUIRE_TENSORBOARD=1 to make this a failure"
-    );
-    Ok(None)
-}
 
 #[test]
 fn tensorboard_reads_what_gen_writes() -> anyhow::Result<()> {
@@ -102,10 +71,91 @@ fn run_check(
     run_dir: &Path,
     expect: Option<&Path>,
 ) -> anyhow::Result<std::process::Output> {
-    let mut cmd = Command::new(python);
-    cmd.arg(CHECK).arg(run_dir);
+    let mut args = Vec::new();
     if let Some(expect) = expect {
-        cmd.arg("--expect").arg(expect);
+        args.extend([Path::new("--expect"), expect]);
     }
-    Ok(cmd.output()?)
+    common::python::run_check(python, CHECK, run_dir, &args)
+}
+
+/// A run as gen's trainer logs it: each epoch's metrics at its step, a grid per epoch, one
+/// clip, the config; and its `metrics.jsonl`, with `loss` at step 20 as `loss_20`.
+fn write_epoch_run(dir: &Path, loss_20: f64) -> anyhow::Result<()> {
+    let mut tb = gen_log::tensorboard::TbWriter::create(dir.join("tb"))?;
+    tb.text_verbatim("config", 0, common::CONFIG_TOML)?;
+    let mut jsonl = String::new();
+    for (epoch, step, loss, val_loss) in [(1, 10, 0.75, 0.8125), (2, 20, 0.1, 0.3)] {
+        tb.scalar("loss", step, loss as f32)?;
+        tb.scalar("val_loss", step, val_loss as f32)?;
+        tb.image_png("samples/epoch", step, &common::png_rgb(4, 4, step as u8))?;
+        let loss = if step == 20 { loss_20 } else { loss };
+        jsonl.push_str(&format!(
+            "{{\"epoch\":{epoch},\"step\":{step},\"loss\":{loss},\"val_loss\":{val_loss}}}\n"
+        ));
+    }
+    tb.audio_samples("samples/clip0", 20, &common::sine(100, 440.0, 8000), 8000)?;
+    tb.flush()?;
+    std::fs::write(dir.join("metrics.jsonl"), jsonl)?;
+    Ok(())
+}
+
+/// `--metrics`, `--each-epoch` and `--require` check a run folder against its
+/// `metrics.jsonl` and the media it must have; each difference fails, in both readers.
+#[test]
+fn the_check_compares_a_run_with_its_metrics_and_media() -> anyhow::Result<()> {
+    let Some(python) = python_with_tensorboard()? else {
+        return Ok(());
+    };
+    let check = |loss_20: f64, extra: &[&str]| -> anyhow::Result<(Option<i32>, String)> {
+        let run = tempfile::tempdir()?;
+        write_epoch_run(run.path(), loss_20)?;
+        let metrics = run.path().join("metrics.jsonl");
+        let mut args = vec!["--metrics", metrics.to_str().unwrap_or_default()];
+        args.extend_from_slice(extra);
+        let out = common::python::run_check(&python, CHECK, run.path(), &args)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Ok((
+            out.status.code(),
+            format!("{}{stderr}", String::from_utf8_lossy(&out.stdout)),
+        ))
+    };
+    let (code, stdout) = check(
+        0.1,
+        &[
+            "--each-epoch",
+            "images:samples/epoch",
+            "--require",
+            "audio:samples/clip0",
+            "--require",
+            "text:config",
+        ],
+    )?;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+
+    // 0.1000001 is another f32 than 0.1; the clip is missing at step 10; no text sample.
+    let (code, stdout) = check(
+        0.1000001,
+        &[
+            "--each-epoch",
+            "audio:samples/clip0",
+            "--require",
+            "text:samples/text",
+        ],
+    )?;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(stdout.matches("FAIL").count(), 6, "{stdout}");
+    for reader in ["legacy", "plugin"] {
+        for needle in [
+            "scalar loss:",
+            "audio 'samples/clip0' at steps [20]",
+            "no text 'samples/text'",
+        ] {
+            assert!(
+                stdout.contains(&format!("FAIL {reader}: {needle}")),
+                "{needle}: {stdout}"
+            );
+        }
+    }
+    Ok(())
 }

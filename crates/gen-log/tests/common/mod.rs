@@ -4,6 +4,8 @@
 #![allow(dead_code)] // Each test file uses part of it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers may panic.
 
+pub mod python;
+
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
