@@ -52,7 +52,8 @@ pub struct Run {
     /// Every PNG under the folder (outside `tb/` and `checkpoints/`), by key then frame.
     pub images: Vec<Image>,
     /// The first [`MAX_AUDIO`] WAVs under the folder (outside `tb/` and `checkpoints/`) of at
-    /// most [`MAX_AUDIO_BYTES`] each, by path.
+    /// most [`MAX_AUDIO_BYTES`] each, by path; of a sequence (a clip written every epoch,
+    /// `samples/clip0_250` of `samples/clip0`) only its last frame.
     pub audio: Vec<Audio>,
 }
 
@@ -247,22 +248,27 @@ fn read_images(dir: &Path) -> Result<Vec<Image>> {
     Ok(images)
 }
 
-/// The first [`MAX_AUDIO`] WAVs under `dir` of at most [`MAX_AUDIO_BYTES`] each.
+/// The first [`MAX_AUDIO`] WAVs under `dir` of at most [`MAX_AUDIO_BYTES`] each, the last
+/// frame of each sequence alone (the latest epoch's clip: the training writes one per epoch).
 fn read_audio(dir: &Path) -> Result<Vec<Audio>> {
-    let mut audio = Vec::new();
+    let mut last: BTreeMap<String, (Option<u64>, PathBuf)> = BTreeMap::new();
     for path in files_with(dir, "wav")? {
         let size = std::fs::metadata(&path).map_err(Error::io(&path))?.len();
         if size > MAX_AUDIO_BYTES {
             continue;
         }
+        let (key, frame) = split_frame(&key_of(dir, &path));
+        if last.get(&key).is_none_or(|(seen, _)| *seen < frame) {
+            last.insert(key, (frame, path));
+        }
+    }
+    let mut audio = Vec::new();
+    for (_, path) in last.into_values().take(MAX_AUDIO) {
         let wav = std::fs::read(&path).map_err(Error::io(&path))?;
         audio.push(Audio {
             key: key_of(dir, &path),
             wav,
         });
-        if audio.len() == MAX_AUDIO {
-            break;
-        }
     }
     Ok(audio)
 }

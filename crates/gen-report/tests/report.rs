@@ -196,3 +196,35 @@ fn sound_and_music_runs_get_a_player_per_clip() {
         "the clip is named"
     );
 }
+
+/// A sound run's training writes clips `samples/clip<i>_<epoch>.wav` every epoch: the page
+/// plays the latest epoch's clip of each, beside `gen sample`'s, however many epochs ran.
+#[test]
+fn of_a_clip_per_epoch_the_last_epoch_plays() {
+    let root = tempfile::tempdir().unwrap();
+    let run = common::write_run(root.path(), "drums", 2, 0.001, [0, 255, 0]);
+    let clip = |epoch: i16| wav(&[epoch; 160]);
+    for epoch in 1..=12 {
+        for i in 0..4 {
+            let name = format!("samples/clip{i}_{epoch:03}.wav");
+            std::fs::write(run.join(name), clip(epoch)).unwrap();
+        }
+    }
+    std::fs::write(run.join("samples/sample-seed0-00.wav"), clip(99)).unwrap();
+    let html = render(&Run::load_all(&[run]).unwrap());
+    let doc = parse(&html);
+    let players = elements(&doc, "audio");
+    let played: Vec<Vec<u8>> = players
+        .iter()
+        .map(|p| {
+            let src = p.attribute("src").unwrap();
+            base64_decode(src.strip_prefix("data:audio/wav;base64,").unwrap())
+        })
+        .collect();
+    assert_eq!(played, [12, 12, 12, 12, 99].map(clip));
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    for i in 0..4 {
+        assert!(text.contains(&format!("samples/clip{i}_012")), "{i}");
+    }
+    assert!(!text.contains("samples/clip0_011"));
+}
