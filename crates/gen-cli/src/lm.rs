@@ -273,7 +273,7 @@ impl RunKind for LanguageModelRun {
     }
 
     /// Trains (or resumes) in `ctx.dir`; with a fold, over the windows of the training
-    /// stream.
+    /// stream. A text sample goes to `samples/` after each epoch ([`with_epoch_text`]).
     fn train(&self, corpus: &Corpus, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
         tracing::info!(
             vocabulary = corpus.vocab.len(),
@@ -285,7 +285,8 @@ impl RunKind for LanguageModelRun {
         );
         corpus.vocab.save(&ctx.dir)?;
         let train = windows(self, corpus.train.clone(), ctx.device)?;
-        let mut task = task(self, &corpus.vocab, ctx.device)?;
+        let mut task =
+            with_epoch_text(task(self, &corpus.vocab, ctx.device)?, self, &corpus.vocab)?;
         let trainer = ctx.trainer(self.trainer.clone());
         Ok(match ctx.fold {
             None => {
@@ -341,16 +342,13 @@ pub struct GenerateOptions {
     pub seed: Option<u64>,
 }
 
-/// Generates samples from the run's model. The first sample streams to `out` token by token;
-/// the others follow when all are done. Returns the samples' texts (prompt included).
-pub fn generate_text(
+/// The prompt and sampling settings of `opts`, the run's `[sample]` settings where it has
+/// none.
+fn sampling_of(
     run: &LanguageModelRun,
-    dir: &Path,
-    device: tch::Device,
+    vocab: &Vocab,
     opts: &GenerateOptions,
-    out: &mut dyn Write,
-) -> Result<Vec<String>> {
-    let (task, vocab) = trained(run, dir, device)?;
+) -> (String, SamplingConfig) {
     let spec = &run.sample;
     let prompt = opts
         .prompt
@@ -366,7 +364,49 @@ pub fn generate_text(
         stop_token: spec.sampling.stop_token.or(vocab.stop_token()),
         ..spec.sampling.clone()
     };
-    let num = opts.num.unwrap_or(spec.num).max(1);
+    (prompt, sampling)
+}
+
+/// Tokens of the sample written after each epoch, at most.
+const EPOCH_SAMPLE_TOKENS: usize = 200;
+
+/// After each epoch, one sample of the run's `[sample]` settings (at most
+/// [`EPOCH_SAMPLE_TOKENS`] tokens; the sampler's own seeded streams) to
+/// `samples/text_<epoch, 3 digits>.txt`: TensorBoard's `samples/text`.
+fn with_epoch_text(
+    task: Supervised<GruLanguageModel>,
+    run: &LanguageModelRun,
+    vocab: &Vocab,
+) -> Result<Supervised<GruLanguageModel>> {
+    let (prompt, mut sampling) = sampling_of(run, vocab, &GenerateOptions::default());
+    sampling.max_tokens = sampling.max_tokens.min(EPOCH_SAMPLE_TOKENS);
+    let ids = vocab.encode(&prompt)?;
+    let vocab = vocab.clone();
+    Ok(task.with_epoch_samples(move |model, epoch, dir| {
+        let mut text = prompt.clone();
+        generate(model, &ids, 1, &sampling, |_, token| {
+            text.push_str(&vocab.piece(token));
+        })?;
+        let folder = dir.join("samples");
+        let path = folder.join(format!("text_{epoch:03}.txt"));
+        std::fs::create_dir_all(&folder)
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|e| gen_train::Error::io(&path, e))
+    }))
+}
+
+/// Generates samples from the run's model. The first sample streams to `out` token by token;
+/// the others follow when all are done. Returns the samples' texts (prompt included).
+pub fn generate_text(
+    run: &LanguageModelRun,
+    dir: &Path,
+    device: tch::Device,
+    opts: &GenerateOptions,
+    out: &mut dyn Write,
+) -> Result<Vec<String>> {
+    let (task, vocab) = trained(run, dir, device)?;
+    let (prompt, sampling) = sampling_of(run, &vocab, opts);
+    let num = opts.num.unwrap_or(run.sample.num).max(1);
     let ids = vocab.encode(&prompt)?;
     let mut texts = vec![prompt.clone(); num];
     write!(out, "{prompt}")?;

@@ -9,11 +9,10 @@ use gen_data::music::{
     ChoraleSet, MidiOptions, PianoRoll, RollImageOptions, SynthOptions, baselines,
     load_chorales_from, synthesize, write_midi, write_roll_png,
 };
-use gen_train::tasks::music::{RollData, evaluate_nll, fit_music, load_music_model};
+use gen_train::tasks::music::{RollData, evaluate_nll, fit_music, load_music_model, roll_of};
 use gen_train::{Outcome, TrainerState};
-use ndarray::Array2;
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// The checkpoint that `gen evaluate` and `gen sample` read: the epoch of lowest validation
 /// NLL.
@@ -97,19 +96,6 @@ pub struct SampleOptions {
     pub seed: u64,
     /// The folder to write into.
     pub out: PathBuf,
-}
-
-/// A `[frames, 88]` tensor of 0/1 floats as a roll.
-fn roll_of(frames: &Tensor) -> Result<PianoRoll> {
-    let size = frames.size();
-    let [t, k] = size.as_slice() else {
-        bail!("a sampled roll has shape {size:?}");
-    };
-    let cells = Vec::<u8>::try_from(&frames.f_to_kind(Kind::Uint8)?.f_reshape([-1])?)?;
-    Ok(PianoRoll::new(Array2::from_shape_vec(
-        (*t as usize, *k as usize),
-        cells,
-    )?)?)
 }
 
 /// Writes `<stem>.mid`, `<stem>.wav` and `<stem>.png` of `roll` into `dir`; returns their

@@ -267,7 +267,8 @@ impl RunKind for SoundGanRun {
     }
 
     /// Trains (or resumes) in `ctx.dir`: the spectrogram statistics go to [`NORM_FILE`], sample
-    /// grids of spectrograms to `samples/` each epoch.
+    /// grids of spectrograms and the first of them as WAVs ([`epoch_clips`]) to `samples/`
+    /// each epoch.
     fn train(&self, data: &SoundData, ctx: &FitContext) -> Result<(Outcome, TrainerState)> {
         if ctx.fold.is_some() {
             bail!(
@@ -287,7 +288,8 @@ impl RunKind for SoundGanRun {
             valid = labels.len(),
             "spectrograms of drum clips"
         );
-        let mut task = gan_task(&self.model, &self.gan, ctx.device)?;
+        let mut task =
+            gan_task(&self.model, &self.gan, ctx.device)?.with_grid_samples(epoch_clips(front));
         let trainer = ctx.trainer(self.trainer.clone());
         Ok(trainer.fit(&mut task, &train, Some(&valid), ctx.resume)?)
     }
@@ -450,19 +452,55 @@ pub fn sample(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "sample".into());
-    let clips = clips.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
     for i in 0..opts.num {
-        let clip = clips.f_get(i as i64)?;
-        let peak = clip.f_abs()?.f_max()?.f_double_value(&[])?;
-        let clip = if peak > 1.0 {
-            clip.f_mul_scalar(0.99 / peak)?
-        } else {
-            clip
-        };
-        let samples = Vec::<f32>::try_from(&clip.f_contiguous()?)?;
         let path = opts.out.with_file_name(format!("{stem}-{i:02}.wav"));
-        gen_data::audio::wav::write_wav_i16(&path, &samples, SAMPLE_RATE)?;
+        write_clip(&clips.f_get(i as i64)?, &path)?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// Writes `clip` (`[CLIP_LEN]`) to `path` as a 16-bit WAV, scaled down to a 0.99 peak when it
+/// would clip.
+fn write_clip(clip: &Tensor, path: &Path) -> Result<()> {
+    let clip = clip.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
+    let peak = clip.f_abs()?.f_max()?.f_double_value(&[])?;
+    let clip = if peak > 1.0 {
+        clip.f_mul_scalar(0.99 / peak)?
+    } else {
+        clip
+    };
+    let samples = Vec::<f32>::try_from(&clip.f_contiguous()?)?;
+    gen_data::audio::wav::write_wav_i16(path, &samples, SAMPLE_RATE)?;
+    Ok(())
+}
+
+/// Clips written after each epoch.
+const EPOCH_CLIPS: i64 = 4;
+
+/// After each epoch, the first [`EPOCH_CLIPS`] spectrograms of the GAN's sample grid (fixed
+/// latents) as audio through Griffin-Lim, which draws nothing at random:
+/// `samples/clip<i>_<epoch, 3 digits>.wav`, TensorBoard's `samples/clip<i>`.
+fn epoch_clips(
+    front: SpectrogramImages,
+) -> impl FnMut(&Tensor, usize, &Path) -> gen_train::Result<()> + 'static {
+    move |grid, epoch, run_dir| {
+        let started = std::time::Instant::now();
+        let write = || -> Result<()> {
+            let n = grid.size().first().copied().unwrap_or(0).min(EPOCH_CLIPS);
+            let images = grid.f_narrow(0, 0, n)?;
+            let clips = tch::no_grad(|| front.clips(&images))?;
+            for i in 0..n {
+                let path = run_dir
+                    .join("samples")
+                    .join(format!("clip{i}_{epoch:03}.wav"));
+                write_clip(&clips.f_get(i)?, &path)?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| gen_train::Error::config("epoch clips", format!("{e:#}")))?;
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::debug!(epoch, seconds, "epoch clips written");
+        Ok(())
+    }
 }

@@ -36,6 +36,12 @@ pub trait Objective {
     }
 }
 
+/// Writes a model's samples at the end of an epoch: called with the model, the epoch
+/// (1-based) and the run folder. Files it writes under the run folder go to TensorBoard
+/// (images, audio clips, text: see [`crate::Trainer`]'s logs). It must draw from its own
+/// seeded generator, never libtorch's global one, so that samples change no training float.
+pub type SampleWriter<O> = Box<dyn FnMut(&O, usize, &Path) -> Result<()>>;
+
 /// One model, one loss, one optimiser: forward, backward, clip, update.
 pub struct Supervised<O> {
     /// The model.
@@ -45,6 +51,7 @@ pub struct Supervised<O> {
     optimizer: Optimizer,
     clip: GradClip,
     base_lr: f64,
+    samples: Option<SampleWriter<O>>,
 }
 
 impl<O: Objective> Supervised<O> {
@@ -58,7 +65,18 @@ impl<O: Objective> Supervised<O> {
             optimizer,
             clip,
             base_lr,
+            samples: None,
         })
+    }
+
+    /// Writes samples of the model with `samples` at the end of every epoch.
+    #[must_use]
+    pub fn with_epoch_samples(
+        mut self,
+        samples: impl FnMut(&O, usize, &Path) -> Result<()> + 'static,
+    ) -> Self {
+        self.samples = Some(Box::new(samples));
+        self
     }
 
     /// The optimiser.
@@ -112,5 +130,12 @@ impl<O: Objective> TrainStep for Supervised<O> {
         copy_into(&named_variables(&self.vs, "model."), tensors, path)?;
         self.optimizer
             .load_state_tensors("optimizer.", tensors, path)
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, run_dir: &Path) -> Result<()> {
+        match &mut self.samples {
+            Some(samples) => samples(&self.model, epoch, run_dir),
+            None => Ok(()),
+        }
     }
 }

@@ -115,7 +115,15 @@ pub struct GanTask {
     real_seen: Vec<Tensor>,
     real_written: bool,
     average: Option<AveragedGenerator>,
+    grid_samples: Option<GridRenderer>,
 }
+
+/// Renders a [`GanTask`]'s epoch sample grid in another form (e.g. spectrograms as audio
+/// clips): called after each epoch's `samples/epoch_<epoch>.png` with the grid's images (the
+/// generator's output from the fixed latents), the epoch (1-based) and the run folder. Files
+/// it writes under the run folder go to TensorBoard (images, audio clips, text: see
+/// [`crate::Trainer`]'s logs). It must not draw from libtorch's global generator.
+pub type GridRenderer = Box<dyn FnMut(&Tensor, usize, &Path) -> Result<()>>;
 
 /// The exponential moving average of the generator's weights, in a generator of its own.
 struct AveragedGenerator {
@@ -176,7 +184,18 @@ impl GanTask {
             real_seen: Vec::new(),
             real_written: false,
             average,
+            grid_samples: None,
         })
+    }
+
+    /// Hands each epoch's sample grid to `render` as well (when samples are enabled).
+    #[must_use]
+    pub fn with_grid_samples(
+        mut self,
+        render: impl FnMut(&Tensor, usize, &Path) -> Result<()> + 'static,
+    ) -> Self {
+        self.grid_samples = Some(Box::new(render));
+        self
     }
 
     /// The generator that samples: the weight average when [`GanTaskConfig::ema_decay`] is

@@ -121,7 +121,8 @@ impl GanTask {
         Ok(())
     }
 
-    /// Writes the sample grid and interpolation strip of `epoch`, and the real grid once.
+    /// Writes the sample grid and interpolation strip of `epoch`, and the real grid once;
+    /// hands the grid to [`GanTask::with_grid_samples`]'s renderer.
     pub fn write_samples(&mut self, epoch: usize, run_dir: &Path) -> Result<()> {
         let Some(fixed) = &self.fixed else {
             return Ok(());
@@ -141,6 +142,9 @@ impl GanTask {
             s.interp_steps,
             &dir.join(format!("interp_{epoch:03}.png")),
         )?;
+        if let Some(render) = &mut self.grid_samples {
+            render(&grid, epoch, run_dir)?;
+        }
         if !self.real_written && !self.real_seen.is_empty() {
             let path: PathBuf = dir.join("real.png");
             if !path.exists() {

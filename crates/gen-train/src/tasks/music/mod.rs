@@ -24,6 +24,6 @@ mod task;
 
 pub use data::{RollBatch, RollData};
 pub use task::{
-    MusicTaskConfig, RESOLVED_CONFIG, TrainedMusic, build_task, evaluate_nll, fit_music,
-    load_music_model,
+    EPOCH_ROLL_FRAMES, MusicTaskConfig, RESOLVED_CONFIG, TrainedMusic, build_task, evaluate_nll,
+    fit_music, load_music_model, roll_of, write_epoch_roll,
 };

@@ -10,14 +10,15 @@ use crate::monitor::{Mode, ModeSetting, Monitor};
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::tasks::{Objective, Supervised};
 use crate::{Dataset, Error, Outcome, Result, Trainer, TrainerConfig, TrainerState};
-use gen_data::music::{NllPerFrame, PianoRoll};
+use gen_data::music::{NllPerFrame, PianoRoll, RollImageOptions, write_roll_png};
 use gen_models::music::frame_nll_sum;
 use gen_models::{FrameGru, FrameGruConfig, Module};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tch::{Device, Tensor, nn::VarStore};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// The file [`fit_music`] writes into the run folder: the [`MusicTaskConfig`], which
 /// [`load_music_model`] reads back.
@@ -102,7 +103,8 @@ pub struct TrainedMusic {
 }
 
 /// Trains a [`FrameGru`] on `train`, validating on `valid` each epoch, with the generic
-/// [`Trainer`]; writes checkpoints, logs and [`RESOLVED_CONFIG`] into `run_dir`. Seeds
+/// [`Trainer`]; writes checkpoints, logs and [`RESOLVED_CONFIG`] into `run_dir`, and after
+/// each epoch the piano-roll of a chorale it composes ([`write_epoch_roll`]). Seeds
 /// libtorch with `config.trainer.seed` first, so a run is reproducible on CPU. `stop`
 /// interrupts training (a checkpoint is written); `resume` continues from `last`.
 pub fn fit_music(
@@ -119,7 +121,9 @@ pub fn fit_music(
         .map_err(|e| Error::config("music config", e.to_string()))?;
     write_atomic(&run_dir.join(RESOLVED_CONFIG), &json)?;
     gen_core::seed_everything(config.trainer.seed);
-    let mut task = build_task(config, Device::Cpu)?;
+    let seed = config.trainer.seed;
+    let mut task = build_task(config, Device::Cpu)?
+        .with_epoch_samples(move |model, epoch, dir| write_epoch_roll(model, epoch, dir, seed));
     let mut trainer = Trainer::new(config.trainer.clone(), run_dir).verbosity(verbosity);
     if let Some(flag) = stop {
         trainer = trainer.stop_flag(flag);
@@ -131,6 +135,37 @@ pub fn fit_music(
         outcome,
         state,
     })
+}
+
+/// Frames of the chorale composed after each epoch: 16 bars of quarter notes.
+pub const EPOCH_ROLL_FRAMES: usize = 64;
+
+/// Composes one chorale of [`EPOCH_ROLL_FRAMES`] frames with `seed` (the model's own sampler
+/// streams, not libtorch's generator) and writes its piano-roll to
+/// `samples/roll_<epoch, 3 digits>.png` in `run_dir`: TensorBoard's `samples/roll`.
+pub fn write_epoch_roll(model: &FrameGru, epoch: usize, run_dir: &Path, seed: u64) -> Result<()> {
+    let drawn = model.sample(1, EPOCH_ROLL_FRAMES, None, seed)?;
+    let roll = roll_of(&drawn.frames.f_select(0, 0)?)?;
+    let path = run_dir.join("samples").join(format!("roll_{epoch:03}.png"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(write_roll_png(&path, &roll, &RollImageOptions::default())?)
+}
+
+/// A `[frames, 88]` tensor of 0/1 floats (a drawn roll) as a [`PianoRoll`].
+pub fn roll_of(frames: &Tensor) -> Result<PianoRoll> {
+    let size = frames.size();
+    let &[t, k] = size.as_slice() else {
+        return Err(Error::config(
+            "roll",
+            format!("a drawn roll has shape {size:?}, expected [frames, 88]"),
+        ));
+    };
+    let cells = Vec::<u8>::try_from(&frames.f_to_kind(Kind::Uint8)?.f_reshape([-1])?)?;
+    let cells = Array2::from_shape_vec((t as usize, k as usize), cells)
+        .map_err(|e| Error::config("roll", e.to_string()))?;
+    Ok(PianoRoll::new(cells)?)
 }
 
 /// A fresh model and optimiser for `config`, on `device`.

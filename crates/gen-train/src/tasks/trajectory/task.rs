@@ -3,6 +3,7 @@
 
 use super::TrajectoryEvalConfig;
 use super::data::{TrajectoryBatch, select_shapes, training_data};
+use super::plot::{OverlayPanel, write_overlay_png};
 use crate::checkpoint::{self, write_atomic};
 use crate::learner::{Verbosity, files};
 use crate::metrics::Metrics;
@@ -74,7 +75,9 @@ pub struct TrajectoryTaskConfig {
     /// Default: 4.
     pub epoch_repeats: usize,
     /// The training loop. Default: 200 epochs (of `epoch_repeats` passes) in batches of 60,
-    /// seed 0, cosine learning-rate decay to 0: 2400 updates on LASA's 180 training demos.
+    /// seed 0, cosine learning-rate decay to 0: 2400 updates on LASA's 180 training demos;
+    /// the overlay of drawn trajectories every 10 epochs (`samples_every`: drawing it takes
+    /// about a tenth of an epoch).
     pub trainer: TrainerConfig,
     /// Evaluation sampling. Default: [`TrajectoryEvalConfig::default`].
     pub eval: TrajectoryEvalConfig,
@@ -95,6 +98,7 @@ impl Default for TrajectoryTaskConfig {
             trainer: TrainerConfig {
                 epochs: 200,
                 batch_size: 60,
+                samples_every: 10,
                 lr_schedule: crate::schedule::LrSchedule::Cosine {
                     warmup_steps: 0,
                     min_factor: 0.0,
@@ -119,8 +123,9 @@ pub struct TrainedTrajectories {
 }
 
 /// Trains a [`TrajectoryMdn`] on the demos of `all` (selected by `config.shapes`, minus
-/// demo `config.holdout` of each) with the generic [`Trainer`], writing checkpoints, logs and
-/// [`RESOLVED_CONFIG`] into `run_dir`. Seeds libtorch with `config.trainer.seed` first, so a
+/// demo `config.holdout` of each) with the generic [`Trainer`], writing checkpoints, logs,
+/// [`RESOLVED_CONFIG`] and an overlay of drawn trajectories every `samples_every` epochs
+/// (`samples/trajectories_<epoch>.png`) into `run_dir`. Seeds libtorch with `config.trainer.seed` first, so a
 /// run is reproducible on CPU. `stop` interrupts training (a checkpoint is written).
 pub fn train_trajectories(
     all: &[LasaShape],
@@ -159,7 +164,9 @@ pub fn fit_trajectories(
     write_atomic(&run_dir.join(RESOLVED_CONFIG), &json)?;
 
     gen_core::seed_everything(resolved.trainer.seed);
-    let mut task = build_task(&resolved, Device::Cpu)?;
+    let epoch_panels = EpochPanels::new(&shapes, length, &resolved)?;
+    let mut task = build_task(&resolved, Device::Cpu)?
+        .with_epoch_samples(move |model, epoch, dir| epoch_panels.write(model, epoch, dir));
     let mut trainer = Trainer::new(resolved.trainer.clone(), run_dir).verbosity(verbosity);
     if let Some(flag) = stop {
         trainer = trainer.stop_flag(flag);
@@ -171,6 +178,59 @@ pub fn fit_trajectories(
         outcome,
         state,
     })
+}
+
+/// Shapes drawn after each epoch (the first of the run's).
+const EPOCH_SHAPES: usize = 6;
+/// Trajectories drawn per shape after each epoch.
+const EPOCH_SAMPLES: usize = 3;
+
+/// What [`fit_trajectories`] draws after each epoch: [`EPOCH_SAMPLES`] trajectories of each
+/// of the first [`EPOCH_SHAPES`] shapes over their demos, as the overlay
+/// `samples/trajectories_<epoch, 3 digits>.png` (TensorBoard's `samples/trajectories`).
+struct EpochPanels {
+    /// Every demo of each shape drawn, resampled to the model's length.
+    real: Vec<Vec<Array2<f64>>>,
+    /// The evaluation's sampling settings (the model's own seeded streams).
+    sampling: TrajectorySampling,
+}
+
+impl EpochPanels {
+    fn new(shapes: &[&LasaShape], length: usize, config: &TrajectoryTaskConfig) -> Result<Self> {
+        let real = shapes
+            .iter()
+            .take(EPOCH_SHAPES)
+            .map(|shape| {
+                shape
+                    .demos
+                    .iter()
+                    .map(|d| Ok(gen_data::trajectory::resample(d.pos.view(), length)?))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sampling = TrajectorySampling {
+            seed: config.trainer.seed,
+            bias: config.eval.bias,
+            spread: config.eval.spread,
+            ..Default::default()
+        };
+        Ok(EpochPanels { real, sampling })
+    }
+
+    fn write(&self, model: &TrajectoryMdn, epoch: usize, run_dir: &Path) -> Result<()> {
+        let mut panels = Vec::with_capacity(self.real.len());
+        for (id, real) in self.real.iter().enumerate() {
+            panels.push(OverlayPanel {
+                real: real.clone(),
+                highlight: None,
+                generated: sample_trajectories(model, id as i64, EPOCH_SAMPLES, &self.sampling)?,
+            });
+        }
+        let path = run_dir
+            .join("samples")
+            .join(format!("trajectories_{epoch:03}.png"));
+        write_overlay_png(&path, &panels, panels.len().max(1), 120)
+    }
 }
 
 /// A fresh model and optimiser for the resolved `config`, on `device`.
