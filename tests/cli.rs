@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TINY, fails_with, fixture, run_gen, stderr, train};
+use common::{TINY, fails_with, fixture, fixtures, run_gen, stderr, train};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -284,26 +284,6 @@ fn data_lists_each_dataset_with_its_licence_and_source() {
     assert_eq!(text.matches("source: ").count(), 1 + others.len(), "{text}");
 }
 
-/// A tiny Canterbury corpus: the four file names `text-char` reads, a few repeated lines each.
-fn text_fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let c = dir.path().join("canterbury");
-    std::fs::create_dir_all(&c).unwrap();
-    let lines = [
-        "Alice was beginning to get very tired of sitting by her sister.\n",
-        "All the world's a stage, and all the men and women merely players.\n",
-        "Of Man's first disobedience, and the fruit of that forbidden tree.\n",
-        "The library holds the records of the nation and its people.\n",
-    ];
-    for (i, name) in ["alice29.txt", "asyoulik.txt", "lcet10.txt", "plrabn12.txt"]
-        .iter()
-        .enumerate()
-    {
-        std::fs::write(c.join(name), lines[i].repeat(12)).unwrap();
-    }
-    dir
-}
-
 const TINY_LM: &[&str] = &[
     "--set",
     "model.embedding_dim=8",
@@ -330,7 +310,7 @@ fn train_lm(data: &Path, cwd: &Path, out: &str, seed: &str) -> Output {
 
 #[test]
 fn language_model_trains_generates_and_evaluates() {
-    let data = text_fixture();
+    let data = fixtures::text();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let out = train_lm(data.path(), w, "lm", "0");
@@ -427,32 +407,6 @@ fn language_model_trains_generates_and_evaluates() {
     );
 }
 
-/// A tiny MNIST-like dataset (`mnist/`), 8x8 bars in 28x28 images: the class is the bar's row.
-fn image_fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for name in ["mnist", "fashion-mnist"] {
-        let d = dir.path().join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        for (split, n) in [("train", 64), ("t10k", 40)] {
-            let mut images = ndarray::Array3::<u8>::zeros((n, 28, 28));
-            let mut labels = ndarray::Array1::<u8>::zeros(n);
-            for i in 0..n {
-                let class = i % 10;
-                labels[i] = class as u8;
-                for c in 4..24 {
-                    images[[i, 2 + 2 * class, c]] = 255;
-                    images[[i, 3 + 2 * class, c]] = 200;
-                }
-            }
-            gen_data::idx::write_idx_images(d.join(format!("{split}-images-idx3-ubyte")), &images)
-                .unwrap();
-            gen_data::idx::write_idx_labels(d.join(format!("{split}-labels-idx1-ubyte")), &labels)
-                .unwrap();
-        }
-    }
-    dir
-}
-
 const TINY_GAN: &[&str] = &[
     "--set",
     "model.dcgan.ngf=4",
@@ -477,7 +431,7 @@ const TINY_GAN: &[&str] = &[
 
 #[test]
 fn gan_trains_samples_and_evaluates() {
-    let data = image_fixture();
+    let data = fixtures::images();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let mut args = vec!["train", "mnist-dcgan", "--out", "gan"];
@@ -853,7 +807,7 @@ fn sharded_studies_collect_to_the_whole_run_summary() {
 #[test]
 fn blind_rating_records_choices_and_summarises() {
     use std::io::Write as _;
-    let data = text_fixture();
+    let data = fixtures::text();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     for (name, seed) in [("a", "1"), ("b", "2")] {
@@ -926,96 +880,10 @@ fn blind_rating_records_choices_and_summarises() {
     );
 }
 
-/// Four-part MusicXML in C major, one measure of 4/4 per chord, quarter notes: the chords
-/// I, IV, V, vi, in the order that `variant` picks, so that every file has its own roll.
-fn chorale_xml(variant: usize) -> String {
-    // (soprano, alto, tenor, bass) as (step, octave) per chord.
-    let chords = [
-        [("E", 5), ("C", 5), ("G", 4), ("C", 3)],
-        [("F", 5), ("C", 5), ("A", 4), ("F", 3)],
-        [("D", 5), ("B", 4), ("G", 4), ("G", 2)],
-        [("E", 5), ("C", 5), ("A", 4), ("A", 2)],
-    ];
-    let order: Vec<usize> = (0..6)
-        .map(|m| (m * (1 + variant % 3) + variant) % 4)
-        .collect();
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<score-partwise version=\"4.0\"><part-list>",
-    );
-    for p in 1..=4 {
-        xml.push_str(&format!(
-            "<score-part id=\"P{p}\"><part-name>V{p}</part-name></score-part>"
-        ));
-    }
-    xml.push_str("</part-list>");
-    #[allow(clippy::needless_range_loop)] // `p` picks a voice from each chord, not one array
-    for p in 0..4 {
-        xml.push_str(&format!("<part id=\"P{}\">", p + 1));
-        for (m, &c) in order.iter().enumerate() {
-            xml.push_str(&format!("<measure number=\"{}\">", m + 1));
-            if m == 0 {
-                xml.push_str(
-                    "<attributes><divisions>1</divisions><key><fifths>0</fifths><mode>major</mode>\
-                     </key><time><beats>4</beats><beat-type>4</beat-type></time></attributes>",
-                );
-            }
-            let (step, octave) = chords[c][p];
-            for _ in 0..4 {
-                xml.push_str(&format!(
-                    "<note><pitch><step>{step}</step><octave>{octave}</octave></pitch>\
-                     <duration>1</duration><voice>1</voice><type>quarter</type></note>"
-                ));
-            }
-            xml.push_str("</measure>");
-        }
-        xml.push_str("</part>");
-    }
-    xml.push_str("</score-partwise>\n");
-    xml
-}
-
-/// A tiny `bach-chorales/` of `.mxl` archives: 6 train, 2 valid and 2 test chorales (file
-/// names picked by gen's split rule).
-fn music_fixture() -> tempfile::TempDir {
-    use gen_data::music::{Split, split_of};
-    use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("bach-chorales");
-    std::fs::create_dir_all(&folder).unwrap();
-    let mut want = [(Split::Train, 6), (Split::Valid, 2), (Split::Test, 2)];
-    let mut variant = 0;
-    for i in 0.. {
-        let name = format!("bwv{i}.1.mxl");
-        let Some(slot) = want
-            .iter_mut()
-            .find(|(s, n)| *s == split_of(&name) && *n > 0)
-        else {
-            if want.iter().all(|(_, n)| *n == 0) {
-                break;
-            }
-            continue;
-        };
-        slot.1 -= 1;
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let opts = zip::write::SimpleFileOptions::default();
-        zip.start_file("META-INF/container.xml", opts).unwrap();
-        zip.write_all(
-            b"<?xml version=\"1.0\"?><container><rootfiles><rootfile full-path=\"score.xml\"/>\
-              </rootfiles></container>",
-        )
-        .unwrap();
-        zip.start_file("score.xml", opts).unwrap();
-        zip.write_all(chorale_xml(variant).as_bytes()).unwrap();
-        variant += 1;
-        std::fs::write(folder.join(name), zip.finish().unwrap().into_inner()).unwrap();
-    }
-    dir
-}
-
 #[test]
 fn music_trains_evaluates_and_samples_midi_wav_and_png() {
     use gen_data::music::{SynthOptions, load_chorales_from, read_midi, synth::output_len};
-    let data = music_fixture();
+    let data = fixtures::music();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let args = [

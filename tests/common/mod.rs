@@ -1,8 +1,14 @@
 //! What the end-to-end tests of the `gen` binary share: running it, checking a clean failure,
-//! and a tiny IMDB-format dataset with the settings that make its runs take a second.
+//! the tiny datasets (gen-cli's `tests/common/fixtures.rs`), and the settings that make a
+//! tiny IMDB run take a second.
 
 #![allow(dead_code)] // Each test binary uses its own part.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code may panic.
+
+#[path = "../../crates/gen-cli/tests/common/fixtures.rs"]
+pub mod fixtures;
+
+pub use fixtures::imdb as fixture;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -37,29 +43,6 @@ pub fn fails_with(out: &Output, needles: &[&str]) {
     for n in needles {
         assert!(err.contains(n), "`{n}` missing from:\n{err}");
     }
-}
-
-/// A tiny IMDB in the registry layout (`imdb/{train,test}.csv`): positive reviews use
-/// positive words, negative ones negative words.
-pub fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let imdb = dir.path().join("imdb");
-    std::fs::create_dir_all(&imdb).unwrap();
-    let good = ["great", "wonderful", "superb", "loved", "brilliant"];
-    let bad = ["awful", "boring", "terrible", "hated", "dull"];
-    for (file, n) in [("train.csv", 48), ("test.csv", 16)] {
-        let mut csv = String::from("text,label\n");
-        for i in 0..n {
-            let (words, label) = if i % 2 == 0 { (&good, 1) } else { (&bad, 0) };
-            let review: Vec<&str> = (0..(3 + i % 5)).map(|k| words[(i + k) % 5]).collect();
-            csv.push_str(&format!(
-                "\"the movie was {}<br />really\",{label}\n",
-                review.join(" ")
-            ));
-        }
-        std::fs::write(imdb.join(file), csv).unwrap();
-    }
-    dir
 }
 
 pub const TINY: &[&str] = &[

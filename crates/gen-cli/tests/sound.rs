@@ -1,126 +1,13 @@
 //! End to end on a hand-made drums folder: `gen train` of a tiny sound GAN, then
 //! `gen sample` (WAVs and a spectrogram grid) and `gen evaluate` (FD, inception scores).
 //!
-//! The fixture: one kit of 18 synthetic 16 kHz one-shots written here, six of each of three
-//! classes: kicks (a falling sine), hats (a fast-decaying high chirp) and snares (a tone plus
-//! a noise burst from a fixed LCG).
+//! The fixture: one kit of 18 synthetic 16 kHz one-shots (`common::fixtures::drums`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test]
 
-use std::f64::consts::TAU;
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn run_gen(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gen"))
-        .args(args)
-        .current_dir(data_dir)
-        .env("GEN_DATA_DIR", data_dir)
-        // Provenance labels carry this time, so that the same seed writes the same bytes.
-        .env("SOURCE_DATE_EPOCH", "1800000000")
-        .env_remove("GEN_CACHE_DIR")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the gen binary runs")
-}
-
-fn ok(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "gen failed:\n{err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Sample `n` (of 8000) of one-shot `k` (0..6) of `class` (0 kick, 1 hat, 2 snare).
-fn one_shot(class: usize, k: usize, n: usize, noise: &mut u64) -> f64 {
-    let t = n as f64 / 16_000.0;
-    let k = k as f64;
-    match class {
-        0 => (TAU * (60.0 + 10.0 * k + 100.0 * (-t * 30.0).exp()) * t).sin() * (-t * 8.0).exp(),
-        1 => (TAU * (5000.0 + 300.0 * k) * t).sin() * (-t * 60.0).exp(),
-        _ => {
-            *noise = noise
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let white = ((*noise >> 33) as f64 / (1u64 << 31) as f64) - 1.0;
-            (0.5 * (TAU * (180.0 + 20.0 * k) * t).sin() + 0.5 * white) * (-t * 20.0).exp()
-        }
-    }
-}
-
-fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let kit = dir.path().join("drums").join("Synth Kit");
-    std::fs::create_dir_all(&kit).unwrap();
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut instruments = String::new();
-    let mut noise = 7u64;
-    for (class, name) in [(0, "Kick"), (1, "Closed HH"), (2, "Snare")] {
-        for k in 0..6 {
-            let file = format!("{}{k}.wav", name.replace(' ', "_"));
-            let mut w = hound::WavWriter::create(kit.join(&file), spec).unwrap();
-            for n in 0..8000 {
-                let s = 0.8 * one_shot(class, k, n, &mut noise);
-                w.write_sample((s * 32767.0).round() as i16).unwrap();
-            }
-            w.finalize().unwrap();
-            instruments.push_str(&format!(
-                "<instrument><name>{name} {k}</name><layer><filename>{file}</filename></layer></instrument>\n"
-            ));
-        }
-    }
-    let xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit">
-  <name>Synth Kit</name>
-  <license>CC0</license>
-  <instrumentList>
-{instruments}  </instrumentList>
-</drumkit_info>"#
-    );
-    std::fs::write(kit.join("drumkit.xml"), xml).unwrap();
-    std::fs::write(kit.join("COPYRIGHT"), "CC0").unwrap();
-    dir
-}
-
-/// The preset, shrunk: 16x16 spectrograms (the lowest 16 bins, the first 16 frames), width
-/// 4, 10 Griffin-Lim iterations, a 16x16 evaluator.
-const TINY: &str = r#"
-kind = "sound-gan"
-[spectrogram]
-size = 16
-[spectrogram.griffin_lim]
-iterations = 10
-[model]
-kind = "specgan"
-image_size = 16
-latent_dim = 8
-[model.specgan]
-dim = 4
-[gan.samples]
-rows = 2
-columns = 2
-interp_rows = 1
-interp_steps = 2
-[trainer]
-epochs = 2
-batch_size = 8
-[eval.evaluator]
-min_steps = 20
-batch_size = 8
-augment_shift = 1
-[eval.evaluator.model]
-image_size = 16
-input_pool = 1
-conv1_channels = 4
-conv2_channels = 8
-feature_dim = 8
-num_classes = 6
-"#;
+use common::{TINY_SOUND as TINY, fixtures::drums as fixture, ok, run_gen};
 
 #[test]
 fn a_tiny_sound_gan_trains_samples_wavs_and_is_scored() {
