@@ -62,6 +62,7 @@ const RULES: &[(&str, Rule)] = &[
     ("bucket_factor", count(10_000)),
     ("max_steps", count(TRILLION)),
     ("checkpoint_every", count(TRILLION)),
+    ("samples_every", count(MILLION)),
     ("min_steps", index(TRILLION)),
     ("validation_split", unit(BELOW_ONE)),
     ("seed", index(i64::MAX)),
