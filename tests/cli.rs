@@ -1054,6 +1054,33 @@ fn music_trains_evaluates_and_samples_midi_wav_and_png() {
     assert!(v["baseline_markov"].as_f64().unwrap() < v["baseline_bernoulli"].as_f64().unwrap());
     assert_eq!(v["test_chorales"], 2.0);
     assert_eq!(v["test_frames"], 48.0);
+    // The memorisation audit's headline numbers: one 16-frame window per generated chorale
+    // (`sample.frames` = 12 is raised to one window), against the two test chorales' 24 frames.
+    for key in [
+        "audit_hamming_fraction_below",
+        "audit_hamming_mann_whitney_z",
+        "audit_copying",
+    ] {
+        assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}: {v}");
+    }
+    let audit = run_gen(
+        data.path(),
+        w,
+        &["audit", "--run", "music", "--num", "5", "--json"],
+    );
+    assert!(
+        matches!(audit.status.code(), Some(0 | 3)),
+        "{}",
+        stderr(&audit)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["kind"], "music", "{report}");
+    assert_eq!(report["audit"]["window_frames"], 16, "{report}");
+    assert_eq!(report["audit"]["test"]["n_generated"], 5, "{report}");
+    assert_eq!(report["audit"]["test"]["n_heldout"], 2, "{report}");
+    // 6 training chorales of 24 frames: a window at each of frames 0..=8.
+    assert_eq!(report["audit"]["train_windows"], 6 * 9, "{report}");
+    assert!(image::open(w.join("music/audit/closest-pairs.png")).is_ok());
     let text = run_gen(data.path(), w, &["evaluate", "--run", "music"]);
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     for key in [
