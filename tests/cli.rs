@@ -542,7 +542,30 @@ fn gan_trains_samples_and_evaluates() {
     ] {
         assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
     }
-    // A training-time grid carries no label: inspect says so with exit code 2.
+    // The grids drawn during training carry the same label, from the `last` checkpoint that
+    // the trainer wrote just before (after one epoch: the one `gen sample` read).
+    let label = |file: &str| -> serde_json::Value {
+        let out = run_gen(data.path(), w, &["inspect", file, "--json"]);
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let sampled = label("a.png");
+    for grid in ["gan/samples/epoch_001.png", "gan/samples/interp_001.png"] {
+        let p = label(grid);
+        assert_eq!(p["sampling"]["epoch"], 1, "{grid}: {p}");
+        assert_eq!(p["sampling"]["written_by"], "training", "{grid}: {p}");
+        assert_eq!(p["checkpoint"], "last", "{grid}: {p}");
+        for key in [
+            "run_id",
+            "checkpoint_step",
+            "checkpoint_sha256",
+            "source_type",
+        ] {
+            assert_eq!(p[key], sampled[key], "{grid}: {key}");
+        }
+        assert!(image::open(w.join(grid)).is_ok(), "{grid}");
+    }
+    // The grid of real training images is not generated: no label, exit code 2.
     let none = run_gen(data.path(), w, &["inspect", "gan/samples/real.png"]);
     assert_eq!(none.status.code(), Some(2), "{}", stderr(&none));
     assert!(String::from_utf8_lossy(&none.stdout).contains("no provenance"));
@@ -607,6 +630,11 @@ fn gan_trains_samples_and_evaluates() {
     for tag in ["samples/epoch", "samples/interp", "samples/real"] {
         assert_eq!(tb.images[tag].len(), 1, "{tag}");
     }
+    // TensorBoard logged the grid as labelled.
+    assert_eq!(
+        tb.images["samples/epoch"][0].1.png,
+        std::fs::read(w.join("gan/samples/epoch_001.png")).unwrap()
+    );
     let config = std::fs::read_to_string(w.join("gan/config.toml")).unwrap();
     assert_eq!(
         tb.text["config"][0].1.lines().count(),

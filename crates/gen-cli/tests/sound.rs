@@ -211,6 +211,29 @@ fn a_tiny_sound_gan_trains_samples_wavs_and_is_scored() {
         "evaluate repeats the fit's report"
     );
 
+    // The spectrogram grids drawn during training are labelled like `gen sample`'s output,
+    // each from the checkpoint of its own epoch: the second epoch's is the final one that
+    // `gen sample` read.
+    let label = |file: &Path| -> serde_json::Value {
+        let out = ok(&run_gen(
+            data.path(),
+            &["inspect", file.to_str().unwrap(), "--json"],
+        ));
+        serde_json::from_str(&out).unwrap()
+    };
+    let sampled = label(Path::new(files[0]));
+    let (first, second) = (
+        label(&run.join("samples/epoch_001.png")),
+        label(&run.join("samples/epoch_002.png")),
+    );
+    assert_eq!(first["sampling"]["epoch"], 1, "{first}");
+    assert_eq!(second["sampling"]["epoch"], 2, "{second}");
+    assert_eq!(second["checkpoint"], "last", "{second}");
+    assert_eq!(second["checkpoint_sha256"], sampled["checkpoint_sha256"]);
+    assert_eq!(second["checkpoint_step"], sampled["checkpoint_step"]);
+    assert_ne!(first["checkpoint_sha256"], second["checkpoint_sha256"]);
+    assert!(first["checkpoint_step"].as_u64() < second["checkpoint_step"].as_u64());
+
     // The memorisation audit: the generator's spectrograms against the 18 clips' split.
     let audit = run_gen(
         data.path(),
