@@ -11,7 +11,7 @@
 //! against held-out.
 
 use super::CopyTest;
-use crate::music::{KEYS, PianoRoll, RollImageOptions, roll_image};
+use crate::music::{KEYS, LOWEST_KEY, PianoRoll, RollImageOptions, roll_image};
 use crate::{Error, Result};
 use image::{Rgb, RgbImage};
 use serde::Serialize;
@@ -233,9 +233,13 @@ const GAP_FRAMES: usize = 4;
 /// Pixels between pairs in [`pairs_image`].
 const PAIR_GAP_PX: u32 = 6;
 
+/// Keys drawn above the highest and below the lowest sounding key of [`pairs_image`].
+const MARGIN_KEYS: usize = 2;
+
 /// The closest pairs drawn one under the other: each row is the generated window on the left
-/// and its nearest training window on the right ([`roll_image`], all 88 keys, so that pitch
-/// lines up), rows apart by a white band.
+/// and its nearest training window on the right ([`roll_image`]), every row over the same keys
+/// (the lowest to the highest sounding in any pair, and two more each side) so that pitch
+/// lines up; rows apart by a white band.
 pub fn pairs_image(
     generated: &[PianoRoll],
     train: &[PianoRoll],
@@ -248,6 +252,7 @@ pub fn pairs_image(
         margin_keys: None,
     };
     let mut rows = Vec::with_capacity(closest.len());
+    let (mut low, mut high) = (KEYS, 0);
     for p in closest {
         let window = |rolls: &[PianoRoll], r: usize, start: usize| -> Result<PianoRoll> {
             let roll = rolls.get(r).ok_or_else(|| {
@@ -269,12 +274,31 @@ pub fn pairs_image(
                 }
             }
         }
+        if let Some((lo, hi)) = joined.key_range() {
+            low = low.min(usize::from(lo - LOWEST_KEY));
+            high = high.max(usize::from(hi - LOWEST_KEY));
+        }
         rows.push(roll_image(&joined, &options)?);
     }
     let Some(first) = rows.first() else {
         return Err(Error::invalid("closest pairs", "none to draw"));
     };
-    let (w, h) = (first.width(), first.height());
+    // Row `r` of the full image shows key column `KEYS - 1 - r / key_height`.
+    let kh = options.key_height;
+    let (top, bottom) = if low <= high {
+        (
+            (KEYS - 1).saturating_sub(high + MARGIN_KEYS),
+            (KEYS - 1).saturating_sub(low.saturating_sub(MARGIN_KEYS)),
+        )
+    } else {
+        (0, KEYS - 1)
+    };
+    let (y0, h) = (top as u32 * kh, (bottom - top + 1) as u32 * kh);
+    let w = first.width();
+    let rows: Vec<RgbImage> = rows
+        .iter()
+        .map(|r| image::imageops::crop_imm(r, 0, y0, w, h).to_image())
+        .collect();
     let n = rows.len() as u32;
     let mut img = RgbImage::from_pixel(w, n * h + (n - 1) * PAIR_GAP_PX, Rgb([255, 255, 255]));
     for (i, row) in rows.iter().enumerate() {

@@ -215,14 +215,40 @@ mod rolls {
         }
     }
 
+    /// The 16-frame window of `p` in its training roll.
+    fn window(train: &[PianoRoll], p: &RollPair) -> PianoRoll {
+        let cells = train[p.train].view();
+        PianoRoll::new(
+            cells
+                .slice(ndarray::s![p.train_start..p.train_start + 16, ..])
+                .to_owned(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn closest_pairs_draw_side_by_side_and_short_rolls_are_refused() {
         let train = chorales(1, 4, 32);
         let a = audit_rolls(&train, &train, &train, DEFAULT_QUANTILE, 3).unwrap();
         let img = pairs_image(&train, &train, &a.closest).unwrap();
-        // Two 16-frame windows and a 4-frame gap at 4 px per frame; 88 keys at 2 px, three
-        // rows 6 px apart.
-        assert_eq!(img.dimensions(), (36 * 4, 3 * 88 * 2 + 2 * 6));
+        // Two 16-frame windows and a 4-frame gap at 4 px per frame; three rows 6 px apart, of
+        // the keys that sound (at most 43 to 89: bass G2 to soprano F6) and two each side.
+        let keys = |r: &PianoRoll| r.key_range().unwrap();
+        let lo = a
+            .closest
+            .iter()
+            .map(|p| keys(&window(&train, p)).0)
+            .min()
+            .unwrap();
+        let hi = a
+            .closest
+            .iter()
+            .map(|p| keys(&window(&train, p)).1)
+            .max()
+            .unwrap();
+        let rows = u32::from(hi - lo) + 1 + 4;
+        assert!(rows <= 89 - 43 + 1 + 4);
+        assert_eq!(img.dimensions(), (36 * 4, 3 * rows * 2 + 2 * 6));
         // Identical windows draw identical halves.
         for y in 0..img.height() {
             for x in 0..16 * 4 {
