@@ -17,7 +17,7 @@ use tch::{Device, Kind, Tensor};
 
 /// The checkpoint that `gen evaluate` and `gen sample` read: the epoch of lowest validation
 /// NLL.
-const CHECKPOINT: &str = "best";
+pub(crate) const CHECKPOINT: &str = "best";
 
 fn rolls<'a>(chorales: impl IntoIterator<Item = &'a gen_data::music::Chorale>) -> Vec<PianoRoll> {
     chorales.into_iter().map(|c| c.roll.clone()).collect()
@@ -100,7 +100,7 @@ pub struct SampleOptions {
 }
 
 /// A `[frames, 88]` tensor of 0/1 floats as a roll.
-fn roll_of(frames: &Tensor) -> Result<PianoRoll> {
+pub(crate) fn roll_of(frames: &Tensor) -> Result<PianoRoll> {
     let size = frames.size();
     let [t, k] = size.as_slice() else {
         bail!("a sampled roll has shape {size:?}");

@@ -1,4 +1,4 @@
-//! `gen audit`: the memorisation audit of a run (images, text or trajectories).
+//! `gen audit`: the memorisation audit of a run (images, text, trajectories, music or sound).
 
 use super::{Global, wrong_kind};
 use crate::audit::{self, Audit, AuditOptions};
@@ -11,11 +11,11 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// The run folder (an image-GAN, language-model or trajectory run).
+    /// The run folder (an image-GAN, language-model, trajectory, music or sound-GAN run).
     #[arg(long)]
     run: PathBuf,
-    /// Generated samples: images (default 1000), texts (default 100) or trajectories per shape
-    /// (default 8).
+    /// Generated samples: images (default 1000), texts (default 100), trajectories per shape
+    /// (default 8), chorales (default 64) or sounds (default 256).
     #[arg(long)]
     num: Option<usize>,
     /// Seed of the generated samples.
@@ -52,15 +52,14 @@ pub fn run(args: AuditArgs, global: &Global) -> Result<ExitCode> {
         RunConfig::Trajectory(r) => {
             Audit::Trajectories(audit::trajectories::audit(r, &args.run, device, &opts)?)
         }
-        // Music and sound runs are generative, but their audits (piano-roll and spectrogram
-        // distances) are not written yet.
-        RunConfig::TextClassifier(_) | RunConfig::Music(_) | RunConfig::SoundGan(_) => {
+        RunConfig::Music(r) => Audit::Music(audit::music::audit(r, &args.run, &opts)?),
+        RunConfig::SoundGan(r) => Audit::Sound(audit::sound::audit(r, &args.run, device, &opts)?),
+        RunConfig::TextClassifier(_) => {
             return Err(wrong_kind(
                 &args.run,
                 &config,
                 "audit",
-                "an image-GAN, language-model or trajectory run (music and sound audits are not \
-                 written yet)",
+                "a generative run: image GAN, language model, trajectory, music or sound GAN",
             ));
         }
     };

@@ -298,9 +298,9 @@ impl Trainer {
             self.save(task, state, "last")?;
             match board.as_mut() {
                 Some(board) => board.samples(&self.run_dir, state.global_step, || {
-                    task.on_epoch_end(epoch + 1, &self.run_dir)
+                    self.write_samples(task, epoch + 1)
                 })?,
-                None => task.on_epoch_end(epoch + 1, &self.run_dir)?,
+                None => self.write_samples(task, epoch + 1)?,
             }
         }
         if let Some(dist) = &self.dist {
@@ -320,6 +320,18 @@ impl Trainer {
             return Ok(Some(Outcome::EarlyStopped));
         }
         Ok(limit_hit.then_some(Outcome::Completed))
+    }
+
+    /// The task's `on_epoch_end` for the 1-based `epoch`, then the labeller on the generated
+    /// files it wrote.
+    fn write_samples<T: TrainStep>(&self, task: &mut T, epoch: usize) -> Result<()> {
+        task.on_epoch_end(epoch, &self.run_dir)?;
+        if let Some(label) = &self.labeller {
+            if let Some(samples) = task.epoch_samples(epoch, &self.run_dir) {
+                label(&samples, epoch)?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the monitored value from `log` (the training `loss`, minimised, when it is

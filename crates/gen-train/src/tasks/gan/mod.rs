@@ -478,4 +478,9 @@ impl TrainStep for GanTask {
     fn on_epoch_end(&mut self, epoch: usize, run_dir: &Path) -> Result<()> {
         self.write_samples(epoch, run_dir)
     }
+
+    /// The sample grid and interpolation strip of `epoch` (not `real.png`).
+    fn epoch_samples(&self, epoch: usize, run_dir: &Path) -> Option<crate::EpochSamples> {
+        self.sample_files(epoch, run_dir)
+    }
 }
