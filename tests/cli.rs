@@ -49,6 +49,8 @@ fn train_resume_and_evaluate_a_tiny_run() {
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(v["test_samples"], 16.0);
     assert!(v["test_accuracy"].as_f64().unwrap() <= 1.0);
+    // A classifier generates nothing, so there is no audit.
+    assert!(v.get("audit_copying").is_none(), "{v}");
 
     // Same seed, same metrics: a second run in another folder logs identical epochs.
     let again = train(data.path(), work.path(), "run2", &[]);
@@ -419,6 +421,15 @@ fn language_model_trains_generates_and_evaluates() {
     // Perplexity and bits per token measure the same NLL: ppl = 2^bits.
     assert!((ppl - bits.exp2()).abs() < 1e-9 * ppl, "{v}");
     assert!(v["test_unigram_bits_per_token"].as_f64().unwrap() > 0.0);
+    // The memorisation audit's headline numbers come with the metrics.
+    for key in ["audit_verbatim_fraction", "audit_heldout_verbatim_fraction"] {
+        let f = v[key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&f), "{key}: {v}");
+    }
+    assert!(
+        matches!(v["audit_copying"].as_f64(), Some(0.0 | 1.0)),
+        "{v}"
+    );
 
     // Commands of another kind say what they need.
     fails_with(

@@ -7,8 +7,11 @@ pub mod sound;
 pub mod text;
 pub mod trajectories;
 
+use crate::config::RunConfig;
+use anyhow::Result;
 use gen_data::memorisation::CopyTest;
 use serde::Serialize;
+use std::path::Path;
 
 /// Settings of one audit.
 #[derive(Debug, Clone)]
@@ -39,6 +42,26 @@ pub enum Audit {
 }
 
 impl Audit {
+    /// Audits the run in `dir` with the audit of its kind; `None` for a kind that generates
+    /// nothing (a text classifier).
+    pub fn of_run(
+        config: &RunConfig,
+        dir: &Path,
+        device: tch::Device,
+        opts: &AuditOptions,
+    ) -> Result<Option<Audit>> {
+        Ok(Some(match config {
+            RunConfig::ImageGan(r) => Audit::Images(images::audit(r, dir, device, opts)?),
+            RunConfig::LanguageModel(r) => Audit::Text(text::audit(r, dir, device, opts)?),
+            RunConfig::Trajectory(r) => {
+                Audit::Trajectories(trajectories::audit(r, dir, device, opts)?)
+            }
+            RunConfig::Music(r) => Audit::Music(music::audit(r, dir, opts)?),
+            RunConfig::SoundGan(r) => Audit::Sound(sound::audit(r, dir, device, opts)?),
+            RunConfig::TextClassifier(_) => return Ok(None),
+        }))
+    }
+
     /// Whether the model is flagged as copying its training data.
     pub fn copying(&self) -> bool {
         match self {

@@ -1,8 +1,7 @@
 //! `gen audit`: the memorisation audit of a run (images, text, trajectories, music or sound).
 
 use super::{Global, wrong_kind};
-use crate::audit::{self, Audit, AuditOptions};
-use crate::config::RunConfig;
+use crate::audit::{Audit, AuditOptions};
 use crate::{runs, runtime};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -44,24 +43,13 @@ pub fn run(args: AuditArgs, global: &Global) -> Result<ExitCode> {
         seed: args.seed,
         quantile: args.quantile,
     };
-    let report = match &config {
-        RunConfig::ImageGan(r) => Audit::Images(audit::images::audit(r, &args.run, device, &opts)?),
-        RunConfig::LanguageModel(r) => {
-            Audit::Text(audit::text::audit(r, &args.run, device, &opts)?)
-        }
-        RunConfig::Trajectory(r) => {
-            Audit::Trajectories(audit::trajectories::audit(r, &args.run, device, &opts)?)
-        }
-        RunConfig::Music(r) => Audit::Music(audit::music::audit(r, &args.run, &opts)?),
-        RunConfig::SoundGan(r) => Audit::Sound(audit::sound::audit(r, &args.run, device, &opts)?),
-        RunConfig::TextClassifier(_) => {
-            return Err(wrong_kind(
-                &args.run,
-                &config,
-                "audit",
-                "a generative run: image GAN, language model, trajectory, music or sound GAN",
-            ));
-        }
+    let Some(report) = Audit::of_run(&config, &args.run, device, &opts)? else {
+        return Err(wrong_kind(
+            &args.run,
+            &config,
+            "audit",
+            "a generative run: image GAN, language model, trajectory, music or sound GAN",
+        ));
     };
     let json = serde_json::to_string_pretty(&report)?;
     let folder = args.run.join("audit");

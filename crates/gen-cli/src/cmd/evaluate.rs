@@ -1,8 +1,8 @@
-//! `gen evaluate`: a run's metrics on the test split, and for music and sound runs the
+//! `gen evaluate`: a run's metrics on the test split, and for generative runs the
 //! memorisation audit's headline numbers (`gen audit` with its defaults).
 
 use super::Global;
-use crate::audit::{self, Audit, AuditOptions};
+use crate::audit::{Audit, AuditOptions};
 use crate::config::RunConfig;
 use crate::{fit, runs, runtime};
 use anyhow::{Result, bail};
@@ -45,8 +45,8 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The memorisation audit with `gen audit`'s defaults, for the kinds whose `gen evaluate`
-/// reports it (music and sound); `None` for the others.
+/// The memorisation audit with `gen audit`'s defaults; `None` for a run that generates
+/// nothing.
 fn headline_audit(
     config: &RunConfig,
     dir: &std::path::Path,
@@ -57,10 +57,5 @@ fn headline_audit(
         seed: 0,
         quantile: gen_data::memorisation::DEFAULT_QUANTILE,
     };
-    let audit = match config {
-        RunConfig::Music(r) => Audit::Music(audit::music::audit(r, dir, &opts)?),
-        RunConfig::SoundGan(r) => Audit::Sound(audit::sound::audit(r, dir, device, &opts)?),
-        _ => return Ok(None),
-    };
-    Ok(Some(audit))
+    Audit::of_run(config, dir, device, &opts)
 }
