@@ -49,6 +49,8 @@ fn train_resume_and_evaluate_a_tiny_run() {
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(v["test_samples"], 16.0);
     assert!(v["test_accuracy"].as_f64().unwrap() <= 1.0);
+    // A classifier generates nothing, so there is no audit.
+    assert!(v.get("audit_copying").is_none(), "{v}");
 
     // Same seed, same metrics: a second run in another folder logs identical epochs.
     let again = train(data.path(), work.path(), "run2", &[]);
@@ -399,6 +401,15 @@ fn language_model_trains_generates_and_evaluates() {
     // Perplexity and bits per token measure the same NLL: ppl = 2^bits.
     assert!((ppl - bits.exp2()).abs() < 1e-9 * ppl, "{v}");
     assert!(v["test_unigram_bits_per_token"].as_f64().unwrap() > 0.0);
+    // The memorisation audit's headline numbers come with the metrics.
+    for key in ["audit_verbatim_fraction", "audit_heldout_verbatim_fraction"] {
+        let f = v[key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&f), "{key}: {v}");
+    }
+    assert!(
+        matches!(v["audit_copying"].as_f64(), Some(0.0 | 1.0)),
+        "{v}"
+    );
 
     // Commands of another kind say what they need.
     fails_with(
@@ -496,7 +507,30 @@ fn gan_trains_samples_and_evaluates() {
     ] {
         assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
     }
-    // A training-time grid carries no label: inspect says so with exit code 2.
+    // The grids drawn during training carry the same label, from the `last` checkpoint that
+    // the trainer wrote just before (after one epoch: the one `gen sample` read).
+    let label = |file: &str| -> serde_json::Value {
+        let out = run_gen(data.path(), w, &["inspect", file, "--json"]);
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let sampled = label("a.png");
+    for grid in ["gan/samples/epoch_001.png", "gan/samples/interp_001.png"] {
+        let p = label(grid);
+        assert_eq!(p["sampling"]["epoch"], 1, "{grid}: {p}");
+        assert_eq!(p["sampling"]["written_by"], "training", "{grid}: {p}");
+        assert_eq!(p["checkpoint"], "last", "{grid}: {p}");
+        for key in [
+            "run_id",
+            "checkpoint_step",
+            "checkpoint_sha256",
+            "source_type",
+        ] {
+            assert_eq!(p[key], sampled[key], "{grid}: {key}");
+        }
+        assert!(image::open(w.join(grid)).is_ok(), "{grid}");
+    }
+    // The grid of real training images is not generated: no label, exit code 2.
     let none = run_gen(data.path(), w, &["inspect", "gan/samples/real.png"]);
     assert_eq!(none.status.code(), Some(2), "{}", stderr(&none));
     assert!(String::from_utf8_lossy(&none.stdout).contains("no provenance"));
@@ -561,6 +595,11 @@ fn gan_trains_samples_and_evaluates() {
     for tag in ["samples/epoch", "samples/interp", "samples/real"] {
         assert_eq!(tb.images[tag].len(), 1, "{tag}");
     }
+    // TensorBoard logged the grid as labelled.
+    assert_eq!(
+        tb.images["samples/epoch"][0].1.png,
+        std::fs::read(w.join("gan/samples/epoch_001.png")).unwrap()
+    );
     let config = std::fs::read_to_string(w.join("gan/config.toml")).unwrap();
     assert_eq!(
         tb.text["config"][0].1.lines().count(),
@@ -922,6 +961,33 @@ fn music_trains_evaluates_and_samples_midi_wav_and_png() {
     assert!(v["baseline_markov"].as_f64().unwrap() < v["baseline_bernoulli"].as_f64().unwrap());
     assert_eq!(v["test_chorales"], 2.0);
     assert_eq!(v["test_frames"], 48.0);
+    // The memorisation audit's headline numbers: one 16-frame window per generated chorale
+    // (`sample.frames` = 12 is raised to one window), against the two test chorales' 24 frames.
+    for key in [
+        "audit_hamming_fraction_below",
+        "audit_hamming_mann_whitney_z",
+        "audit_copying",
+    ] {
+        assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}: {v}");
+    }
+    let audit = run_gen(
+        data.path(),
+        w,
+        &["audit", "--run", "music", "--num", "5", "--json"],
+    );
+    assert!(
+        matches!(audit.status.code(), Some(0 | 3)),
+        "{}",
+        stderr(&audit)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["kind"], "music", "{report}");
+    assert_eq!(report["audit"]["window_frames"], 16, "{report}");
+    assert_eq!(report["audit"]["test"]["n_generated"], 5, "{report}");
+    assert_eq!(report["audit"]["test"]["n_heldout"], 2, "{report}");
+    // 6 training chorales of 24 frames: a window at each of frames 0..=8.
+    assert_eq!(report["audit"]["train_windows"], 6 * 9, "{report}");
+    assert!(image::open(w.join("music/audit/closest-pairs.png")).is_ok());
     let text = run_gen(data.path(), w, &["evaluate", "--run", "music"]);
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     for key in [

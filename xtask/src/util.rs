@@ -4,9 +4,13 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The repository root: the folder above `xtask/`.
+/// The repository root: the folder above `xtask/`. `cargo run` (which `cargo xtask` is) sets
+/// `CARGO_MANIFEST_DIR` for the process, and that wins over the compile-time value: two
+/// checkouts sharing one `CARGO_TARGET_DIR` may run the same xtask binary, built in the other.
 pub fn project_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 

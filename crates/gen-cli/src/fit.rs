@@ -87,14 +87,37 @@ impl FitContext {
     /// A trainer with `config` for this context: its folder, verbosity, stop flag and, on
     /// several processes, its process group.
     pub fn trainer(&self, config: TrainerConfig) -> Trainer {
-        let trainer = Trainer::new(config, &self.dir)
-            .verbosity(self.verbosity)
-            .stop_flag(self.stop.clone());
+        let trainer = self.single(Trainer::new(config, &self.dir));
         match &self.dist {
             Some(dist) => trainer.data_parallel(dist.clone()),
             None => trainer,
         }
     }
+
+    /// `trainer` with the run's verbosity, stop flag and labeller of epoch samples, for a
+    /// task that trains in one process.
+    pub fn single(&self, trainer: Trainer) -> Trainer {
+        trainer
+            .verbosity(self.verbosity)
+            .stop_flag(self.stop.clone())
+            .label_samples(epoch_labeller(&self.dir))
+    }
+}
+
+/// Labels the files a task writes at an epoch's end (e.g. a GAN's sample grids) as
+/// `gen sample` labels its output: from the `last` checkpoint, which the trainer has just
+/// written with the weights that drew them.
+fn epoch_labeller(dir: &Path) -> gen_train::SampleLabeller {
+    let dir = dir.to_path_buf();
+    Box::new(move |samples, epoch| {
+        let mut sampling = crate::provenance::Sampling::new();
+        sampling.insert("epoch".into(), epoch.into());
+        sampling.insert("written_by".into(), "training".into());
+        let files: Vec<&Path> = samples.files.iter().map(PathBuf::as_path).collect();
+        crate::provenance::for_run(&dir, &["last"], samples.seed, sampling)
+            .and_then(|record| crate::provenance::label(&files, &record))
+            .map_err(|e| gen_train::Error::config("provenance label", format!("{e:#}")))
+    })
 }
 
 /// One fold of k-fold cross-validation.

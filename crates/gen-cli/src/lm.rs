@@ -391,7 +391,11 @@ fn with_epoch_text(
         let path = folder.join(format!("text_{epoch:03}.txt"));
         std::fs::create_dir_all(&folder)
             .and_then(|()| std::fs::write(&path, text))
-            .map_err(|e| gen_train::Error::io(&path, e))
+            .map_err(|e| gen_train::Error::io(&path, e))?;
+        Ok(gen_train::EpochSamples {
+            seed: sampling.seed,
+            files: vec![path],
+        })
     }))
 }
 

@@ -79,7 +79,9 @@ enum Command {
     /// Example: `gen evaluate --run runs/imdb-gru-20261129T101500Z --json`
     Evaluate(cmd::evaluate::EvaluateArgs),
     /// Memorisation audit: are generated samples closer to the training data than held-out
-    /// data is? Images (feature and pixel space), text (verbatim n-grams), trajectories (DTW).
+    /// data is? Images (feature and pixel space), text (verbatim n-grams), trajectories (DTW),
+    /// music (Hamming distance of 4-bar piano-roll windows), sound (feature and spectrogram
+    /// space).
     /// Exit code 3 when the model is flagged.
     ///
     /// Example: `gen audit --run runs/mnist-dcgan-20261129T101500Z --num 1000`

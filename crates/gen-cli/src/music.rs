@@ -16,7 +16,7 @@ use tch::{Device, Tensor};
 
 /// The checkpoint that `gen evaluate` and `gen sample` read: the epoch of lowest validation
 /// NLL.
-const CHECKPOINT: &str = "best";
+pub(crate) const CHECKPOINT: &str = "best";
 
 fn rolls<'a>(chorales: impl IntoIterator<Item = &'a gen_data::music::Chorale>) -> Vec<PianoRoll> {
     chorales.into_iter().map(|c| c.roll.clone()).collect()
@@ -58,8 +58,7 @@ impl RunKind for MusicRun {
             &valid,
             &self.task(),
             &ctx.dir,
-            ctx.verbosity,
-            Some(ctx.stop.clone()),
+            |trainer| ctx.single(trainer),
             ctx.resume,
         )?;
         Ok((trained.outcome, trained.state))

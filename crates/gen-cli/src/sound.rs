@@ -202,6 +202,18 @@ enum Ask<'a> {
     Class(i64),
 }
 
+/// `k` spectrogram images as the generator makes them, before Griffin-Lim.
+fn generate_images(gan: &Gan, k: i64, ask: Ask<'_>, device: Device) -> Result<Tensor> {
+    Ok(match ask {
+        Ask::Uniform => gan.sample(k, None, device)?,
+        Ask::Class(c) => gan.sample(k, Some(c), device)?,
+        Ask::Mix(shares) => {
+            let labels = Tensor::f_from_slice(shares)?.f_multinomial(k, true)?;
+            gan.sample_labelled(&labels, device)?
+        }
+    })
+}
+
 /// `k` generated clips `[k, CLIP_LEN]`.
 fn generate(
     gan: &Gan,
@@ -210,15 +222,7 @@ fn generate(
     ask: Ask<'_>,
     device: Device,
 ) -> Result<Tensor> {
-    let images = match ask {
-        Ask::Uniform => gan.sample(k, None, device)?,
-        Ask::Class(c) => gan.sample(k, Some(c), device)?,
-        Ask::Mix(shares) => {
-            let labels = Tensor::f_from_slice(shares)?.f_multinomial(k, true)?;
-            gan.sample_labelled(&labels, device)?
-        }
-    };
-    Ok(front.clips(&images)?)
+    Ok(front.clips(&generate_images(gan, k, ask, device)?)?)
 }
 
 /// What a generator's quality report compares against, and how.
@@ -257,6 +261,89 @@ impl Scoring<'_> {
 fn drum_shares(evaluator: &Evaluator, images: &Tensor) -> Result<Vec<f64>> {
     let (_, probs) = evaluator.features_and_probabilities(images)?;
     Ok(class_shares(&probs, DrumClass::COUNT)?)
+}
+
+/// The evaluator of the run's spectrograms (trained on the labelled training clips, or read
+/// from the cache), with those training images and the labelled test images.
+fn evaluator(
+    run: &SoundGanRun,
+    data: &SoundData,
+    front: &SpectrogramImages,
+) -> Result<(Evaluator, Tensor, LabelledImages)> {
+    let train = labelled_images(front, data, &data.split.train)?;
+    let test = labelled_images(front, data, &data.split.test)?;
+    let name = format!("{}-spec{}", run.data.dataset, run.spectrogram.size);
+    let train_images = train.images().shallow_clone();
+    let evaluator = train_or_load_evaluator_on(
+        &name,
+        train,
+        &test,
+        &evaluator_cache(),
+        &run.eval.evaluator,
+        Device::Cpu,
+    )?;
+    Ok((evaluator, train_images, test))
+}
+
+/// What the memorisation audit of a sound run compares: spectrogram images `[n, 1, s, s]` on
+/// the CPU, and the evaluator whose features it also compares them in.
+pub struct AuditSpectrograms {
+    /// The clips the GAN trained on (the unlabelled ones too with `data.unlabelled`).
+    pub train: Tensor,
+    /// The first test clips (the same selection), the held-out baseline.
+    pub heldout: Tensor,
+    /// The generator's spectrograms, as it makes them (before Griffin-Lim: a copy of a
+    /// training spectrogram shows as one).
+    pub generated: Tensor,
+    /// The run's evaluator.
+    pub evaluator: Evaluator,
+}
+
+/// The images of [`AuditSpectrograms`]: the first `heldout` (at most) test clips and `num` generated
+/// spectrograms, seeded with `seed` (a conditional GAN is asked for the training clips' class
+/// mix, as `gen evaluate` asks).
+pub fn audit_spectrograms(
+    run: &SoundGanRun,
+    dir: &Path,
+    device: Device,
+    num: usize,
+    heldout: usize,
+    seed: u64,
+) -> Result<AuditSpectrograms> {
+    check_conditional(run)?;
+    let data = load(run)?;
+    let front = front_end(run, None, dir, device)?;
+    let (evaluator, _, _) = evaluator(run, &data, &front)?;
+    let images = |indices: &[usize]| -> Result<Tensor> {
+        let (clips, _) = data.select(indices, run.data.unlabelled)?;
+        Ok(tch::no_grad(|| front.images(&clips))?.f_to_device(Device::Cpu)?)
+    };
+    let task = trained_gan(&run.model, &run.gan, dir, device)?;
+    let shares = data.train_class_shares();
+    let ask = if run.model.is_conditional() {
+        Ask::Mix(&shares)
+    } else {
+        Ask::Uniform
+    };
+    tch::manual_seed(seed as i64);
+    let mut chunks = Vec::new();
+    let mut left = num;
+    while left > 0 {
+        let k = left.min(SAMPLE_BATCH);
+        let images = tch::no_grad(|| generate_images(&task.gan, k as i64, ask, device))?;
+        chunks.push(images.f_to_device(Device::Cpu)?);
+        left -= k;
+    }
+    Ok(AuditSpectrograms {
+        train: images(&data.split.train)?,
+        heldout: {
+            let test = images(&data.split.test)?;
+            let n = test.size().first().copied().unwrap_or(0);
+            test.f_narrow(0, 0, n.min(heldout as i64))?
+        },
+        generated: Tensor::f_cat(&chunks, 0)?,
+        evaluator,
+    })
 }
 
 impl RunKind for SoundGanRun {
@@ -304,18 +391,7 @@ impl RunKind for SoundGanRun {
     fn evaluate(&self, data: &SoundData, dir: &Path, device: Device) -> Result<MetricMap> {
         check_conditional(self)?;
         let front = front_end(self, None, dir, device)?;
-        let train = labelled_images(&front, data, &data.split.train)?;
-        let test = labelled_images(&front, data, &data.split.test)?;
-        let name = format!("{}-spec{}", self.data.dataset, self.spectrogram.size);
-        let reference_train = train.images().shallow_clone();
-        let evaluator = train_or_load_evaluator_on(
-            &name,
-            train,
-            &test,
-            &evaluator_cache(),
-            &self.eval.evaluator,
-            Device::Cpu,
-        )?;
+        let (evaluator, reference_train, test) = evaluator(self, data, &front)?;
         let n_test = test.images().size().first().copied().unwrap_or(0) as usize;
         let n = self.eval.n.min(n_test);
         let reference = RealReference::from_images(
@@ -483,24 +559,27 @@ const EPOCH_CLIPS: i64 = 4;
 /// `samples/clip<i>_<epoch, 3 digits>.wav`, TensorBoard's `samples/clip<i>`.
 fn epoch_clips(
     front: SpectrogramImages,
-) -> impl FnMut(&Tensor, usize, &Path) -> gen_train::Result<()> + 'static {
+) -> impl FnMut(&Tensor, usize, &Path) -> gen_train::Result<Vec<PathBuf>> + 'static {
     move |grid, epoch, run_dir| {
         let started = std::time::Instant::now();
-        let write = || -> Result<()> {
+        let write = || -> Result<Vec<PathBuf>> {
             let n = grid.size().first().copied().unwrap_or(0).min(EPOCH_CLIPS);
             let images = grid.f_narrow(0, 0, n)?;
             let clips = tch::no_grad(|| front.clips(&images))?;
+            let mut written = Vec::new();
             for i in 0..n {
                 let path = run_dir
                     .join("samples")
                     .join(format!("clip{i}_{epoch:03}.wav"));
                 write_clip(&clips.f_get(i)?, &path)?;
+                written.push(path);
             }
-            Ok(())
+            Ok(written)
         };
-        write().map_err(|e| gen_train::Error::config("epoch clips", format!("{e:#}")))?;
+        let written =
+            write().map_err(|e| gen_train::Error::config("epoch clips", format!("{e:#}")))?;
         let seconds = started.elapsed().as_secs_f64();
         tracing::debug!(epoch, seconds, "epoch clips written");
-        Ok(())
+        Ok(written)
     }
 }

@@ -38,8 +38,7 @@ impl RunKind for TrajectoryRun {
             all,
             &self.task(),
             &ctx.dir,
-            ctx.verbosity,
-            Some(ctx.stop.clone()),
+            |trainer| ctx.single(trainer),
             ctx.resume,
         )?;
         Ok((trained.outcome, trained.state))

@@ -1,5 +1,6 @@
 //! End to end on a hand-made drums folder: `gen train` of a tiny sound GAN, then
-//! `gen sample` (WAVs and a spectrogram grid) and `gen evaluate` (FD, inception scores).
+//! `gen sample` (WAVs and a spectrogram grid), `gen evaluate` (FD, inception scores, the
+//! audit's headline numbers) and `gen audit`.
 //!
 //! The fixture: one kit of 18 synthetic 16 kHz one-shots (`common::fixtures::drums`).
 
@@ -8,6 +9,7 @@
 mod common;
 
 use common::{TINY_SOUND as TINY, fixtures::drums as fixture, ok, run_gen};
+use std::path::Path;
 
 #[test]
 fn a_tiny_sound_gan_trains_samples_wavs_and_is_scored() {
@@ -96,6 +98,68 @@ fn a_tiny_sound_gan_trains_samples_wavs_and_is_scored() {
         metrics["fd"], eval["fd"],
         "evaluate repeats the fit's report"
     );
+
+    // The spectrogram grids drawn during training are labelled like `gen sample`'s output,
+    // each from the checkpoint of its own epoch: the second epoch's is the final one that
+    // `gen sample` read.
+    let label = |file: &Path| -> serde_json::Value {
+        let out = ok(&run_gen(
+            data.path(),
+            &["inspect", file.to_str().unwrap(), "--json"],
+        ));
+        serde_json::from_str(&out).unwrap()
+    };
+    let sampled = label(Path::new(files[0]));
+    let (first, second) = (
+        label(&run.join("samples/epoch_001.png")),
+        label(&run.join("samples/epoch_002.png")),
+    );
+    assert_eq!(first["sampling"]["epoch"], 1, "{first}");
+    assert_eq!(second["sampling"]["epoch"], 2, "{second}");
+    assert_eq!(second["checkpoint"], "last", "{second}");
+    assert_eq!(second["checkpoint_sha256"], sampled["checkpoint_sha256"]);
+    assert_eq!(second["checkpoint_step"], sampled["checkpoint_step"]);
+    assert_ne!(first["checkpoint_sha256"], second["checkpoint_sha256"]);
+    assert!(first["checkpoint_step"].as_u64() < second["checkpoint_step"].as_u64());
+    // So are the epoch's Griffin-Lim clips of that grid.
+    let clip = label(&run.join("samples/clip0_002.wav"));
+    assert_eq!(clip["sampling"]["epoch"], 2, "{clip}");
+    assert_eq!(clip["checkpoint_sha256"], second["checkpoint_sha256"]);
+
+    // The memorisation audit: the generator's spectrograms against the 18 clips' split.
+    let audit = run_gen(
+        data.path(),
+        &["audit", "--run", run_s, "--num", "8", "--json"],
+    );
+    assert!(
+        matches!(audit.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["kind"], "sound", "{report}");
+    for space in ["features", "pixels"] {
+        assert_eq!(report["audit"][space]["n_generated"], 8, "{report}");
+        assert_eq!(
+            report["audit"][space]["n_heldout"], report["heldout"],
+            "{report}"
+        );
+    }
+    assert!(report["heldout"].as_u64().unwrap() >= 3, "{report}");
+    assert!(run.join("audit/closest-pairs.png").is_file());
+    // `gen evaluate` reports its headline numbers (the default 256 spectrograms).
+    for key in [
+        "audit_features_fraction_below",
+        "audit_features_mann_whitney_z",
+        "audit_spectrogram_fraction_below",
+        "audit_spectrogram_mann_whitney_z",
+        "audit_copying",
+    ] {
+        assert!(
+            metrics[key].as_f64().is_some_and(f64::is_finite),
+            "{key}: {metrics}"
+        );
+    }
 }
 
 #[test]

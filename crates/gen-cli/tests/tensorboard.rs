@@ -4,7 +4,8 @@
 //! `metrics.jsonl` is a scalar at its epoch's step with its value, that the learning rate and
 //! the step time are logged every epoch, that the resolved config is there as text, and the
 //! family's media at every epoch: sample grids (GAN, sound), trajectory overlays, piano-rolls,
-//! audio clips (sound) and generated text (language model).
+//! audio clips (sound) and generated text (language model). Those media carry the provenance
+//! label of the epoch that drew them.
 //!
 //! The check needs a Python with `tensorboard` (`pip install tensorboard==2.21.0`): `python3`,
 //! or the one `GEN_TENSORBOARD_PYTHON` names. Where neither has it, each test fails if
@@ -86,6 +87,24 @@ fn train_and_check(data: &Path, args: &[&str], media: &[&str]) -> anyhow::Result
         last.ends_with(" passed, 0 failed"),
         "unexpected summary: {last}"
     );
+    Ok(())
+}
+
+/// The second (last) epoch's sample `file` of the run in `data` carries its provenance
+/// label: drawn by training at epoch 2, from the `last` checkpoint.
+fn labelled(data: &Path, file: &str) -> anyhow::Result<()> {
+    let path = data.join("run").join(file);
+    let out = ok(&run_gen(
+        data,
+        &["inspect", path.to_str().unwrap(), "--json"],
+    ));
+    let label: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(label["sampling"]["epoch"], 2, "{file}: {label}");
+    assert_eq!(
+        label["sampling"]["written_by"], "training",
+        "{file}: {label}"
+    );
+    assert_eq!(label["checkpoint"], "last", "{file}: {label}");
     Ok(())
 }
 
@@ -172,7 +191,8 @@ fn a_language_model_run_logs_generated_text() -> anyhow::Result<()> {
         "--each-epoch",
         "scalars:lr",
     ];
-    train_and_check(data.path(), &args, &media)
+    train_and_check(data.path(), &args, &media)?;
+    labelled(data.path(), "samples/text_002.txt")
 }
 
 #[test]
@@ -206,7 +226,8 @@ fn a_trajectory_run_logs_overlays_of_drawn_trajectories() -> anyhow::Result<()> 
         "--each-epoch",
         "scalars:lr",
     ];
-    train_and_check(data.path(), &args, &media)
+    train_and_check(data.path(), &args, &media)?;
+    labelled(data.path(), "samples/trajectories_002.png")
 }
 
 #[test]
@@ -227,7 +248,8 @@ fn a_music_run_logs_a_piano_roll_per_epoch() -> anyhow::Result<()> {
         "--each-epoch",
         "scalars:lr",
     ];
-    train_and_check(data.path(), &args, &media)
+    train_and_check(data.path(), &args, &media)?;
+    labelled(data.path(), "samples/roll_002.png")
 }
 
 #[test]
@@ -247,5 +269,6 @@ fn a_sound_run_logs_spectrogram_grids_and_audio_clips() -> anyhow::Result<()> {
         "--each-epoch",
         "scalars:lr/0",
     ];
-    train_and_check(data.path(), &args, &media)
+    train_and_check(data.path(), &args, &media)?;
+    labelled(data.path(), "samples/clip0_002.wav")
 }

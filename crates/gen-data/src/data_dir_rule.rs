@@ -1,5 +1,5 @@
 //! Which folder holds gen's datasets. This one file is compiled into gen-data (behind
-//! [`crate::paths`]) and, through `#[path]`, into xtask, which depends on no gen crate: so `gen`
+//! `gen_data::paths`) and, through `#[path]`, into xtask, which depends on no gen crate: so `gen`
 //! and `cargo xtask fetch-data` follow one rule. It uses only std and `directories`.
 //!
 //! The rule, first match wins:

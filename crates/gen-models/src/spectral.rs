@@ -42,7 +42,7 @@ fn matrix(weight: &Tensor) -> Result<Tensor> {
 
 impl SpectralNorm {
     /// Creates `u` and `v` under `vs` for `weight` (`[out, ...]`): both drawn from `N(0, 1)`
-    /// and normalised, then [`INIT_ITERATIONS`] power iterations.
+    /// and normalised, then 15 power iterations.
     pub fn new(vs: &nn::Path<'_>, weight: &Tensor) -> Result<Self> {
         let w = matrix(weight)?;
         let (rows, cols) = match w.size().as_slice() {

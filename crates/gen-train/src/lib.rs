@@ -29,7 +29,10 @@ pub mod schedule;
 pub mod tasks;
 
 pub use error::{Error, Result};
-pub use learner::{Dataset, Outcome, Subset, TrainStep, Trainer, TrainerConfig, TrainerState};
+pub use learner::{
+    Dataset, EpochSamples, Outcome, SampleLabeller, Subset, TrainStep, Trainer, TrainerConfig,
+    TrainerState,
+};
 pub use metrics::Metrics;
 pub use monitor::Monitor;
 pub use optim::{GradClip, Optimizer, OptimizerConfig};

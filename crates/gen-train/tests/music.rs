@@ -146,8 +146,7 @@ fn a_small_gru_learns_chord_changes_that_per_key_baselines_cannot() {
             &valid_data,
             &config,
             d,
-            Verbosity::Silent,
-            None,
+            |t| t.verbosity(Verbosity::Silent),
             false,
         )
         .unwrap()
@@ -223,7 +222,15 @@ fn a_nade_learns_chords_that_independent_keys_cannot() {
         };
         let data = |r: &[PianoRoll]| RollData::new(r.to_vec(), Device::Cpu).unwrap();
         let (t, v) = (data(&train), data(&valid));
-        fit_music(&t, &v, &config, dir.path(), Verbosity::Silent, None, false).unwrap();
+        fit_music(
+            &t,
+            &v,
+            &config,
+            dir.path(),
+            |t| t.verbosity(Verbosity::Silent),
+            false,
+        )
+        .unwrap();
         // Read back from the run folder: the NADE's settings survive music.json.
         let (task, saved) = load_music_model(dir.path(), "best", Device::Cpu).unwrap();
         assert_eq!(saved.model.output, output);

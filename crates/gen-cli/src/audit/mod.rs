@@ -2,16 +2,22 @@
 //! compares generated samples with held-out real data (see `gen_data::memorisation`).
 
 pub mod images;
+pub mod music;
+pub mod sound;
 pub mod text;
 pub mod trajectories;
 
+use crate::config::RunConfig;
+use anyhow::Result;
+use gen_data::memorisation::CopyTest;
 use serde::Serialize;
+use std::path::Path;
 
 /// Settings of one audit.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
-    /// Generated samples (images, texts, or trajectories per shape); `None` is the kind's
-    /// default.
+    /// Generated samples (images, texts, trajectories per shape, chorales or sounds); `None`
+    /// is the kind's default.
     pub num: Option<usize>,
     /// Seed of the samples.
     pub seed: u64,
@@ -29,16 +35,69 @@ pub enum Audit {
     Text(text::TextReport),
     /// Trajectories.
     Trajectories(trajectories::TrajectoriesReport),
+    /// Music.
+    Music(music::MusicReport),
+    /// Sound.
+    Sound(sound::SoundReport),
 }
 
 impl Audit {
+    /// Audits the run in `dir` with the audit of its kind; `None` for a kind that generates
+    /// nothing (a text classifier).
+    pub fn of_run(
+        config: &RunConfig,
+        dir: &Path,
+        device: tch::Device,
+        opts: &AuditOptions,
+    ) -> Result<Option<Audit>> {
+        Ok(Some(match config {
+            RunConfig::ImageGan(r) => Audit::Images(images::audit(r, dir, device, opts)?),
+            RunConfig::LanguageModel(r) => Audit::Text(text::audit(r, dir, device, opts)?),
+            RunConfig::Trajectory(r) => {
+                Audit::Trajectories(trajectories::audit(r, dir, device, opts)?)
+            }
+            RunConfig::Music(r) => Audit::Music(music::audit(r, dir, opts)?),
+            RunConfig::SoundGan(r) => Audit::Sound(sound::audit(r, dir, device, opts)?),
+            RunConfig::TextClassifier(_) => return Ok(None),
+        }))
+    }
+
     /// Whether the model is flagged as copying its training data.
     pub fn copying(&self) -> bool {
         match self {
             Audit::Images(r) => r.audit.copying,
             Audit::Text(r) => r.copying,
             Audit::Trajectories(r) => r.test.copying,
+            Audit::Music(r) => r.audit.copying,
+            Audit::Sound(r) => r.audit.copying,
         }
+    }
+
+    /// The headline numbers that `gen evaluate` reports beside its metrics, prefixed
+    /// `audit_`: per distance, the fraction of generated samples below the held-out quantile
+    /// and the Mann-Whitney z; `audit_copying` is 1 when the model is flagged, else 0.
+    pub fn headline(&self) -> Vec<(String, f64)> {
+        let tests: Vec<(&str, &CopyTest)> = match self {
+            Audit::Images(r) => vec![("features", &r.audit.features), ("pixels", &r.audit.pixels)],
+            Audit::Sound(r) => vec![
+                ("features", &r.audit.features),
+                ("spectrogram", &r.audit.pixels),
+            ],
+            Audit::Music(r) => vec![("hamming", &r.audit.test)],
+            Audit::Trajectories(r) => vec![("dtw", &r.test)],
+            Audit::Text(_) => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (space, t) in tests {
+            out.push((format!("audit_{space}_fraction_below"), t.fraction_below));
+            out.push((format!("audit_{space}_mann_whitney_z"), t.mann_whitney_z));
+        }
+        if let Audit::Text(r) = self {
+            out.push(("audit_verbatim_fraction".into(), r.generated.fraction));
+            out.push(("audit_heldout_verbatim_fraction".into(), r.heldout.fraction));
+        }
+        out.push(("audit_copying".into(), f64::from(u8::from(self.copying()))));
+        out
     }
 
     /// A few lines for people.
@@ -52,6 +111,8 @@ impl Audit {
             Audit::Images(r) => r.summary(),
             Audit::Text(r) => r.summary(),
             Audit::Trajectories(r) => r.summary(),
+            Audit::Music(r) => r.summary(),
+            Audit::Sound(r) => r.summary(),
         };
         format!("{body}{verdict}\n")
     }

@@ -1,8 +1,7 @@
-//! `gen audit`: the memorisation audit of a run (images, text or trajectories).
+//! `gen audit`: the memorisation audit of a run (images, text, trajectories, music or sound).
 
 use super::{Global, wrong_kind};
-use crate::audit::{self, Audit, AuditOptions};
-use crate::config::RunConfig;
+use crate::audit::{Audit, AuditOptions};
 use crate::{runs, runtime};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -11,11 +10,11 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// The run folder (an image-GAN, language-model or trajectory run).
+    /// The run folder (an image-GAN, language-model, trajectory, music or sound-GAN run).
     #[arg(long)]
     run: PathBuf,
-    /// Generated samples: images (default 1000), texts (default 100) or trajectories per shape
-    /// (default 8).
+    /// Generated samples: images (default 1000), texts (default 100), trajectories per shape
+    /// (default 8), chorales (default 64) or sounds (default 256).
     #[arg(long)]
     num: Option<usize>,
     /// Seed of the generated samples.
@@ -44,25 +43,13 @@ pub fn run(args: AuditArgs, global: &Global) -> Result<ExitCode> {
         seed: args.seed,
         quantile: args.quantile,
     };
-    let report = match &config {
-        RunConfig::ImageGan(r) => Audit::Images(audit::images::audit(r, &args.run, device, &opts)?),
-        RunConfig::LanguageModel(r) => {
-            Audit::Text(audit::text::audit(r, &args.run, device, &opts)?)
-        }
-        RunConfig::Trajectory(r) => {
-            Audit::Trajectories(audit::trajectories::audit(r, &args.run, device, &opts)?)
-        }
-        // Music and sound runs are generative, but their audits (piano-roll and spectrogram
-        // distances) are not written yet.
-        RunConfig::TextClassifier(_) | RunConfig::Music(_) | RunConfig::SoundGan(_) => {
-            return Err(wrong_kind(
-                &args.run,
-                &config,
-                "audit",
-                "an image-GAN, language-model or trajectory run (music and sound audits are not \
-                 written yet)",
-            ));
-        }
+    let Some(report) = Audit::of_run(&config, &args.run, device, &opts)? else {
+        return Err(wrong_kind(
+            &args.run,
+            &config,
+            "audit",
+            "a generative run: image GAN, language model, trajectory, music or sound GAN",
+        ));
     };
     let json = serde_json::to_string_pretty(&report)?;
     let folder = args.run.join("audit");

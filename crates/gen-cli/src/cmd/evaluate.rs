@@ -1,6 +1,9 @@
-//! `gen evaluate`: a run's metrics on the test split.
+//! `gen evaluate`: a run's metrics on the test split, and for generative runs the
+//! memorisation audit's headline numbers (`gen audit` with its defaults).
 
 use super::Global;
+use crate::audit::{Audit, AuditOptions};
+use crate::config::RunConfig;
 use crate::{fit, runs, runtime};
 use anyhow::{Result, bail};
 use clap::Args;
@@ -28,7 +31,10 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<ExitCode> {
     }
     let config = runs::read_config(&args.run)?;
     let device = runtime::setup(&config)?;
-    let metrics = fit::evaluate(&config, &args.run, device)?;
+    let mut metrics = fit::evaluate(&config, &args.run, device)?;
+    if let Some(audit) = headline_audit(&config, &args.run, device)? {
+        metrics.extend(audit.headline());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&metrics)?);
     } else {
@@ -37,4 +43,19 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The memorisation audit with `gen audit`'s defaults; `None` for a run that generates
+/// nothing.
+fn headline_audit(
+    config: &RunConfig,
+    dir: &std::path::Path,
+    device: tch::Device,
+) -> Result<Option<Audit>> {
+    let opts = AuditOptions {
+        num: None,
+        seed: 0,
+        quantile: gen_data::memorisation::DEFAULT_QUANTILE,
+    };
+    Audit::of_run(config, dir, device, &opts)
 }

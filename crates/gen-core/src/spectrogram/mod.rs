@@ -3,7 +3,7 @@
 //!
 //! - [`stft`]: [`Stft`], a Hann-windowed short-time Fourier transform with `torch.stft`'s
 //!   `center=True, pad_mode="reflect"` framing, its inverse, magnitudes and log-magnitudes.
-//! - [`griffin_lim`]: phase recovery from magnitudes (Griffin & Lim 1984, with the momentum of
+//! - [`griffin_lim()`]: phase recovery from magnitudes (Griffin & Lim 1984, with the momentum of
 //!   Perraudin et al. 2013, as `torchaudio.transforms.GriffinLim`), and the spectral
 //!   convergence that measures it.
 //! - [`norm`]: [`BinNorm`], SpecGAN's per-bin normalisation (Donahue et al. 2019): each

@@ -25,6 +25,10 @@ pub const MIN_FFT_FRAMES: usize = 1024;
 /// The largest FFT block accepted: rates whose common block is larger (e.g. 96,001 Hz) are
 /// refused rather than resampled with a huge transform.
 pub const MAX_FFT_FRAMES: usize = 1 << 17;
+/// The source rates accepted, in Hz: telephone-band audio to 384 kHz studio files. A rate
+/// outside them is a broken header, and a tiny one would make each block's output huge (a
+/// 1 Hz file found by the fuzzer asked for 16,000 output frames per input frame).
+pub const SOURCE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
 
 /// The FFT block, in input frames, used from `rate_in` to `rate_out` (both non-zero): the
 /// least even multiple of `rate_in / gcd` of at least [`MIN_FFT_FRAMES`].
@@ -52,6 +56,16 @@ pub fn resample(samples: &[f32], rate_in: u32, rate_out: u32) -> Result<Vec<f32>
     }
     if rate_in == rate_out || samples.is_empty() {
         return Ok(samples.to_vec());
+    }
+    if !SOURCE_RATES.contains(&rate_in) {
+        return Err(Error::invalid(
+            "sample rate",
+            format!(
+                "{rate_in} Hz is outside the {} to {} Hz that gen reads",
+                SOURCE_RATES.start(),
+                SOURCE_RATES.end()
+            ),
+        ));
     }
     let fail = |e: &dyn std::fmt::Display| {
         Error::invalid(
@@ -144,6 +158,14 @@ mod tests {
         assert_eq!(resample(&ones[..441], 44100, 16000).unwrap().len(), 160);
         assert_eq!(resample(&ones[..3001], 48000, 16000).unwrap().len(), 1001);
         assert!(resample(&ones, 0, 16000).is_err());
+        // The fuzzer's hang: a 1 Hz header would resample 1,024 frames to 16 million.
+        let err = resample(&ones, 1, 16000).unwrap_err().to_string();
+        assert!(
+            err.contains("1 Hz is outside the 4000 to 384000 Hz"),
+            "{err}"
+        );
+        assert!(resample(&ones, 384_001, 16000).is_err());
+        assert_eq!(resample(&ones[..4000], 4000, 16000).unwrap().len(), 16000);
         let err = resample(&ones, 96001, 16000).unwrap_err().to_string();
         assert!(err.contains("no common block"), "{err}");
         assert_eq!(

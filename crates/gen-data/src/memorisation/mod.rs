@@ -6,10 +6,13 @@
 //! much closer to the training set than real unseen data ever is ([`CopyTest`]). Text uses
 //! verbatim n-gram overlap instead of a distance ([`ngram`]).
 //!
-//! Distances are computed by the caller: in gen-train for images (feature and pixel space, on
-//! libtorch), with [`crate::trajectory::dtw`] for trajectories ([`nearest_dtw`]).
+//! Distances are computed by the caller: in gen-train for images and spectrograms (feature and
+//! pixel space, on libtorch), with [`crate::trajectory::dtw`] for trajectories
+//! ([`nearest_dtw`]), and here for music (Hamming distance between 4-bar piano-roll windows,
+//! [`rolls`]).
 
 pub mod ngram;
+pub mod rolls;
 
 use crate::{Error, Result};
 use ndarray::ArrayView2;

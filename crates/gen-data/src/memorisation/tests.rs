@@ -107,3 +107,161 @@ fn nearest_euclidean_closed_form() {
     );
     assert!(nearest_euclidean(q.view(), ndarray::Array2::<f64>::zeros((0, 2)).view()).is_err());
 }
+
+mod rolls {
+    use crate::memorisation::DEFAULT_QUANTILE;
+    use crate::memorisation::rolls::*;
+    use crate::music::PianoRoll;
+    use crate::splitmix::SplitMix64;
+
+    /// A chorale-like roll: four voices on the chords I, ii, iii, IV, V, vi of C major in
+    /// close position over a bass, each chord held 1 or 2 quarter-note frames, `frames` long.
+    fn chorale(rng: &mut SplitMix64, frames: usize) -> PianoRoll {
+        // (bass, tenor, alto, soprano) MIDI notes.
+        const CHORDS: [[u8; 4]; 6] = [
+            [48, 55, 64, 72],
+            [50, 57, 65, 74],
+            [52, 59, 67, 76],
+            [53, 60, 69, 77],
+            [43, 59, 62, 67],
+            [45, 57, 64, 72],
+        ];
+        let mut roll = PianoRoll::silent(frames);
+        let mut t = 0;
+        while t < frames {
+            let chord = CHORDS[(rng.next_u64() % 6) as usize];
+            // The soprano sometimes moves an octave or a step: more variety per window.
+            let lift = [0u8, 0, 2, 12][(rng.next_u64() % 4) as usize];
+            let hold = 1 + (rng.next_u64() % 2) as usize;
+            for dt in 0..hold.min(frames - t) {
+                for (v, &key) in chord.iter().enumerate() {
+                    let key = if v == 3 { key + lift } else { key };
+                    roll.set(t + dt, key).unwrap();
+                }
+            }
+            t += hold;
+        }
+        roll
+    }
+
+    fn chorales(seed: u64, n: usize, frames: usize) -> Vec<PianoRoll> {
+        let mut rng = SplitMix64::new(seed);
+        (0..n).map(|_| chorale(&mut rng, frames)).collect()
+    }
+
+    #[test]
+    fn hamming_distances_count_differing_cells_at_any_offset() {
+        // A 16-frame window with C4 held throughout, found at frame 5 of a longer roll.
+        let window = PianoRoll::from_cells(16, (0..16).map(|t| (t, 60))).unwrap();
+        let host = PianoRoll::from_cells(30, (5..21).map(|t| (t, 60))).unwrap();
+        let mut near = window.clone();
+        near.set(3, 64).unwrap(); // one extra cell
+        near.set(9, 67).unwrap(); // and another
+        let refs = RollWindows::new([&host], 16, 1).unwrap();
+        assert_eq!(refs.len(), 15);
+        assert_eq!(refs.origin(5), Some((0, 5)));
+        let q = RollWindows::new([&window, &near], 16, 16).unwrap();
+        assert_eq!(nearest_hamming(&q, &refs).unwrap(), vec![(0, 5), (2, 5)]);
+        // Shifted by one frame, the held note loses one frame and a silent one stays silent.
+        let one_off = RollWindows::new([&window], 16, 1).unwrap();
+        let shifted = PianoRoll::from_cells(16, (1..16).map(|t| (t, 60))).unwrap();
+        let s = RollWindows::new([&shifted], 16, 16).unwrap();
+        assert_eq!(nearest_hamming(&s, &one_off).unwrap(), vec![(1, 0)]);
+        // Windows never straddle rolls, and a short tail is dropped.
+        let w = RollWindows::new([&host, &window], 16, 16).unwrap();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.origin(1), Some((1, 0)));
+        assert!(RollWindows::new([&host], 0, 1).is_err());
+        let empty = RollWindows::new([&PianoRoll::silent(15)], 16, 1).unwrap();
+        assert!(nearest_hamming(&q, &empty).is_err());
+    }
+
+    /// A "model" that replays training chorales is flagged; one whose chorales are fresh draws
+    /// from the training distribution is not. The replays start at frame 5, off the 16-frame
+    /// grid, so only a search at every training frame finds them.
+    #[test]
+    fn a_model_that_replays_training_chorales_is_flagged_and_a_fresh_one_is_not() {
+        for seed in 0..4 {
+            let train = chorales(100 + seed, 60, 56);
+            let heldout = chorales(200 + seed, 30, 48);
+            let fresh = chorales(300 + seed, 30, 64);
+            let replay: Vec<PianoRoll> = train
+                .iter()
+                .take(20)
+                .map(|r| PianoRoll::new(r.view().slice(ndarray::s![5.., ..]).to_owned()).unwrap())
+                .collect();
+            let a = audit_rolls(&train, &heldout, &replay, DEFAULT_QUANTILE, 4).unwrap();
+            assert!(a.copying, "seed {seed}: {a:?}");
+            assert_eq!(a.test.fraction_below, 1.0);
+            assert!(a.test.threshold > 0.0, "{a:?}");
+            assert!(a.test.mann_whitney_z < -5.0, "{a:?}");
+            assert_eq!(a.train_windows, 60 * (56 - 15));
+            assert_eq!(a.test.n_generated, 20 * 3); // 51 frames: 3 windows each
+            assert_eq!(a.test.n_heldout, 30 * 3);
+            let p = &a.closest[0];
+            assert_eq!(
+                (p.distance, p.train, p.train_start),
+                (0, p.generated, p.generated_start + 5)
+            );
+            let b = audit_rolls(&train, &heldout, &fresh, DEFAULT_QUANTILE, 4).unwrap();
+            assert!(!b.copying, "seed {seed}: {b:?}");
+            assert!(b.test.mann_whitney_z.abs() < 3.5, "{b:?}");
+            // A model that replays a quarter of the time is flagged too.
+            let mut mixed = fresh.clone();
+            mixed.truncate(22);
+            mixed.extend(replay.iter().take(8).cloned());
+            let m = audit_rolls(&train, &heldout, &mixed, DEFAULT_QUANTILE, 4).unwrap();
+            assert!(m.copying, "seed {seed}: {m:?}");
+        }
+    }
+
+    /// The 16-frame window of `p` in its training roll.
+    fn window(train: &[PianoRoll], p: &RollPair) -> PianoRoll {
+        let cells = train[p.train].view();
+        PianoRoll::new(
+            cells
+                .slice(ndarray::s![p.train_start..p.train_start + 16, ..])
+                .to_owned(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn closest_pairs_draw_side_by_side_and_short_rolls_are_refused() {
+        let train = chorales(1, 4, 32);
+        let a = audit_rolls(&train, &train, &train, DEFAULT_QUANTILE, 3).unwrap();
+        let img = pairs_image(&train, &train, &a.closest).unwrap();
+        // Two 16-frame windows and a 4-frame gap at 4 px per frame; three rows 6 px apart, of
+        // the keys that sound (at most 43 to 89: bass G2 to soprano F6) and two each side.
+        let keys = |r: &PianoRoll| r.key_range().unwrap();
+        let lo = a
+            .closest
+            .iter()
+            .map(|p| keys(&window(&train, p)).0)
+            .min()
+            .unwrap();
+        let hi = a
+            .closest
+            .iter()
+            .map(|p| keys(&window(&train, p)).1)
+            .max()
+            .unwrap();
+        let rows = u32::from(hi - lo) + 1 + 4;
+        assert!(rows <= 89 - 43 + 1 + 4);
+        assert_eq!(img.dimensions(), (36 * 4, 3 * rows * 2 + 2 * 6));
+        // Identical windows draw identical halves.
+        for y in 0..img.height() {
+            for x in 0..16 * 4 {
+                assert_eq!(
+                    img.get_pixel(x, y),
+                    img.get_pixel(x + 20 * 4, y),
+                    "({x}, {y})"
+                );
+            }
+        }
+        assert!(pairs_image(&train, &train, &[]).is_err());
+        let short = vec![PianoRoll::silent(15)];
+        let err = audit_rolls(&train, &train, &short, DEFAULT_QUANTILE, 3).unwrap_err();
+        assert!(err.to_string().contains("generated rolls"), "{err}");
+    }
+}

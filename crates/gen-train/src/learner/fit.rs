@@ -312,9 +312,9 @@ impl Trainer {
                 let started = std::time::Instant::now();
                 match board {
                     Some((board, _)) => board.samples(&self.run_dir, state.global_step, || {
-                        task.on_epoch_end(epoch + 1, &self.run_dir)
+                        self.write_samples(task, epoch + 1)
                     })?,
-                    None => task.on_epoch_end(epoch + 1, &self.run_dir)?,
+                    None => self.write_samples(task, epoch + 1)?,
                 }
                 let seconds = started.elapsed().as_secs_f64();
                 tracing::debug!(epoch = epoch + 1, seconds, "epoch samples written");
@@ -337,6 +337,18 @@ impl Trainer {
             return Ok(Some(Outcome::EarlyStopped));
         }
         Ok(limit_hit.then_some(Outcome::Completed))
+    }
+
+    /// The task's `on_epoch_end` for the 1-based `epoch`, then the labeller on the generated
+    /// files it wrote.
+    fn write_samples<T: TrainStep>(&self, task: &mut T, epoch: usize) -> Result<()> {
+        task.on_epoch_end(epoch, &self.run_dir)?;
+        if let Some(label) = &self.labeller {
+            if let Some(samples) = task.epoch_samples(epoch, &self.run_dir) {
+                label(&samples, epoch)?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the monitored value from `log` (the training `loss`, minimised, when it is

@@ -68,12 +68,32 @@ pub trait TrainStep {
     fn on_epoch_end(&mut self, _epoch: usize, _run_dir: &Path) -> Result<()> {
         Ok(())
     }
+    /// The generated files that [`TrainStep::on_epoch_end`] wrote for `epoch` (not copies of
+    /// real data), so that the trainer's labeller ([`Trainer::label_samples`]) can mark them
+    /// as generated. Default: none.
+    fn epoch_samples(&self, _epoch: usize, _run_dir: &Path) -> Option<EpochSamples> {
+        None
+    }
     /// Every optimiser of the task: a data-parallel run makes each average its gradients over
     /// the ranks before it updates. Default: none (the task cannot train on several ranks).
     fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
         Vec::new()
     }
 }
+
+/// Generated files written at an epoch's end ([`TrainStep::epoch_samples`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochSamples {
+    /// The seed of their inputs (e.g. a GAN's fixed latents).
+    pub seed: u64,
+    /// The files.
+    pub files: Vec<PathBuf>,
+}
+
+/// Marks an epoch's generated files (e.g. with a provenance label), called with them and the
+/// 1-based epoch right after the task wrote them, while the `last` checkpoint holds the
+/// weights that drew them.
+pub type SampleLabeller = Box<dyn Fn(&EpochSamples, usize) -> Result<()>>;
 
 /// Settings of the training loop. Defaults follow Keras `fit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +214,7 @@ pub struct Trainer {
     verbosity: Verbosity,
     stop: Option<Arc<AtomicBool>>,
     dist: Option<DataParallel>,
+    labeller: Option<SampleLabeller>,
 }
 
 /// The file names inside a run folder.
@@ -219,6 +240,7 @@ impl Trainer {
             verbosity: Verbosity::Normal,
             stop: None,
             dist: None,
+            labeller: None,
         }
     }
 
@@ -238,6 +260,13 @@ impl Trainer {
     /// Trains as one rank of a data-parallel run (see the module docs). Default: alone.
     pub fn data_parallel(mut self, dist: DataParallel) -> Self {
         self.dist = Some(dist);
+        self
+    }
+
+    /// Calls `labeller` on the generated files each epoch's end writes
+    /// ([`TrainStep::epoch_samples`]), before TensorBoard reads them. Default: none.
+    pub fn label_samples(mut self, labeller: SampleLabeller) -> Self {
+        self.labeller = Some(labeller);
         self
     }
 

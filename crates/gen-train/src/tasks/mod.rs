@@ -14,7 +14,7 @@ pub mod trajectory;
 use crate::checkpoint::copy_into;
 use crate::metrics::Metrics;
 use crate::optim::{GradClip, Optimizer, OptimizerConfig};
-use crate::{Result, TrainStep};
+use crate::{EpochSamples, Result, TrainStep};
 use std::collections::HashMap;
 use std::path::Path;
 use tch::{Tensor, nn::VarStore};
@@ -37,10 +37,11 @@ pub trait Objective {
 }
 
 /// Writes a model's samples at the end of an epoch: called with the model, the epoch
-/// (1-based) and the run folder. Files it writes under the run folder go to TensorBoard
+/// (1-based) and the run folder; returns the files it wrote with the seed that drew them,
+/// which the trainer labels as generated ([`TrainStep::epoch_samples`]) and TensorBoard logs
 /// (images, audio clips, text: see [`crate::Trainer`]'s logs). It must draw from its own
 /// seeded generator, never libtorch's global one, so that samples change no training float.
-pub type SampleWriter<O> = Box<dyn FnMut(&O, usize, &Path) -> Result<()>>;
+pub type SampleWriter<O> = Box<dyn FnMut(&O, usize, &Path) -> Result<EpochSamples>>;
 
 /// One model, one loss, one optimiser: forward, backward, clip, update.
 pub struct Supervised<O> {
@@ -52,6 +53,8 @@ pub struct Supervised<O> {
     clip: GradClip,
     base_lr: f64,
     samples: Option<SampleWriter<O>>,
+    /// The epoch the writer last ran for, and what it wrote.
+    written: Option<(usize, EpochSamples)>,
 }
 
 impl<O: Objective> Supervised<O> {
@@ -66,6 +69,7 @@ impl<O: Objective> Supervised<O> {
             clip,
             base_lr,
             samples: None,
+            written: None,
         })
     }
 
@@ -73,7 +77,7 @@ impl<O: Objective> Supervised<O> {
     #[must_use]
     pub fn with_epoch_samples(
         mut self,
-        samples: impl FnMut(&O, usize, &Path) -> Result<()> + 'static,
+        samples: impl FnMut(&O, usize, &Path) -> Result<EpochSamples> + 'static,
     ) -> Self {
         self.samples = Some(Box::new(samples));
         self
@@ -133,9 +137,14 @@ impl<O: Objective> TrainStep for Supervised<O> {
     }
 
     fn on_epoch_end(&mut self, epoch: usize, run_dir: &Path) -> Result<()> {
-        match &mut self.samples {
-            Some(samples) => samples(&self.model, epoch, run_dir),
-            None => Ok(()),
+        if let Some(samples) = &mut self.samples {
+            self.written = Some((epoch, samples(&self.model, epoch, run_dir)?));
         }
+        Ok(())
+    }
+
+    fn epoch_samples(&self, epoch: usize, _run_dir: &Path) -> Option<EpochSamples> {
+        let (written, samples) = self.written.as_ref()?;
+        (*written == epoch).then(|| samples.clone())
     }
 }

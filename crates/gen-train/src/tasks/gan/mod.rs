@@ -90,7 +90,7 @@ use gen_core::{
 use gen_models::gan::{Gan, Generator};
 use samples::FixedSamples;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// A GAN with its two optimisers: a [`TrainStep`] for the generic [`crate::Trainer`].
@@ -116,14 +116,17 @@ pub struct GanTask {
     real_written: bool,
     average: Option<AveragedGenerator>,
     grid_samples: Option<GridRenderer>,
+    /// The epoch the renderer last ran for, and the files it wrote.
+    rendered: Option<(usize, Vec<PathBuf>)>,
 }
 
 /// Renders a [`GanTask`]'s epoch sample grid in another form (e.g. spectrograms as audio
 /// clips): called after each epoch's `samples/epoch_<epoch>.png` with the grid's images (the
-/// generator's output from the fixed latents), the epoch (1-based) and the run folder. Files
-/// it writes under the run folder go to TensorBoard (images, audio clips, text: see
-/// [`crate::Trainer`]'s logs). It must not draw from libtorch's global generator.
-pub type GridRenderer = Box<dyn FnMut(&Tensor, usize, &Path) -> Result<()>>;
+/// generator's output from the fixed latents), the epoch (1-based) and the run folder;
+/// returns the files it wrote, which are labelled as generated with the grid
+/// ([`crate::TrainStep::epoch_samples`]) and go to TensorBoard (images, audio clips, text:
+/// see [`crate::Trainer`]'s logs). It must not draw from libtorch's global generator.
+pub type GridRenderer = Box<dyn FnMut(&Tensor, usize, &Path) -> Result<Vec<PathBuf>>>;
 
 /// The exponential moving average of the generator's weights, in a generator of its own.
 struct AveragedGenerator {
@@ -185,6 +188,7 @@ impl GanTask {
             real_written: false,
             average,
             grid_samples: None,
+            rendered: None,
         })
     }
 
@@ -192,7 +196,7 @@ impl GanTask {
     #[must_use]
     pub fn with_grid_samples(
         mut self,
-        render: impl FnMut(&Tensor, usize, &Path) -> Result<()> + 'static,
+        render: impl FnMut(&Tensor, usize, &Path) -> Result<Vec<PathBuf>> + 'static,
     ) -> Self {
         self.grid_samples = Some(Box::new(render));
         self
@@ -496,5 +500,10 @@ impl TrainStep for GanTask {
 
     fn on_epoch_end(&mut self, epoch: usize, run_dir: &Path) -> Result<()> {
         self.write_samples(epoch, run_dir)
+    }
+
+    /// The sample grid and interpolation strip of `epoch` (not `real.png`).
+    fn epoch_samples(&self, epoch: usize, run_dir: &Path) -> Option<crate::EpochSamples> {
+        self.sample_files(epoch, run_dir)
     }
 }

@@ -91,6 +91,15 @@ impl FixedSamples {
     }
 }
 
+/// `samples/epoch_NNN.png` and `samples/interp_NNN.png` of `epoch` in `run_dir`.
+fn sample_paths(epoch: usize, run_dir: &Path) -> (PathBuf, PathBuf) {
+    let dir = run_dir.join("samples");
+    (
+        dir.join(format!("epoch_{epoch:03}.png")),
+        dir.join(format!("interp_{epoch:03}.png")),
+    )
+}
+
 impl GanTask {
     /// Keeps the first real images seen for `samples/real.png`.
     pub(super) fn remember_real(&mut self, images: &Tensor) -> Result<()> {
@@ -121,6 +130,24 @@ impl GanTask {
         Ok(())
     }
 
+    /// The generated files [`GanTask::write_samples`] writes for `epoch`, with the seed of
+    /// their latents: the grid, the interpolation strip and what the grid's renderer
+    /// ([`GanTask::with_grid_samples`]) wrote; `None` when it writes none.
+    pub fn sample_files(&self, epoch: usize, run_dir: &Path) -> Option<crate::EpochSamples> {
+        self.fixed.as_ref()?;
+        let (grid, interp) = sample_paths(epoch, run_dir);
+        let mut files = vec![grid, interp];
+        if let Some((rendered_epoch, rendered)) = &self.rendered {
+            if *rendered_epoch == epoch {
+                files.extend(rendered.iter().cloned());
+            }
+        }
+        Some(crate::EpochSamples {
+            seed: self.config.samples.seed,
+            files,
+        })
+    }
+
     /// Writes the sample grid and interpolation strip of `epoch`, and the real grid once;
     /// hands the grid to [`GanTask::with_grid_samples`]'s renderer.
     pub fn write_samples(&mut self, epoch: usize, run_dir: &Path) -> Result<()> {
@@ -136,14 +163,11 @@ impl GanTask {
             ))
         })?;
         let s = &self.config.samples;
-        grid_png(&grid, s.columns, &dir.join(format!("epoch_{epoch:03}.png")))?;
-        grid_png(
-            &interp,
-            s.interp_steps,
-            &dir.join(format!("interp_{epoch:03}.png")),
-        )?;
+        let (grid_path, interp_path) = sample_paths(epoch, run_dir);
+        grid_png(&grid, s.columns, &grid_path)?;
+        grid_png(&interp, s.interp_steps, &interp_path)?;
         if let Some(render) = &mut self.grid_samples {
-            render(&grid, epoch, run_dir)?;
+            self.rendered = Some((epoch, render(&grid, epoch, run_dir)?));
         }
         if !self.real_written && !self.real_seen.is_empty() {
             let path: PathBuf = dir.join("real.png");

@@ -4,20 +4,18 @@
 use super::data::{RollBatch, RollData};
 use crate::callbacks::EarlyStoppingConfig;
 use crate::checkpoint::{self, write_atomic};
-use crate::learner::{Verbosity, files};
+use crate::learner::files;
 use crate::metrics::Metrics;
 use crate::monitor::{Mode, ModeSetting, Monitor};
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::tasks::{Objective, Supervised};
-use crate::{Dataset, Error, Outcome, Result, Trainer, TrainerConfig, TrainerState};
+use crate::{Dataset, EpochSamples, Error, Outcome, Result, Trainer, TrainerConfig, TrainerState};
 use gen_data::music::{NllPerFrame, PianoRoll, RollImageOptions, write_roll_png};
 use gen_models::music::frame_nll_sum;
 use gen_models::{FrameGru, FrameGruConfig, Module};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
 /// The file [`fit_music`] writes into the run folder: the [`MusicTaskConfig`], which
@@ -105,15 +103,16 @@ pub struct TrainedMusic {
 /// Trains a [`FrameGru`] on `train`, validating on `valid` each epoch, with the generic
 /// [`Trainer`]; writes checkpoints, logs and [`RESOLVED_CONFIG`] into `run_dir`, and after
 /// each epoch the piano-roll of a chorale it composes ([`write_epoch_roll`]). Seeds
-/// libtorch with `config.trainer.seed` first, so a run is reproducible on CPU. `stop`
-/// interrupts training (a checkpoint is written); `resume` continues from `last`.
+/// libtorch with `config.trainer.seed` first, so a run is reproducible on CPU. `configure`
+/// sets up the [`Trainer`] of `config.trainer` (verbosity, a stop flag that interrupts
+/// training with a checkpoint, a labeller of the epoch samples); `resume` continues from
+/// `last`.
 pub fn fit_music(
     train: &RollData,
     valid: &RollData,
     config: &MusicTaskConfig,
     run_dir: &Path,
-    verbosity: Verbosity,
-    stop: Option<Arc<AtomicBool>>,
+    configure: impl FnOnce(Trainer) -> Trainer,
     resume: bool,
 ) -> Result<TrainedMusic> {
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
@@ -124,10 +123,7 @@ pub fn fit_music(
     let seed = config.trainer.seed;
     let mut task = build_task(config, Device::Cpu)?
         .with_epoch_samples(move |model, epoch, dir| write_epoch_roll(model, epoch, dir, seed));
-    let mut trainer = Trainer::new(config.trainer.clone(), run_dir).verbosity(verbosity);
-    if let Some(flag) = stop {
-        trainer = trainer.stop_flag(flag);
-    }
+    let trainer = configure(Trainer::new(config.trainer.clone(), run_dir));
     let valid = (!valid.is_empty()).then_some(valid);
     let (outcome, state) = trainer.fit(&mut task, train, valid, resume)?;
     Ok(TrainedMusic {
@@ -142,15 +138,25 @@ pub const EPOCH_ROLL_FRAMES: usize = 64;
 
 /// Composes one chorale of [`EPOCH_ROLL_FRAMES`] frames with `seed` (the model's own sampler
 /// streams, not libtorch's generator) and writes its piano-roll to
-/// `samples/roll_<epoch, 3 digits>.png` in `run_dir`: TensorBoard's `samples/roll`.
-pub fn write_epoch_roll(model: &FrameGru, epoch: usize, run_dir: &Path, seed: u64) -> Result<()> {
+/// `samples/roll_<epoch, 3 digits>.png` in `run_dir`: TensorBoard's `samples/roll`. Returns
+/// the file with the seed.
+pub fn write_epoch_roll(
+    model: &FrameGru,
+    epoch: usize,
+    run_dir: &Path,
+    seed: u64,
+) -> Result<EpochSamples> {
     let drawn = model.sample(1, EPOCH_ROLL_FRAMES, None, seed)?;
     let roll = roll_of(&drawn.frames.f_select(0, 0)?)?;
     let path = run_dir.join("samples").join(format!("roll_{epoch:03}.png"));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    Ok(write_roll_png(&path, &roll, &RollImageOptions::default())?)
+    write_roll_png(&path, &roll, &RollImageOptions::default())?;
+    Ok(EpochSamples {
+        seed,
+        files: vec![path],
+    })
 }
 
 /// A `[frames, 88]` tensor of 0/1 floats (a drawn roll) as a [`PianoRoll`].

@@ -9,7 +9,7 @@ use crate::learner::{Verbosity, files};
 use crate::metrics::Metrics;
 use crate::optim::{AdamConfig, GradClip, OptimizerConfig};
 use crate::tasks::{Objective, Supervised};
-use crate::{Error, Outcome, Result, Trainer, TrainerConfig, TrainerState};
+use crate::{EpochSamples, Error, Outcome, Result, Trainer, TrainerConfig, TrainerState};
 use gen_data::lasa::LasaShape;
 use gen_models::{Module, TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};
 use ndarray::Array2;
@@ -134,17 +134,24 @@ pub fn train_trajectories(
     verbosity: Verbosity,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<TrainedTrajectories> {
-    fit_trajectories(all, config, run_dir, verbosity, stop, false)
+    let configure = |trainer: Trainer| {
+        let trainer = trainer.verbosity(verbosity);
+        match stop {
+            Some(flag) => trainer.stop_flag(flag),
+            None => trainer,
+        }
+    };
+    fit_trajectories(all, config, run_dir, configure, false)
 }
 
-/// [`train_trajectories`], continuing from the run's `last` checkpoint when `resume` is set
-/// (what `gen resume` does after an interruption).
+/// [`train_trajectories`] with a [`Trainer`] that `configure` sets up (verbosity, stop flag,
+/// a labeller of the epoch samples), continuing from the run's `last` checkpoint when
+/// `resume` is set (what `gen resume` does after an interruption).
 pub fn fit_trajectories(
     all: &[LasaShape],
     config: &TrajectoryTaskConfig,
     run_dir: &Path,
-    verbosity: Verbosity,
-    stop: Option<Arc<AtomicBool>>,
+    configure: impl FnOnce(Trainer) -> Trainer,
     resume: bool,
 ) -> Result<TrainedTrajectories> {
     let shapes = select_shapes(all, &config.shapes)?;
@@ -167,10 +174,7 @@ pub fn fit_trajectories(
     let epoch_panels = EpochPanels::new(&shapes, length, &resolved)?;
     let mut task = build_task(&resolved, Device::Cpu)?
         .with_epoch_samples(move |model, epoch, dir| epoch_panels.write(model, epoch, dir));
-    let mut trainer = Trainer::new(resolved.trainer.clone(), run_dir).verbosity(verbosity);
-    if let Some(flag) = stop {
-        trainer = trainer.stop_flag(flag);
-    }
+    let trainer = configure(Trainer::new(resolved.trainer.clone(), run_dir));
     let (outcome, state) = trainer.fit(&mut task, &data, None, resume)?;
     Ok(TrainedTrajectories {
         task,
@@ -217,7 +221,7 @@ impl EpochPanels {
         Ok(EpochPanels { real, sampling })
     }
 
-    fn write(&self, model: &TrajectoryMdn, epoch: usize, run_dir: &Path) -> Result<()> {
+    fn write(&self, model: &TrajectoryMdn, epoch: usize, run_dir: &Path) -> Result<EpochSamples> {
         let mut panels = Vec::with_capacity(self.real.len());
         for (id, real) in self.real.iter().enumerate() {
             panels.push(OverlayPanel {
@@ -229,7 +233,11 @@ impl EpochPanels {
         let path = run_dir
             .join("samples")
             .join(format!("trajectories_{epoch:03}.png"));
-        write_overlay_png(&path, &panels, panels.len().max(1), 120)
+        write_overlay_png(&path, &panels, panels.len().max(1), 120)?;
+        Ok(EpochSamples {
+            seed: self.sampling.seed,
+            files: vec![path],
+        })
     }
 }
 
