@@ -1044,6 +1044,20 @@ fn music_trains_evaluates_and_samples_midi_wav_and_png() {
         let wav = gen_data::audio::wav::read_wav(&w.join("a").join(format!("{stem}.wav"))).unwrap();
         assert_eq!(wav.samples.len(), output_len(c.roll.frames(), &synth));
     }
+    // The report shows the piano-roll that training drew after each epoch.
+    let report = run_gen(
+        data.path(),
+        w,
+        &["report", "music", "--out", "music.html", "-q"],
+    );
+    assert!(report.status.success(), "{}", stderr(&report));
+    let html = std::fs::read_to_string(w.join("music.html")).unwrap();
+    for epoch in 1..=2 {
+        assert!(
+            html.contains(&format!("alt=\"samples/roll epoch {epoch}\"")),
+            "epoch {epoch}"
+        );
+    }
     let other = sample("4", "c");
     assert!(other.status.success());
     assert_ne!(

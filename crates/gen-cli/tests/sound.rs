@@ -160,6 +160,20 @@ fn a_tiny_sound_gan_trains_samples_wavs_and_is_scored() {
             "{key}: {metrics}"
         );
     }
+
+    // The report plays the last epoch's clips and `gen sample`'s four, and shows the grids.
+    let html = data.path().join("report.html");
+    ok(&run_gen(
+        data.path(),
+        &["report", run_s, "--out", html.to_str().unwrap(), "-q"],
+    ));
+    let html = std::fs::read_to_string(html).unwrap();
+    assert_eq!(html.matches("<audio ").count(), 8, "{html}");
+    for clip in ["samples/clip0_002", "samples/clip3_002", "sample-seed3-00"] {
+        assert!(html.contains(clip), "{clip}");
+    }
+    assert!(!html.contains("samples/clip0_001"));
+    assert!(html.matches("src=\"data:image/png;base64,").count() >= 3);
 }
 
 #[test]
