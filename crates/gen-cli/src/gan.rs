@@ -289,7 +289,7 @@ pub fn sample(
     }
     if opts.class.is_some() && task.gan.generator.num_classes().is_none() {
         bail!(
-            "--class: the run in {} is not conditional (try a fashion-cgan run)",
+            "--class: the run in {} is not conditional (mnist-dcgan and fashion-cgan runs are)",
             dir.display()
         );
     }
