@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{TINY, fails_with, fixture, fixtures, run_gen, stderr, train};
+use common::fixtures::{TINY_DCGAN, TINY_IMDB_GRU};
+use common::{fails_with, fixture, fixtures, run_gen, stderr, train};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -418,35 +419,21 @@ fn language_model_trains_generates_and_evaluates() {
     );
 }
 
-const TINY_GAN: &[&str] = &[
-    "--set",
-    "model.dcgan.ngf=4",
-    "--set",
-    "model.dcgan.ndf=4",
-    "--set",
-    "trainer.batch_size=16",
-    "--set",
-    "data.valid=16",
-    "--set",
-    "eval.n=20",
-    "--set",
-    "eval.evaluator.min_steps=2",
-    "--set",
-    "eval.evaluator.epochs=1",
-    "--set",
-    "eval.evaluator.batch_size=16",
-    "--epochs",
-    "1",
-    "-q",
-];
-
 #[test]
 fn gan_trains_samples_and_evaluates() {
     let data = fixtures::images();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let mut args = vec!["train", "mnist-dcgan", "--out", "gan"];
-    args.extend_from_slice(TINY_GAN);
+    let mut args = vec![
+        "train",
+        "mnist-dcgan",
+        "--out",
+        "gan",
+        "--epochs",
+        "1",
+        "-q",
+    ];
+    args.extend_from_slice(TINY_DCGAN);
     let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     for f in [
@@ -562,8 +549,16 @@ fn gan_trains_samples_and_evaluates() {
     );
 
     // The conditional model draws the class asked for, and rejects classes it does not have.
-    let mut args = vec!["train", "fashion-cgan", "--out", "cgan"];
-    args.extend_from_slice(TINY_GAN);
+    let mut args = vec![
+        "train",
+        "fashion-cgan",
+        "--out",
+        "cgan",
+        "--epochs",
+        "1",
+        "-q",
+    ];
+    args.extend_from_slice(TINY_DCGAN);
     let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let ok = run_gen(
@@ -677,7 +672,8 @@ fn cross_validation_and_tuning_run_in_subfolders() {
     let mut args = vec![
         "cv", "imdb-gru", "--folds", "3", "--epochs", "1", "--out", "cv",
     ];
-    args.extend_from_slice(TINY);
+    args.extend_from_slice(TINY_IMDB_GRU);
+    args.push("-q");
     let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8(out.stdout).unwrap();
@@ -716,7 +712,8 @@ fn cross_validation_and_tuning_run_in_subfolders() {
         "--out",
         "tune",
     ];
-    args.extend_from_slice(TINY);
+    args.extend_from_slice(TINY_IMDB_GRU);
+    args.push("-q");
     let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8(out.stdout).unwrap();
@@ -778,7 +775,8 @@ fn sharded_studies_collect_to_the_whole_run_summary() {
         let mut args: Vec<&str> = head.to_vec();
         args.extend_from_slice(&["--out", out]);
         args.extend_from_slice(tail);
-        args.extend_from_slice(TINY);
+        args.extend_from_slice(TINY_IMDB_GRU);
+        args.push("-q");
         args
     };
     // Three folds: shard 1/2 trains folds 1 and 3, shard 2/2 fold 2.

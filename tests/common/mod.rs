@@ -45,19 +45,9 @@ pub fn fails_with(out: &Output, needles: &[&str]) {
     }
 }
 
-pub const TINY: &[&str] = &[
-    "--set",
-    "model.embedding_dim=8",
-    "--set",
-    "model.hidden_size=8",
-    "--set",
-    "trainer.batch_size=8",
-    "-q",
-];
-
 pub fn train(data: &Path, cwd: &Path, out: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["train", "imdb-gru", "--out", out, "--epochs", "2"];
-    args.extend_from_slice(TINY);
+    let mut args = vec!["train", "imdb-gru", "--out", out, "--epochs", "2", "-q"];
+    args.extend_from_slice(fixtures::TINY_IMDB_GRU);
     args.extend_from_slice(extra);
     run_gen(data, cwd, &args)
 }

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::tb_python::{python_with_tensorboard, run_check};
+use common::tb_python::{ensure_passed, python_with_tensorboard, run_check};
 use common::{TINY_SOUND, fixtures, ok, run_gen};
 use gen_log::tensorboard::TbRun;
 use std::path::Path;
@@ -75,19 +75,7 @@ fn train_and_check(data: &Path, args: &[&str], media: &[&str]) -> anyhow::Result
     let mut check = vec!["--metrics", metrics.to_str().unwrap()];
     check.extend_from_slice(EVERY_RUN);
     check.extend_from_slice(media);
-    let out = run_check(&python, CHECK, &run, &check)?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    anyhow::ensure!(
-        out.status.success(),
-        "tensorboard_check.py failed:\n{stdout}"
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    anyhow::ensure!(
-        last.ends_with(" passed, 0 failed"),
-        "unexpected summary: {last}"
-    );
-    Ok(())
+    ensure_passed(&run_check(&python, CHECK, &run, &check)?)
 }
 
 /// The second (last) epoch's sample `file` of the run in `data` carries its provenance
@@ -111,27 +99,8 @@ fn labelled(data: &Path, file: &str) -> anyhow::Result<()> {
 #[test]
 fn a_gan_run_logs_its_metrics_grids_and_both_learning_rates() -> anyhow::Result<()> {
     let data = fixtures::images();
-    let args = [
-        "mnist-dcgan",
-        "--epochs",
-        "2",
-        "--set",
-        "model.dcgan.ngf=4",
-        "--set",
-        "model.dcgan.ndf=4",
-        "--set",
-        "trainer.batch_size=16",
-        "--set",
-        "data.valid=16",
-        "--set",
-        "eval.n=20",
-        "--set",
-        "eval.evaluator.min_steps=2",
-        "--set",
-        "eval.evaluator.epochs=1",
-        "--set",
-        "eval.evaluator.batch_size=16",
-    ];
+    let mut args = vec!["mnist-dcgan", "--epochs", "2"];
+    args.extend_from_slice(fixtures::TINY_DCGAN);
     let media = [
         "--each-epoch",
         "images:samples/epoch",
@@ -151,17 +120,8 @@ fn a_gan_run_logs_its_metrics_grids_and_both_learning_rates() -> anyhow::Result<
 #[test]
 fn a_classifier_run_logs_its_metrics_and_learning_rate() -> anyhow::Result<()> {
     let data = fixtures::imdb();
-    let args = [
-        "imdb-gru",
-        "--epochs",
-        "2",
-        "--set",
-        "model.embedding_dim=8",
-        "--set",
-        "model.hidden_size=8",
-        "--set",
-        "trainer.batch_size=8",
-    ];
+    let mut args = vec!["imdb-gru", "--epochs", "2"];
+    args.extend_from_slice(fixtures::TINY_IMDB_GRU);
     train_and_check(data.path(), &args, &["--each-epoch", "scalars:lr"])
 }
 

@@ -23,20 +23,8 @@ fn tensorboard_reads_what_gen_writes() -> anyhow::Result<()> {
     let expect = run.path().join("expected.json");
     std::fs::write(&expect, serde_json::to_vec_pretty(&want.to_json())?)?;
 
-    let out = run_check(&python, run.path(), Some(&expect))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    anyhow::ensure!(
-        out.status.success(),
-        "tensorboard_check.py failed:\n{stdout}"
-    );
-    // The check ran its comparisons: two readers, every kind of value.
-    let last = stdout.lines().last().unwrap_or_default();
-    anyhow::ensure!(
-        last.ends_with(" passed, 0 failed"),
-        "unexpected summary: {last}"
-    );
-    Ok(())
+    // The check runs its comparisons: two readers, every kind of value.
+    common::python::ensure_passed(&run_check(&python, run.path(), Some(&expect))?)
 }
 
 #[test]

@@ -344,3 +344,34 @@ pub fn lasa() -> tempfile::TempDir {
     }
     dir
 }
+
+/// `--set` flags that make an `imdb-gru` run on [`imdb`] take a second.
+pub const TINY_IMDB_GRU: &[&str] = &[
+    "--set",
+    "model.embedding_dim=8",
+    "--set",
+    "model.hidden_size=8",
+    "--set",
+    "trainer.batch_size=8",
+];
+
+/// `--set` flags that make a DCGAN run (`mnist-dcgan`, `fashion-cgan`) on [`images`] take
+/// seconds: width 4, a 20-image evaluation, a one-epoch evaluator.
+pub const TINY_DCGAN: &[&str] = &[
+    "--set",
+    "model.dcgan.ngf=4",
+    "--set",
+    "model.dcgan.ndf=4",
+    "--set",
+    "trainer.batch_size=16",
+    "--set",
+    "data.valid=16",
+    "--set",
+    "eval.n=20",
+    "--set",
+    "eval.evaluator.min_steps=2",
+    "--set",
+    "eval.evaluator.epochs=1",
+    "--set",
+    "eval.evaluator.batch_size=16",
+];

@@ -55,3 +55,20 @@ pub fn run_check<S: AsRef<OsStr>>(
         .args(args)
         .output()?)
 }
+
+/// Passes on the check's output (printed for the test log) when it exited 0 and its summary
+/// line reads "N passed, 0 failed": the check ran its comparisons and none failed.
+pub fn ensure_passed(out: &Output) -> anyhow::Result<()> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "tensorboard_check.py failed:\n{stdout}"
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    anyhow::ensure!(
+        last.ends_with(" passed, 0 failed"),
+        "unexpected summary: {last}"
+    );
+    Ok(())
+}
