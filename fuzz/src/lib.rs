@@ -95,6 +95,12 @@ pub const TARGETS: &[Target] = &[
         max_len: 16 << 10,
     },
     Target {
+        name: "checkpoint",
+        about: "checkpoint pair: JSON state and file record, verified against its safetensors file",
+        run: gen_data::fuzzing::checkpoint,
+        max_len: 16 << 10,
+    },
+    Target {
         name: "safetensors-header",
         about: "safetensors header and tensor views (the reader tch uses for checkpoints)",
         run: safetensors_header,

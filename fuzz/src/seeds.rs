@@ -162,6 +162,11 @@ pub fn write_all(out: &Path, data_dir: &Path) -> Result<BTreeMap<&'static str, V
         "one.safetensors",
         &safetensors_file(false),
     )?;
+    // checkpoint pairs as gen-train writes them: with the file record, and the older
+    // `[step, state]` form that is checked by its step alone.
+    for (name, with_record) in [("pair.ckpt", true), ("older-pair.ckpt", false)] {
+        seeds.add("checkpoint", name, &checkpoint_pair(with_record)?)?;
+    }
     Ok(seeds.written)
 }
 
@@ -281,6 +286,37 @@ fn csv_head(path: &Path, rows: usize) -> Result<Option<Vec<u8>>> {
         .min(head.len());
     head.truncate(end);
     Ok(Some(head))
+}
+
+/// A checkpoint's JSON state, a NUL byte and its safetensors file (see
+/// `gen_data::fuzzing::checkpoint`): step 3, a trainer-like state, two weights and the step entry.
+fn checkpoint_pair(with_record: bool) -> Result<Vec<u8>> {
+    use gen_data::checkpoint_record::{FileRecord, STEP_KEY};
+    use safetensors::{Dtype, tensor::TensorView};
+    let step: u64 = 3;
+    let weights: Vec<u8> = [0.5f32, -1.0, 2.0, 0.25]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let step_bytes = (step as i64).to_le_bytes();
+    let views = [
+        ("g.w", TensorView::new(Dtype::F32, vec![2, 2], &weights)?),
+        (STEP_KEY, TensorView::new(Dtype::I64, vec![1], &step_bytes)?),
+    ];
+    let tensors = safetensors::serialize(views, &None)?;
+    let state = serde_json::json!({
+        "epoch": 1, "batches_done": 3, "rng": [1, 2, 3, 4],
+        "monitor": {"best": 0.75, "since_best": 0}, "lr": 0.0002
+    });
+    let mut out = if with_record {
+        let record = FileRecord::of(&tensors, &serde_json::json!([step, state]));
+        serde_json::to_vec_pretty(&(step, &state, record))?
+    } else {
+        serde_json::to_vec(&(step, &state))?
+    };
+    out.push(0);
+    out.extend_from_slice(&tensors);
+    Ok(out)
 }
 
 /// A safetensors file of one or two little f32 tensors, with metadata.

@@ -60,3 +60,16 @@ pub fn audio(bytes: &[u8]) -> bool {
 pub fn drumkit_xml(bytes: &[u8]) -> bool {
     crate::drums::kit::KitInfo::parse(&String::from_utf8_lossy(bytes)).is_ok()
 }
+
+/// A checkpoint pair as one input: its JSON state file, a NUL byte (never part of JSON text),
+/// then its safetensors file; parsed and verified as gen-train does before loading a tensor.
+pub fn checkpoint(bytes: &[u8]) -> bool {
+    let (state, tensors) = match bytes.iter().position(|&b| b == 0) {
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (bytes, &[][..]),
+    };
+    let path = Path::new(ORIGIN);
+    crate::checkpoint_record::parse_state(path, state).is_ok_and(|parsed| {
+        crate::checkpoint_record::verify_tensor_file(&parsed, path, path, tensors).is_ok()
+    })
+}

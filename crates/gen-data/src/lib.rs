@@ -16,11 +16,13 @@
 //! with `cargo xtask fetch-data NAME`; the data folder is `GEN_DATA_DIR` when set, else the
 //! `datasets/` of the gen checkout above the current folder, else the per-user
 //! `~/.local/share/gen/datasets` ([`paths`]). [`catalog`] lists the datasets with their licences
-//! and sources.
+//! and sources. [`checkpoint_record`] verifies a checkpoint's state file against its tensor file
+//! before gen-train reads a tensor from it.
 
 pub mod audio;
 pub mod batch;
 pub mod catalog;
+pub mod checkpoint_record;
 mod data_dir_rule;
 pub mod drums;
 pub mod error;

@@ -17,18 +17,16 @@
 //! [`Error::Checkpoint`] when neither is whole.
 
 use crate::{Error, Result};
+use gen_data::checkpoint_record::{self, STEP_KEY};
+pub use gen_data::checkpoint_record::{FileRecord, state_digest};
 use safetensors::tensor::{Dtype, View};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use sha2::{Digest, Sha256};
+use serde::{Serialize, de::DeserializeOwned};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-
-/// The entry that ties a safetensors file to its JSON state.
-const STEP_KEY: &str = "__checkpoint.step";
 
 /// The suffix of the previous generation's name: `last` is kept as `last.prev`.
 pub const PREVIOUS: &str = ".prev";
@@ -117,32 +115,6 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// What the JSON state records to verify a checkpoint: the tensor file's size and sha256, and
-/// the sha256 of the state itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileRecord {
-    /// The tensor file's size in bytes.
-    pub size: u64,
-    /// The SHA-256 of the tensor file, lowercase hex.
-    pub sha256: String,
-    /// The SHA-256 of `[step, state]` as compact JSON with sorted keys ([`state_digest`]).
-    pub state_sha256: String,
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The SHA-256 of `[step, state]` written as compact JSON from a `serde_json::Value` (keys in
-/// the order `Value` keeps them), so that the same value read back hashes the same.
-pub fn state_digest(step_and_state: &serde_json::Value) -> String {
-    hex_sha256(&serde_json::to_vec(step_and_state).unwrap_or_default())
-}
-
 /// Saves `tensors` and `state` as checkpoint `name` in `dir` (created if needed), for `step`.
 /// The pair it replaces is kept as `<name>.prev` when it is whole (see the module docs).
 pub fn save<S: Serialize>(
@@ -159,11 +131,10 @@ pub fn save<S: Serialize>(
     named.push((STEP_KEY, &step_tensor));
     let bytes = safetensors_bytes(&tensor_path, &named)?;
     let unserialisable = |e: serde_json::Error| corrupt(&state_path, "state", e.to_string());
-    let record = FileRecord {
-        size: bytes.len() as u64,
-        sha256: hex_sha256(&bytes),
-        state_sha256: state_digest(&serde_json::to_value((step, state)).map_err(unserialisable)?),
-    };
+    let record = FileRecord::of(
+        &bytes,
+        &serde_json::to_value((step, state)).map_err(unserialisable)?,
+    );
     let json = serde_json::to_vec_pretty(&(step, state, &record)).map_err(unserialisable)?;
     let tmp = write_tmp(&tensor_path, &bytes)?;
     drop(bytes);
@@ -314,56 +285,12 @@ fn corrupt(path: &Path, field: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Reads the state of pair `name` and checks its tensor file's size and sha256; returns the
-/// step, the state (as JSON) and the tensor file's bytes.
-fn verify_pair(dir: &Path, name: &str) -> Result<(u64, serde_json::Value, Vec<u8>)> {
+/// Reads pair `name` and verifies it (see [`gen_data::checkpoint_record`]): its parsed state
+/// and its tensor file's bytes.
+fn verify_pair(dir: &Path, name: &str) -> Result<(checkpoint_record::StateFile, Vec<u8>)> {
     let (tensor_path, state_path) = paths(dir, name);
     let text = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
-    let serde_json::Value::Array(mut parts) = value else {
-        return Err(corrupt(
-            &state_path,
-            "state",
-            "not a [step, state, file] array",
-        ));
-    };
-    // Checkpoints written before the record was added hold `[step, state]`: only the step is
-    // checked for them.
-    let record = match parts.len() {
-        2 => None,
-        3 => {
-            let record = parts.pop().unwrap_or_default();
-            let record: FileRecord = serde_json::from_value(record)
-                .map_err(|e| corrupt(&state_path, "file record", e.to_string()))?;
-            Some(record)
-        }
-        n => {
-            return Err(corrupt(
-                &state_path,
-                "state",
-                format!("{n} entries, expected 3"),
-            ));
-        }
-    };
-    if let Some(record) = &record {
-        let digest = state_digest(&serde_json::Value::Array(parts.clone()));
-        if digest != record.state_sha256 {
-            return Err(corrupt(
-                &state_path,
-                "state_sha256",
-                format!(
-                    "the state hashes to {digest}, the file records {} (corrupt)",
-                    record.state_sha256
-                ),
-            ));
-        }
-    }
-    let state = parts.pop().unwrap_or_default();
-    let step = parts
-        .pop()
-        .and_then(|s| s.as_u64())
-        .ok_or_else(|| corrupt(&state_path, "step", "not a whole number"))?;
+    let parsed = checkpoint_record::parse_state(&state_path, &text).map_err(as_checkpoint)?;
     let bytes = match std::fs::read(&tensor_path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -371,41 +298,17 @@ fn verify_pair(dir: &Path, name: &str) -> Result<(u64, serde_json::Value, Vec<u8
         }
         Err(e) => return Err(Error::io(&tensor_path, e)),
     };
-    if let Some(record) = record {
-        if bytes.len() as u64 != record.size {
-            return Err(corrupt(
-                &tensor_path,
-                "size",
-                format!(
-                    "{} bytes, but {} records {} (truncated or replaced)",
-                    bytes.len(),
-                    state_path.display(),
-                    record.size
-                ),
-            ));
-        }
-        let actual = hex_sha256(&bytes);
-        if actual != record.sha256 {
-            return Err(corrupt(
-                &tensor_path,
-                "sha256",
-                format!(
-                    "is {}, but {} records {} (corrupt or replaced)",
-                    actual,
-                    state_path.display(),
-                    record.sha256
-                ),
-            ));
-        }
-    }
-    Ok((step, state, bytes))
+    checkpoint_record::verify_tensor_file(&parsed, &state_path, &tensor_path, &bytes)
+        .map_err(as_checkpoint)?;
+    Ok((parsed, bytes))
 }
 
+/// Loads pair `name` once [`verify_pair`] has passed it.
 fn load_pair<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<Loaded<S>> {
     let (tensor_path, state_path) = paths(dir, name);
-    let (step, state, bytes) = verify_pair(dir, name)?;
-    let state: S =
-        serde_json::from_value(state).map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
+    let (parsed, bytes) = verify_pair(dir, name)?;
+    let state: S = serde_json::from_value(parsed.state)
+        .map_err(|e| corrupt(&state_path, "state", e.to_string()))?;
     let file = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| corrupt(&tensor_path, "safetensors", e.to_string()))?;
     let tensors = file
@@ -414,26 +317,28 @@ fn load_pair<S: DeserializeOwned>(dir: &Path, name: &str) -> Result<Loaded<S>> {
         .map(|(name, view)| Ok((name, Tensor::try_from(view)?)))
         .collect::<std::result::Result<HashMap<String, Tensor>, tch::TchError>>()
         .map_err(|e| corrupt(&tensor_path, "safetensors", e.to_string()))?;
-    let saved_step = tensors
-        .get(STEP_KEY)
-        .ok_or_else(|| corrupt(&tensor_path, STEP_KEY, "missing"))?
-        .f_int64_value(&[0])?;
-    if saved_step != step as i64 {
-        return Err(corrupt(
-            &tensor_path,
-            STEP_KEY,
-            format!(
-                "is step {saved_step}, but {} is step {step}",
-                state_path.display()
-            ),
-        ));
-    }
     Ok(Loaded {
         tensors,
         state,
         tensor_path,
         fallback: None,
     })
+}
+
+/// A verification failure as the checkpoint error it is.
+fn as_checkpoint(e: gen_data::Error) -> Error {
+    match e {
+        gen_data::Error::Format {
+            path,
+            field,
+            reason,
+        } => Error::Checkpoint {
+            path,
+            field,
+            reason,
+        },
+        other => other.into(),
+    }
 }
 
 /// Copies the values of `saved` into the variables `vars`, checking that every variable is
