@@ -8,7 +8,9 @@ use gen_data::imdb::{self, ImdbSource, LoadOptions, WordDecoder};
 use gen_data::text::{self, CharVocab};
 use gen_models::{GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate};
 use gen_train::tasks::Supervised;
-use gen_train::tasks::lm::{LmData, LmDataConfig, evaluate_lm, unigram_bits_per_token};
+use gen_train::tasks::lm::{
+    LmData, LmDataConfig, evaluate_lm, evaluate_lm_carried, unigram_bits_per_token,
+};
 use gen_train::{Dataset, Outcome, Subset, TrainerState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -316,6 +318,13 @@ impl RunKind for LanguageModelRun {
         out.insert(
             "test_bits_per_token".into(),
             nll.bits_per_token().with_context(empty)?,
+        );
+        // The same text with the GRU state carried from window to window, as language models
+        // are usually scored: each token is predicted from all the text before it.
+        let carried = evaluate_lm_carried(&task.model, &test, self.trainer.batch_size.max(1))?;
+        out.insert(
+            "test_bits_per_token_carried".into(),
+            carried.bits_per_token().with_context(empty)?,
         );
         out.insert("test_unigram_bits_per_token".into(), baseline);
         out.insert("test_tokens".into(), nll.count as f64);

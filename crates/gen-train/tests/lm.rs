@@ -9,7 +9,7 @@ use gen_models::{GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfi
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
 use gen_train::tasks::lm::{
-    LmData, LmDataConfig, encode_prompt, evaluate_lm, unigram_bits_per_token,
+    LmData, LmDataConfig, encode_prompt, evaluate_lm, evaluate_lm_carried, unigram_bits_per_token,
 };
 use gen_train::tasks::{Objective, Supervised};
 use gen_train::{Dataset, Outcome, Trainer, TrainerConfig};
@@ -100,6 +100,45 @@ fn uniform_logits_give_perplexity_v_and_log2_v_bits() {
     assert!((metrics.mean("loss").unwrap() - 7f64.ln()).abs() < 1e-6);
     assert!((metrics.mean("bpt").unwrap() - 7f64.log2()).abs() < 1e-6);
     assert!(evaluate_lm(&model, &data, 0).is_err());
+}
+
+#[test]
+fn carried_evaluation_equals_reading_each_run_of_windows_whole() {
+    let _s = serial();
+    let config = GruLanguageModelConfig {
+        vocab_size: 9,
+        embedding_dim: 4,
+        hidden_size: 6,
+        ..Default::default()
+    };
+    let (_vs, model) = lm(2, &config);
+    let ids: Vec<i64> = (0..101).map(|i| (i * i + 1) % 9).collect();
+    let data = LmData::new(ids.clone(), &LmDataConfig { seq_len: 10 }, Device::Cpu).unwrap();
+    // The NLL of reading tokens `[from, from + n]` as one sequence from a zero state.
+    let whole = |from: usize, n: usize| {
+        let x = Tensor::from_slice(&ids[from..from + n]).view([1, n as i64]);
+        let y = Tensor::from_slice(&ids[from + 1..from + n + 1]).view([1, n as i64]);
+        let logits = tch::no_grad(|| model.forward_t(&x, false)).unwrap();
+        let mut acc = gen_core::NllAccumulator::new();
+        acc.add_batch(&logits, &y, None).unwrap();
+        acc.nll_sum
+    };
+    // One stream: the 100 targets of the 10 windows read as one sequence.
+    let one = evaluate_lm_carried(&model, &data, 1).unwrap();
+    assert_eq!(one.count, 100);
+    assert!((one.nll_sum - whole(0, 100)).abs() < 1e-3, "{one:?}");
+    // Three streams over 10 windows: runs of 4, 3 and 3 windows, each read whole.
+    let three = evaluate_lm_carried(&model, &data, 3).unwrap();
+    assert_eq!(three.count, 100);
+    let runs = whole(0, 40) + whole(40, 30) + whole(70, 30);
+    assert!((three.nll_sum - runs).abs() < 1e-3, "{three:?} vs {runs}");
+    // As many streams as windows is the zero-state windowed evaluation.
+    let windowed = evaluate_lm(&model, &data, 4).unwrap();
+    let ten = evaluate_lm_carried(&model, &data, 64).unwrap();
+    assert!((ten.nll_sum - windowed.nll_sum).abs() < 1e-3);
+    // Carrying the state changes the figure: it is not the windowed one under another name.
+    assert!((one.nll_sum - windowed.nll_sum).abs() > 1e-6);
+    assert!(evaluate_lm_carried(&model, &data, 0).is_err());
 }
 
 #[test]

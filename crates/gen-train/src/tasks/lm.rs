@@ -4,7 +4,9 @@
 //! [`LmData`] cuts one token stream into non-overlapping windows; the trainer shuffles the
 //! windows, and each window is read from a zero GRU state (no state is carried between
 //! batches), like Karpathy's char-rnn. [`GruLanguageModel`] implements [`Objective`], so it
-//! trains through [`super::Supervised`] and the one [`crate::Trainer`].
+//! trains through [`super::Supervised`] and the one [`crate::Trainer`]. Held-out text is scored
+//! both that way ([`evaluate_lm`]) and with the state carried across windows
+//! ([`evaluate_lm_carried`]).
 
 use super::Objective;
 use crate::metrics::Metrics;
@@ -191,6 +193,40 @@ pub fn evaluate_lm(
         let batch = data.batch(chunk)?;
         let logits = tch::no_grad(|| model.forward_t(&batch.inputs, false))?;
         acc.add_batch(&logits, &batch.targets, None)?;
+    }
+    Ok(acc)
+}
+
+/// The summed next-token NLL of `model` over every window of `data` with the GRU state carried
+/// from each window into the next, the usual way to score a language model on a held-out
+/// stream (every token is predicted from all the text before it, not only from its own
+/// window). The windows are cut into `streams` contiguous runs (the first `len % streams` one
+/// window longer) read side by side, one window of each per forward pass, each run from a
+/// zero state. Same `count` as [`evaluate_lm`]; with one stream it equals reading the whole
+/// stream at once.
+pub fn evaluate_lm_carried(
+    model: &GruLanguageModel,
+    data: &LmData,
+    streams: usize,
+) -> Result<NllAccumulator> {
+    if streams == 0 {
+        return Err(Error::config("streams", "must be at least 1"));
+    }
+    let windows = data.len();
+    let streams = streams.min(windows.max(1));
+    let (per, longer) = (windows / streams, windows % streams);
+    let start = |b: usize| b * per + b.min(longer);
+    let mut acc = NllAccumulator::new();
+    let mut state = model.zero_state(streams as i64)?;
+    for k in 0..per + usize::from(longer > 0) {
+        let active = if k < per { streams } else { longer };
+        let indices: Vec<usize> = (0..active).map(|b| start(b) + k).collect();
+        let batch = data.batch(&indices)?;
+        let h0 = state.f_narrow(1, 0, active as i64)?;
+        let (logits, h) =
+            tch::no_grad(|| model.forward_with_state(&batch.inputs, Some(&h0), false))?;
+        acc.add_batch(&logits, &batch.targets, None)?;
+        state = h;
     }
     Ok(acc)
 }
