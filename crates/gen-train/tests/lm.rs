@@ -102,18 +102,26 @@ fn uniform_logits_give_perplexity_v_and_log2_v_bits() {
     assert!(evaluate_lm(&model, &data, 0).is_err());
 }
 
-#[test]
-fn carried_evaluation_equals_reading_each_run_of_windows_whole() {
-    let _s = serial();
+/// A small untrained LM (vocabulary 9, seeded by `seed`) and a 101-token stream cut into 10
+/// windows of 10.
+#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
+fn small_lm_on_a_stream(seed: i64) -> (VarStore, GruLanguageModel, Vec<i64>, LmData) {
     let config = GruLanguageModelConfig {
         vocab_size: 9,
         embedding_dim: 4,
         hidden_size: 6,
         ..Default::default()
     };
-    let (_vs, model) = lm(2, &config);
+    let (vs, model) = lm(seed, &config);
     let ids: Vec<i64> = (0..101).map(|i| (i * i + 1) % 9).collect();
     let data = LmData::new(ids.clone(), &LmDataConfig { seq_len: 10 }, Device::Cpu).unwrap();
+    (vs, model, ids, data)
+}
+
+#[test]
+fn carried_evaluation_equals_reading_each_run_of_windows_whole() {
+    let _s = serial();
+    let (_vs, model, ids, data) = small_lm_on_a_stream(2);
     // The NLL of reading tokens `[from, from + n]` as one sequence from a zero state.
     let whole = |from: usize, n: usize| {
         let x = Tensor::from_slice(&ids[from..from + n]).view([1, n as i64]);
@@ -144,15 +152,7 @@ fn carried_evaluation_equals_reading_each_run_of_windows_whole() {
 #[test]
 fn evaluation_sums_over_batches_exactly() {
     let _s = serial();
-    let config = GruLanguageModelConfig {
-        vocab_size: 9,
-        embedding_dim: 4,
-        hidden_size: 6,
-        ..Default::default()
-    };
-    let (_vs, model) = lm(1, &config);
-    let ids: Vec<i64> = (0..101).map(|i| (i * i + 1) % 9).collect();
-    let data = LmData::new(ids, &LmDataConfig { seq_len: 10 }, Device::Cpu).unwrap();
+    let (_vs, model, _, data) = small_lm_on_a_stream(1);
     // Batch size does not change the totals (a partial last batch of 3 windows vs one batch).
     let a = evaluate_lm(&model, &data, 7).unwrap();
     let b = evaluate_lm(&model, &data, 100).unwrap();
