@@ -1,6 +1,6 @@
 //! Tiny datasets in the registry layout (`GEN_DATA_DIR`), one per preset family, each written
 //! into a temporary folder in well under a second: the end-to-end tests of the `gen` binary
-//! share them (`tests/cli.rs` and `tests/common/mod.rs` at the workspace root include this
+//! share them (`tests/cli/` and `tests/common/mod.rs` at the workspace root include this
 //! file by its path).
 
 #![allow(dead_code)] // Each test binary uses its own part.
