@@ -2,27 +2,10 @@
 
 use super::*;
 
-const TINY_LM: &[&str] = &[
-    "--set",
-    "model.embedding_dim=8",
-    "--set",
-    "model.hidden_size=16",
-    "--set",
-    "data.seq_len=16",
-    "--set",
-    "data.valid_fraction=0.2",
-    "--set",
-    "data.test_fraction=0.2",
-    "--set",
-    "trainer.batch_size=8",
-    "--epochs",
-    "1",
-    "-q",
-];
-
 pub(super) fn train_lm(data: &Path, cwd: &Path, out: &str, seed: &str) -> Output {
     let mut args = vec!["train", "text-char", "--out", out, "--seed", seed];
-    args.extend_from_slice(TINY_LM);
+    args.extend_from_slice(fixtures::TINY_CHAR_LM);
+    args.extend_from_slice(&["--epochs", "1", "-q"]);
     run_gen(data, cwd, &args)
 }
 

@@ -128,23 +128,8 @@ fn a_classifier_run_logs_its_metrics_and_learning_rate() -> anyhow::Result<()> {
 #[test]
 fn a_language_model_run_logs_generated_text() -> anyhow::Result<()> {
     let data = fixtures::text();
-    let args = [
-        "text-char",
-        "--epochs",
-        "2",
-        "--set",
-        "model.embedding_dim=8",
-        "--set",
-        "model.hidden_size=16",
-        "--set",
-        "data.seq_len=16",
-        "--set",
-        "data.valid_fraction=0.2",
-        "--set",
-        "data.test_fraction=0.2",
-        "--set",
-        "trainer.batch_size=8",
-    ];
+    let mut args = vec!["text-char", "--epochs", "2"];
+    args.extend_from_slice(fixtures::TINY_CHAR_LM);
     let media = [
         "--each-epoch",
         "text:samples/text",

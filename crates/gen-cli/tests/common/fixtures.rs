@@ -355,6 +355,23 @@ pub const TINY_IMDB_GRU: &[&str] = &[
     "trainer.batch_size=8",
 ];
 
+/// `--set` flags that make a `text-char` run on [`text`] take a second or two: widths 8 and 16,
+/// 16-character windows, a fifth each for validation and test.
+pub const TINY_CHAR_LM: &[&str] = &[
+    "--set",
+    "model.embedding_dim=8",
+    "--set",
+    "model.hidden_size=16",
+    "--set",
+    "data.seq_len=16",
+    "--set",
+    "data.valid_fraction=0.2",
+    "--set",
+    "data.test_fraction=0.2",
+    "--set",
+    "trainer.batch_size=8",
+];
+
 /// `--set` flags that make a DCGAN run (`mnist-dcgan`, `fashion-cgan`) on [`images`] take
 /// seconds: width 4, a 20-image evaluation, a one-epoch evaluator.
 pub const TINY_DCGAN: &[&str] = &[
