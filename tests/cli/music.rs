@@ -8,21 +8,9 @@ fn music_trains_evaluates_and_samples_midi_wav_and_png() {
     let data = fixtures::music();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let args = [
-        "train",
-        "bach-gru",
-        "--out",
-        "music",
-        "--epochs",
-        "2",
-        "--set",
-        "model.hidden_size=8",
-        "--set",
-        "trainer.batch_size=4",
-        "--set",
-        "sample.frames=12",
-        "-q",
-    ];
+    let mut args = vec!["train", "bach-gru", "--out", "music", "--epochs", "2"];
+    args.extend_from_slice(fixtures::TINY_BACH_GRU);
+    args.extend_from_slice(&["--set", "sample.frames=12", "-q"]);
     let out = run_gen(data.path(), w, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(w.join("music/checkpoints/best.safetensors").exists());

@@ -178,15 +178,8 @@ fn a_trajectory_run_logs_overlays_of_drawn_trajectories() -> anyhow::Result<()> 
 #[test]
 fn a_music_run_logs_a_piano_roll_per_epoch() -> anyhow::Result<()> {
     let data = fixtures::music();
-    let args = [
-        "bach-gru",
-        "--epochs",
-        "2",
-        "--set",
-        "model.hidden_size=8",
-        "--set",
-        "trainer.batch_size=4",
-    ];
+    let mut args = vec!["bach-gru", "--epochs", "2"];
+    args.extend_from_slice(fixtures::TINY_BACH_GRU);
     let media = [
         "--each-epoch",
         "images:samples/roll",

@@ -355,6 +355,14 @@ pub const TINY_IMDB_GRU: &[&str] = &[
     "trainer.batch_size=8",
 ];
 
+/// `--set` flags that make a `bach-gru` run on [`music`] take a second: width 8, batches of 4.
+pub const TINY_BACH_GRU: &[&str] = &[
+    "--set",
+    "model.hidden_size=8",
+    "--set",
+    "trainer.batch_size=4",
+];
+
 /// `--set` flags that make a `text-char` run on [`text`] take a second or two: widths 8 and 16,
 /// 16-character windows, a fifth each for validation and test.
 pub const TINY_CHAR_LM: &[&str] = &[
