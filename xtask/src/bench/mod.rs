@@ -112,8 +112,6 @@ const fn plan(warmup: usize, rounds: usize, iters: usize) -> Plan {
 const FLUSH: Setting = Setting::Flag("--flush-denormal");
 /// libgomp's waiting threads sleep at once.
 const PASSIVE: Setting = Setting::Env("OMP_WAIT_POLICY", "PASSIVE");
-/// libgomp's waiting threads spin.
-const ACTIVE: Setting = Setting::Env("OMP_WAIT_POLICY", "ACTIVE");
 /// Keras's `model.compile(jit_compile=True)`: XLA.
 const JIT: Setting = Setting::Flag("--jit-compile");
 /// TensorFlow without its oneDNN graph rewrites and kernels.
@@ -122,29 +120,28 @@ const NO_ONEDNN: Setting = Setting::Env("TF_ENABLE_ONEDNN_OPTS", "0");
 const TORCH: Config = Config::defaults(Peer::Torch);
 const KERAS: Config = Config::defaults(Peer::Keras);
 // The candidates of `torch-tuned` and `keras-tuned`: the winner is the tuned configuration,
-// the others are trials (run with `--trials`).
+// the others are trials (run with `--trials`). `OMP_WAIT_POLICY=ACTIVE` is no candidate: its
+// worker's threads spin through the other sides' turns, which made every other side of a
+// 2-core run about 3 times slower (bench/README.md, "Peer configurations").
 const TORCH_FD: &[Setting] = &[FLUSH];
 const TORCH_FD_PASSIVE: &[Setting] = &[FLUSH, PASSIVE];
-const TORCH_FD_ACTIVE: &[Setting] = &[FLUSH, ACTIVE];
 const KERAS_JIT: &[Setting] = &[JIT];
 const KERAS_NO_ONEDNN: &[Setting] = &[NO_ONEDNN];
 const KERAS_JIT_NO_ONEDNN: &[Setting] = &[JIT, NO_ONEDNN];
 
 const SEED_STEP_PEERS: &[Config] = &[
     TORCH,
-    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD),
     KERAS,
     Config::tuned("keras-tuned", Peer::Keras, KERAS_JIT),
-    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
-    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+    Config::trial("torch-fd-passive", Peer::Torch, TORCH_FD_PASSIVE),
     Config::trial("keras-no-onednn", Peer::Keras, KERAS_NO_ONEDNN),
     Config::trial("keras-jit-no-onednn", Peer::Keras, KERAS_JIT_NO_ONEDNN),
 ];
 const DDP_PEERS: &[Config] = &[
     TORCH,
-    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
-    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
-    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-passive", Peer::Torch, TORCH_FD_PASSIVE),
 ];
 const SEED_EPOCH_PEERS: &[Config] = &[
     KERAS,
@@ -154,27 +151,23 @@ const SEED_EPOCH_PEERS: &[Config] = &[
 ];
 const DCGAN_PEERS: &[Config] = &[
     TORCH,
-    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
-    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
-    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-passive", Peer::Torch, TORCH_FD_PASSIVE),
 ];
 const DCGAN_BF16_PEERS: &[Config] = &[
     TORCH,
-    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
-    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
-    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-passive", Peer::Torch, TORCH_FD_PASSIVE),
 ];
 const LM_B1_PEERS: &[Config] = &[
     TORCH,
-    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
-    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
-    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-passive", Peer::Torch, TORCH_FD_PASSIVE),
 ];
 const LM_B32_PEERS: &[Config] = &[
     TORCH,
-    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD_PASSIVE),
-    Config::trial("torch-fd", Peer::Torch, TORCH_FD),
-    Config::trial("torch-fd-active", Peer::Torch, TORCH_FD_ACTIVE),
+    Config::tuned("torch-tuned", Peer::Torch, TORCH_FD),
+    Config::trial("torch-fd-passive", Peer::Torch, TORCH_FD_PASSIVE),
 ];
 
 /// Every workload, in the order they run.
