@@ -131,6 +131,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    runtime::quiet_caught_decoder_panics();
     let cli = Cli::parse();
     let verbose = cli.verbose;
     match run(cli) {

@@ -1,5 +1,5 @@
-//! The process around a command: logging, the device, threads and seed of a run, and the
-//! Ctrl-C handler.
+//! The process around a command: logging, the device, threads and seed of a run, the Ctrl-C
+//! handler and the panic hook.
 
 use crate::config::RunConfig;
 use anyhow::{Context, Result};
@@ -66,6 +66,19 @@ pub fn init_logging(level: &str, run_dir: Option<&Path>) -> Result<()> {
         .try_init()
         .ok();
     Ok(())
+}
+
+/// Installs a panic hook that stays silent while gen-data decodes audio
+/// ([`gen_data::drums::decode::decoding`]) and prints every other panic as Rust's default hook
+/// does. gen-data catches a panic inside the `symphonia` decoders and turns it into an error
+/// naming the file, so the default hook's message would only add noise before that error.
+pub fn quiet_caught_decoder_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !gen_data::drums::decode::decoding() {
+            default(info);
+        }
+    }));
 }
 
 /// The text of a failed command's error for the user: the whole chain of causes, less

@@ -10,8 +10,10 @@
 //! message, and a panic inside symphonia is caught and reported as an error. The fuzz tests in
 //! `tests/drums_decode.rs` do reach such panics: symphonia 0.6.1 multiplies header fields
 //! unchecked (an overflow panic where overflow checks are on, as in tests), and 0.5.5 panicked
-//! on an AIFF sample rate of 0. Rust still prints a caught panic's message to stderr.
+//! on an AIFF sample rate of 0. Rust's default panic hook still prints a caught panic's message;
+//! a program can stay quiet about these with a hook that asks [`decoding`] first (`gen` does).
 
+use std::cell::Cell;
 use std::io::Cursor;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
@@ -43,6 +45,7 @@ where
     F: Fn(u32) -> usize + std::panic::UnwindSafe,
 {
     let extension = extension.map(str::to_owned);
+    let _inside = Inside::enter();
     match std::panic::catch_unwind(move || decode_inner(bytes, extension.as_deref(), max_frames)) {
         Ok(result) => result,
         Err(payload) => {
@@ -53,6 +56,32 @@ where
                 .unwrap_or_default();
             Err(format!("the decoder panicked: {msg}"))
         }
+    }
+}
+
+thread_local! {
+    static DECODING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is inside [`decode_mono`], whose panics are caught and become errors: a
+/// panic hook can stay silent when it is.
+pub fn decoding() -> bool {
+    DECODING.with(Cell::get)
+}
+
+/// Marks this thread as decoding until dropped.
+struct Inside;
+
+impl Inside {
+    fn enter() -> Inside {
+        DECODING.with(|d| d.set(true));
+        Inside
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        DECODING.with(|d| d.set(false));
     }
 }
 
