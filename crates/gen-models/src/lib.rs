@@ -47,7 +47,8 @@
 //! ```
 //!
 //! Your own models are built from the same parts: [`layers`] (linear, embedding), [`conv`]
-//! (convolutions, normalisations, LeakyReLU), [`gru`], and gen-core's losses. The example
+//! (convolutions, normalisations, LeakyReLU), [`gru`], [`adaptive_softmax`] (an output layer
+//! for large vocabularies), and gen-core's losses. The example
 //! `examples/custom_gan.rs` is a user's GAN in about 100 lines: a generator and a
 //! discriminator of gen's [`layers::Linear`] implementing the [`gan::Generator`] and
 //! [`gan::Discriminator`] traits, trained by a plain loop with gen-core's
@@ -55,6 +56,7 @@
 //! Gaussian (`cargo run --release -p gen-models --example custom_gan`; `cargo test` runs it
 //! and checks the result).
 
+pub mod adaptive_softmax;
 pub mod classifier;
 pub mod conv;
 pub mod error;
@@ -69,6 +71,7 @@ pub mod sampling;
 pub mod spectral;
 pub mod trajectory;
 
+pub use adaptive_softmax::{AdaptiveSoftmax, AdaptiveSoftmaxConfig};
 pub use classifier::{GruClassifier, GruClassifierConfig, Pooling};
 pub use error::{Error, Result};
 pub use gan::{Discriminator, Gan, GanConfig, GanKind, Generator, LatentDistribution};

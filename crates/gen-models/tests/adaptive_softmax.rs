@@ -1,0 +1,327 @@
+//! The adaptive softmax against PyTorch's `nn.AdaptiveLogSoftmaxWithLoss`, its laws (a
+//! distribution, `nll` equal to the full path in value and gradient, `predict` equal to the
+//! argmax) and its config errors.
+
+use gen_models::Error;
+use gen_models::adaptive_softmax::{AdaptiveSoftmax, AdaptiveSoftmaxConfig};
+use tch::{Device, Kind, Tensor, nn};
+
+/// libtorch's generator is global to the process: tests that seed it run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
+fn f64s(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()
+}
+
+#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
+fn i64s(t: &Tensor) -> Vec<i64> {
+    Vec::<i64>::try_from(t.reshape([-1])).unwrap()
+}
+
+fn assert_close(got: &Tensor, want: &[f64], tol: f64, what: &str) {
+    let got = f64s(got);
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol, "{what}[{i}]: got {g}, want {w}");
+    }
+}
+
+/// `fill` of the Python script below: `((arange(n) * a % m - c) / d).reshape(shape)`, exact
+/// but for the division, which is correctly rounded in both.
+fn fill(shape: &[i64], a: i64, m: i64, c: i64, d: f64) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let values: Vec<f64> = (0..n).map(|i| ((i * a % m - c) as f64) / d).collect();
+    Tensor::from_slice(&values).view(shape)
+}
+
+/// The layer of the Python script, in float64.
+#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
+fn reference_layer() -> (nn::VarStore, AdaptiveSoftmax) {
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let config = AdaptiveSoftmaxConfig {
+        cutoffs: vec![5, 12],
+        div_value: 2.0,
+    };
+    let asm = AdaptiveSoftmax::new(&vs.root(), 8, 20, &config).unwrap();
+    vs.double();
+    let weights = [
+        ("head.weight", fill(&[7, 8], 7, 11, 5, 10.0)),
+        ("tail.0.0.weight", fill(&[4, 8], 5, 13, 6, 8.0)),
+        ("tail.0.1.weight", fill(&[7, 4], 3, 7, 3, 4.0)),
+        ("tail.1.0.weight", fill(&[2, 8], 9, 17, 8, 16.0)),
+        ("tail.1.1.weight", fill(&[8, 2], 4, 9, 4, 3.0)),
+    ];
+    let vars = vs.variables();
+    assert_eq!(vars.len(), weights.len(), "{:?}", vars.keys());
+    tch::no_grad(|| {
+        for (name, value) in &weights {
+            let mut v = vars[*name].shallow_clone();
+            assert_eq!(v.size(), value.size(), "{name}");
+            v.copy_(value);
+        }
+    });
+    (vs, asm)
+}
+
+/// The numbers below were printed by this script (torch 2.13.0, float64):
+///
+/// ```python
+/// import torch
+/// def fill(shape, a, m, c, d):
+///     n = 1
+///     for s in shape: n *= s
+///     return ((torch.arange(n, dtype=torch.float64) * a % m - c) / d).reshape(shape)
+///
+/// asm = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 20, cutoffs=[5, 12], div_value=2.0).double()
+/// with torch.no_grad():
+///     asm.head.weight.copy_(fill([7, 8], 7, 11, 5, 10))
+///     asm.tail[0][0].weight.copy_(fill([4, 8], 5, 13, 6, 8))
+///     asm.tail[0][1].weight.copy_(fill([7, 4], 3, 7, 3, 4))
+///     asm.tail[1][0].weight.copy_(fill([2, 8], 9, 17, 8, 16))
+///     asm.tail[1][1].weight.copy_(fill([8, 2], 4, 9, 4, 3))
+/// x = fill([6, 8], 11, 19, 9, 6).requires_grad_()
+/// target = torch.tensor([2, 13, 7, 0, 19, 11])
+/// out = asm(x, target)
+/// out.loss.backward()
+/// print("output", out.output.tolist())
+/// print("loss", out.loss.item())
+/// print("log_prob", asm.log_prob(x).tolist())
+/// print("predict", asm.predict(x).tolist())
+/// print("head argmax", asm.head(x).argmax(1).tolist())  # [0, 4, 1, 5, 4, 0]
+/// print("grad", x.grad.tolist())
+/// ```
+///
+/// Row 3's head argmax is cluster 0 (entry 5), so `predict` takes both of its branches.
+#[test]
+fn matches_pytorch_adaptive_log_softmax_with_loss() {
+    let _s = serial();
+    let (_vs, asm) = reference_layer();
+    let x = fill(&[6, 8], 11, 19, 9, 6.0).set_requires_grad(true);
+    let target = Tensor::from_slice(&[2i64, 13, 7, 0, 19, 11]);
+    let output = [
+        -2.3337581083840666,
+        -5.90493417229285,
+        -4.7990393004519305,
+        -2.5240167658262913,
+        -5.0725554710265,
+        -5.548594146517312,
+    ];
+    let nll = asm.nll(&x, &target).unwrap();
+    assert_eq!(nll.kind(), Kind::Double);
+    assert_close(&nll.neg(), &output, 1e-12, "output");
+    let loss = nll.mean(Kind::Double);
+    assert_close(&loss, &[4.363816327416492], 1e-12, "loss");
+
+    #[rustfmt::skip]
+    let log_prob = [
+        -1.0504247750507334, -2.150424775050733, -2.3337581083840666, -2.5170914417174, -3.0670914417174, -6.8798384441486, -3.905880110815267, -6.218380110815267, -4.3017134441486, -4.8642134441486, -4.041296777481934, -5.260046777481934, -5.981248745241052, -2.522915411907718, -3.314582078574385, -4.106248745241052, -4.897915411907718, -2.814582078574385, -3.6062487452410514, -4.397915411907718,
+        -3.9089893583306723, -3.3923226916640052, -1.9589893583306721, -1.8089893583306718, -0.7423226916640052, -4.411603096997688, -4.067853096997688, -4.015769763664354, -5.859519763664354, -3.1459780969976876, -5.135561430331021, -4.937644763664354, -3.957017505626184, -5.90493417229285, -5.509100838959517, -5.113267505626183, -4.71743417229285, -5.540350838959517, -5.144517505626184, -4.74868417229285,
+        -2.2125409692224918, -0.7125409692224921, -1.7792076358891586, -1.929207635889159, -3.362540969222492, -5.522997633785264, -7.5125809671185975, -4.7990393004519305, -6.6427893004519305, -6.5907059671185975, -6.2469559671185975, -5.7209143004519305, -5.17740096769305, -6.000317634359717, -5.604484301026384, -5.20865096769305, -4.812817634359717, -6.760734301026384, -6.36490096769305, -5.969067634359717,
+        -2.5240167658262913, -2.890683432492958, -2.3406834324929577, -2.1573500991596246, -1.9740167658262915, -4.421974041939573, -3.5990573752729063, -4.161557375272906, -2.2448907086062393, -4.557390708606239, -1.5834323752729063, -3.2032240419395728, -6.337345655768899, -4.254012322435566, -5.045678989102232, -5.8373456557689, -6.629012322435566, -3.1706789891022322, -3.9623456557688987, -4.754012322435566,
+        -3.977628164945609, -3.360961498278942, -1.8276281649456088, -1.9442948316122755, -0.7776281649456087, -4.395346656306738, -4.124513322973405, -3.7078466563067383, -5.551596656306738, -3.202638322973405, -5.119304989640072, -4.629721656306738, -4.280888804359833, -5.2288054710265, -4.832972137693167, -4.437138804359833, -4.0413054710265, -5.864222137693167, -5.468388804359833, -5.0725554710265,
+        -0.4429615013431782, -2.0096281680098445, -2.6596281680098444, -2.7596281680098445, -3.776294834676511, -5.048594146517312, -7.902760813183978, -5.616302479850645, -5.480885813183978, -7.97046914651731, -6.267344146517312, -5.548594146517312, -5.635514479771232, -4.798708924215677, -4.930653368660121, -5.062597813104565, -5.19454225754901, -5.1077367019934545, -5.239681146437899, -5.371625590882343,
+    ];
+    let full = asm.log_prob(&x).unwrap();
+    assert_eq!(full.size(), [6, 20]);
+    assert_close(&full, &log_prob, 1e-12, "log_prob");
+    assert_eq!(i64s(&asm.predict(&x).unwrap()), [0, 4, 1, 10, 4, 0]);
+
+    #[rustfmt::skip]
+    let grad = [
+        0.008816616361556999, -0.056477810862903065, 0.008816616361557006, 0.0729446246010647, -0.04794247635608824, 0.008816616361557006, 0.09429098419914898, -0.03562669823365983,
+        0.0865553766131413, 0.02177260135391543, 0.07205427427393529, -0.054777839850293476, 0.21054827011186256, -0.07295674911812491, 0.0528954632213431, 0.08500935891095938,
+        0.009441826857857612, 0.1072563996664887, -0.0508842736556402, 0.0016124529436487359, 0.08571824887080726, -0.011723914820619602, 0.06362836261684603, -0.12171621969716023,
+        0.06357463280885517, -0.0560378520722693, 0.06357463280885517, -0.10506690480393617, -0.030573252801748614, 0.06357463280885516, -0.09488489358758845, 0.045926631140160754,
+        -0.05538866838787371, -0.02388488362581996, -0.059166875974381035, -0.08973690886762108, 0.08680323976214144, -0.09694895183945432, -0.056927444959686734, 0.06979465742911639,
+        -0.054047768033873816, 0.10429419690545476, -0.03135506349146307, 0.06031947319257465, 0.10513694321890915, -0.07549196088803306, 0.08153625360525144, -0.0777532973214014,
+    ];
+    loss.backward();
+    assert_close(&x.grad(), &grad, 1e-12, "input gradient");
+}
+
+#[test]
+fn variables_have_pytorch_names_shapes_and_init() {
+    let _s = serial();
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let config = AdaptiveSoftmaxConfig {
+        cutoffs: vec![100, 300],
+        ..Default::default()
+    };
+    let asm = AdaptiveSoftmax::new(&vs.root(), 64, 1000, &config).unwrap();
+    assert_eq!((asm.n_classes(), asm.shortlist_size()), (1000, 100));
+    let vars = vs.variables();
+    // div_value 4: the clusters project to 64 / 4 = 16 and 64 / 16 = 4 features.
+    let expected = [
+        ("head.weight", [102, 64]),
+        ("tail.0.0.weight", [16, 64]),
+        ("tail.0.1.weight", [200, 16]),
+        ("tail.1.0.weight", [4, 64]),
+        ("tail.1.1.weight", [700, 4]),
+    ];
+    assert_eq!(vars.len(), expected.len(), "{:?}", vars.keys());
+    for (name, shape) in expected {
+        let v = &vars[name];
+        assert_eq!(v.size(), shape, "{name}");
+        // nn.Linear's kaiming_uniform(a = sqrt 5): U(±1/sqrt(fan_in)), and it fills the range.
+        let bound = 1.0 / (shape[1] as f64).sqrt();
+        let largest = v.abs().max().double_value(&[]);
+        assert!(
+            largest <= bound && largest > 0.9 * bound,
+            "{name}: {largest} vs {bound}"
+        );
+    }
+}
+
+/// A layer with three clusters, one of which no target below falls in.
+#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
+fn random_layer(seed: i64, kind: Kind) -> (nn::VarStore, AdaptiveSoftmax, Tensor, Tensor) {
+    tch::manual_seed(seed);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let config = AdaptiveSoftmaxConfig {
+        cutoffs: vec![4, 9, 15],
+        div_value: 2.0,
+    };
+    let asm = AdaptiveSoftmax::new(&vs.root(), 12, 24, &config).unwrap();
+    vs.set_kind(kind);
+    // Large enough that some rows' head argmax is a cluster.
+    let input = Tensor::randn([40, 12], (kind, Device::Cpu)) * 3.0;
+    let target: Vec<i64> = (0..40)
+        .map(|i| [0, 3, 4, 8, 15, 23, 2, 19][i % 8])
+        .collect();
+    (vs, asm, input, Tensor::from_slice(&target))
+}
+
+#[test]
+fn log_prob_is_a_distribution_and_nll_is_its_gather() {
+    let _s = serial();
+    let (_vs, asm, input, target) = random_layer(1, Kind::Float);
+    let log_prob = asm.log_prob(&input).unwrap();
+    assert_eq!(log_prob.size(), [40, 24]);
+    let sums = log_prob.exp().sum_dim_intlist(1, false, Kind::Double);
+    assert!(max_abs_diff(&sums, &Tensor::ones([40], (Kind::Double, Device::Cpu))) < 1e-5);
+    let nll = asm.nll(&input, &target).unwrap();
+    let picked = log_prob
+        .gather(1, &target.unsqueeze(1), false)
+        .squeeze_dim(1);
+    assert_eq!(nll.size(), [40]);
+    assert!(max_abs_diff(&nll, &picked.neg()) < 1e-5);
+    // No target in cluster 1 (classes 9..15): it is skipped, and the rest still agree.
+    let (nll2, predicted) = asm.nll_and_predict(&input, &target).unwrap();
+    assert!(max_abs_diff(&nll2, &nll) == 0.0);
+    assert_eq!(i64s(&predicted), i64s(&asm.predict(&input).unwrap()));
+}
+
+#[test]
+fn predict_is_the_argmax_of_log_prob() {
+    let _s = serial();
+    for seed in 0..4 {
+        let (_vs, asm, input, _) = random_layer(seed, Kind::Double);
+        let argmax = asm.log_prob(&input).unwrap().argmax(1, false);
+        let predicted = i64s(&asm.predict(&input).unwrap());
+        assert_eq!(predicted, i64s(&argmax), "seed {seed}");
+        // Both kinds of row occur, so both of predict's branches ran.
+        assert!(predicted.iter().any(|&p| p < 4) && predicted.iter().any(|&p| p >= 4));
+    }
+}
+
+#[test]
+fn nll_gradients_equal_the_full_paths() {
+    let _s = serial();
+    let (vs, asm, input, target) = random_layer(2, Kind::Double);
+    let grads = |full: bool| {
+        for (_, mut v) in vs.variables() {
+            v.zero_grad();
+        }
+        let x = input.copy().set_requires_grad(true);
+        let loss = if full {
+            asm.log_prob(&x)
+                .unwrap()
+                .gather(1, &target.unsqueeze(1), false)
+                .neg()
+                .sum(Kind::Double)
+        } else {
+            asm.nll(&x, &target).unwrap().sum(Kind::Double)
+        };
+        loss.backward();
+        let vars = vs.variables();
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        let mut all = vec![("input".to_string(), x.grad())];
+        for name in names {
+            let (v, g) = (&vars[name], vars[name].grad());
+            // A variable the pass never read has no gradient: zero.
+            let g = if g.defined() {
+                g.copy()
+            } else {
+                v.zeros_like()
+            };
+            all.push((name.clone(), g));
+        }
+        all
+    };
+    let (cheap, full) = (grads(false), grads(true));
+    assert_eq!(cheap.len(), 8);
+    for ((name, a), (_, b)) in cheap.iter().zip(&full) {
+        assert!(max_abs_diff(a, b) < 1e-12, "{name}");
+        // Cluster 1 (classes 9..15) has no target: its layers get no gradient either way.
+        let unused = name.starts_with("tail.1.");
+        assert_eq!(b.abs().max().double_value(&[]) == 0.0, unused, "{name}");
+    }
+}
+
+#[test]
+fn bad_configs_and_inputs_are_errors() {
+    let _s = serial();
+    let field = |cutoffs: Vec<i64>, div_value: f64| {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let config = AdaptiveSoftmaxConfig { cutoffs, div_value };
+        match AdaptiveSoftmax::new(&vs.root(), 8, 20, &config) {
+            Err(Error::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    };
+    assert_eq!(field(vec![], 4.0), "adaptive.cutoffs");
+    assert_eq!(field(vec![5, 5], 4.0), "adaptive.cutoffs");
+    assert_eq!(field(vec![12, 5], 4.0), "adaptive.cutoffs");
+    assert_eq!(field(vec![0, 5], 4.0), "adaptive.cutoffs");
+    assert_eq!(field(vec![5, 20], 4.0), "adaptive.cutoffs");
+    // 8 / 4^2 < 1: the second cluster would have no features.
+    assert_eq!(field(vec![5, 12], 4.0), "adaptive.div_value");
+    assert_eq!(field(vec![5], 0.0), "adaptive.div_value");
+    assert_eq!(field(vec![5], f64::NAN), "adaptive.div_value");
+
+    let defaults = AdaptiveSoftmaxConfig::default();
+    assert!(defaults.cutoffs.is_empty());
+    assert_eq!(defaults.div_value, 4.0);
+    let parsed: AdaptiveSoftmaxConfig = serde_json::from_str(r#"{"cutoffs": [3]}"#).unwrap();
+    assert_eq!((parsed.cutoffs, parsed.div_value), (vec![3], 4.0));
+    assert!(serde_json::from_str::<AdaptiveSoftmaxConfig>(r#"{"cutoff": [3]}"#).is_err());
+
+    let (_vs, asm) = reference_layer();
+    let x = Tensor::zeros([3, 8], (Kind::Double, Device::Cpu));
+    let shape_err = |r: gen_models::Result<Tensor>| match r {
+        Err(Error::Shape { what, expected, .. }) => format!("{what}: {expected}"),
+        other => panic!("expected a shape error, got {other:?}"),
+    };
+    let err = shape_err(asm.nll(&x, &Tensor::from_slice(&[0i64, 20, 1])));
+    assert!(err.contains("found 20"), "{err}");
+    let err = shape_err(asm.nll(&x, &Tensor::from_slice(&[0i64, -1, 1])));
+    assert!(err.contains("found -1"), "{err}");
+    assert!(shape_err(asm.nll(&x, &Tensor::from_slice(&[0i64, 1]))).contains("target"));
+    assert!(shape_err(asm.nll(&x, &Tensor::from_slice(&[0.0f64, 1.0, 2.0]))).contains("int64"));
+    let narrow = Tensor::zeros([3, 7], (Kind::Double, Device::Cpu));
+    assert!(shape_err(asm.log_prob(&narrow)).contains("input"));
+    assert!(shape_err(asm.predict(&x.view([24]))).contains("input"));
+}
