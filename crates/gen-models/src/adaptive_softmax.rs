@@ -183,6 +183,20 @@ impl AdaptiveSoftmax {
         tch::no_grad(|| self.predict_with_head(input, &self.head_log_prob(input)?))
     }
 
+    /// The same layer reading the same storage, outside autograd.
+    pub(crate) fn detached(&self) -> Result<Self> {
+        Ok(AdaptiveSoftmax {
+            head: self.head.f_detach()?,
+            tail: self
+                .tail
+                .iter()
+                .map(|(p, o)| Ok((p.f_detach()?, o.f_detach()?)))
+                .collect::<Result<_>>()?,
+            bounds: self.bounds.clone(),
+            in_features: self.in_features,
+        })
+    }
+
     /// The head's log-softmax `[N, shortlist + clusters]`.
     fn head_log_prob(&self, input: &Tensor) -> Result<Tensor> {
         Ok(project(input, &[&self.head])?.f_log_softmax(1, None)?)

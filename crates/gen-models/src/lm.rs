@@ -3,7 +3,8 @@
 //! `Embedding -> dropout -> GRU (stacked, forward only) -> dropout -> Linear` gives, for every
 //! position `t`, logits over the vocabulary for the token at `t + 1`. The output layer can share
 //! the embedding matrix ("weight tying", Press & Wolf 2017; Inan et al. 2017), as PyTorch's
-//! `word_language_model` example does with `--tied`.
+//! `word_language_model` example does with `--tied`, or be an [`AdaptiveSoftmax`] (`adaptive`),
+//! which trains a large vocabulary for a fraction of a full softmax's cost.
 //!
 //! [`GruLanguageModel::forward_with_state`] carries the GRU state between calls, so a long text
 //! can be read in pieces and [`crate::sampling::generate`] can write one token at a time.
@@ -29,6 +30,7 @@
 //! # Ok::<(), gen_models::Error>(())
 //! ```
 
+use crate::adaptive_softmax::{AdaptiveSoftmax, AdaptiveSoftmaxConfig};
 use crate::error::ensure_config;
 use crate::gru::{Gru, GruConfig, GruMode, GruStepper, GruTapes};
 use crate::layers::{Embedding, Linear};
@@ -57,8 +59,12 @@ pub struct GruLanguageModelConfig {
     /// Dropout on the embeddings and on the GRU outputs, during training. Default: 0.2.
     pub dropout: f64,
     /// Use the embedding matrix as the output layer's weight. Requires
-    /// `embedding_dim == hidden_size`. Default: false.
+    /// `embedding_dim == hidden_size`, and no `adaptive`. Default: false.
     pub tie_weights: bool,
+    /// An adaptive softmax output layer instead of the `Linear` one; its cutoffs must lie in
+    /// `1..vocab_size`. Default: none (a full softmax).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveSoftmaxConfig>,
 }
 
 impl Default for GruLanguageModelConfig {
@@ -74,6 +80,7 @@ impl Default for GruLanguageModelConfig {
             },
             dropout: 0.2,
             tie_weights: false,
+            adaptive: None,
         }
     }
 }
@@ -82,14 +89,23 @@ impl Default for GruLanguageModelConfig {
 ///
 /// Variables (PyTorch names under the model's path): `embedding.weight [vocab, emb]`,
 /// `gru.weight_ih_l0 ...`, `head.weight [vocab, hidden]` (absent when tied: the head then reads
-/// `embedding.weight`) and `head.bias [vocab]`. Initialisation follows PyTorch's modules:
-/// embedding N(0, 1), GRU and head `U(±1/sqrt(fan_in))`.
+/// `embedding.weight`) and `head.bias [vocab]`; with `adaptive`, instead of `head.*`, the
+/// [`AdaptiveSoftmax`]'s variables under `adaptive` (`adaptive.head.weight`,
+/// `adaptive.tail.0.0.weight`, ...). Initialisation follows PyTorch's modules:
+/// embedding N(0, 1), GRU and output layers `U(±1/sqrt(fan_in))`.
 #[derive(Debug)]
 pub struct GruLanguageModel {
     embedding: Embedding,
     gru: Gru,
-    head: Linear,
+    head: Head,
     config: GruLanguageModelConfig,
+}
+
+/// The output layer.
+#[derive(Debug)]
+enum Head {
+    Linear(Linear),
+    Adaptive(AdaptiveSoftmax),
 }
 
 impl GruLanguageModel {
@@ -104,14 +120,28 @@ impl GruLanguageModel {
     }
 
     /// The output layer's weight `[vocab, hidden_size]`; the same tensor (same storage) as
-    /// [`GruLanguageModel::embedding_weight`] when `tie_weights` is set.
-    pub fn output_weight(&self) -> &Tensor {
-        &self.head.weight
+    /// [`GruLanguageModel::embedding_weight`] when `tie_weights` is set. `None` with `adaptive`.
+    pub fn output_weight(&self) -> Option<&Tensor> {
+        match &self.head {
+            Head::Linear(head) => Some(&head.weight),
+            Head::Adaptive(_) => None,
+        }
     }
 
-    /// The output layer's bias `[vocab]`.
-    pub fn output_bias(&self) -> &Tensor {
-        &self.head.bias
+    /// The output layer's bias `[vocab]`. `None` with `adaptive`.
+    pub fn output_bias(&self) -> Option<&Tensor> {
+        match &self.head {
+            Head::Linear(head) => Some(&head.bias),
+            Head::Adaptive(_) => None,
+        }
+    }
+
+    /// The adaptive softmax output layer, when the config asks for one.
+    pub fn adaptive_softmax(&self) -> Option<&AdaptiveSoftmax> {
+        match &self.head {
+            Head::Linear(_) => None,
+            Head::Adaptive(asm) => Some(asm),
+        }
     }
 
     /// The device the model's variables live on.
@@ -127,9 +157,9 @@ impl GruLanguageModel {
     /// Runs over `ids` (int64 `[batch, time]`, each in `0..vocab_size`) from the GRU state
     /// `h0` (`[num_layers, batch, hidden_size]`; zeros when `None`).
     ///
-    /// Returns the logits `[batch, time, vocab_size]` and the state after the last step, so
-    /// that reading a sequence in pieces, passing each piece the previous state, gives the same
-    /// logits as reading it whole (in evaluation mode).
+    /// Returns the logits `[batch, time, vocab_size]` (with `adaptive`, the log-probabilities)
+    /// and the state after the last step, so that reading a sequence in pieces, passing each
+    /// piece the previous state, gives the same logits as reading it whole (in evaluation mode).
     pub fn forward_with_state(
         &self,
         ids: &Tensor,
@@ -151,20 +181,28 @@ impl GruLanguageModel {
         self.forward_unchecked(ids, h0, train)
     }
 
+    /// The last GRU layer's outputs after dropout, `[batch, time, hidden_size]`: what the
+    /// output layer reads (for a loss computed from them, as with `adaptive`).
+    pub fn features(&self, ids: &Tensor, train: bool) -> Result<Tensor> {
+        self.check_ids(ids)?;
+        Ok(self.features_unchecked(ids, None, train)?.0)
+    }
+
     /// The weights as of now, prepared for generating one token at a time (the sampler).
     pub(crate) fn decoder(&self) -> Result<Decoder> {
         let gru = self.gru.stepper()?;
         tch::no_grad(|| {
+            let head = match &self.head {
+                Head::Linear(head) => DecoderHead::Linear {
+                    head_t: head.weight.f_detach()?.f_transpose(0, 1)?.f_contiguous()?,
+                    head_b: head.bias.f_detach()?,
+                },
+                Head::Adaptive(asm) => DecoderHead::Adaptive(asm.detached()?),
+            };
             Ok(Decoder {
                 table: gru.input_table(&self.embedding.weight)?,
                 gru,
-                head_t: self
-                    .head
-                    .weight
-                    .f_detach()?
-                    .f_transpose(0, 1)?
-                    .f_contiguous()?,
-                head_b: self.head.bias.f_detach()?,
+                head,
             })
         })
     }
@@ -174,6 +212,13 @@ impl GruLanguageModel {
     /// the loss ([`GruTapes::backward_after`]). Same logits and gradients as
     /// `forward_t(ids, true)` without dropout (tested).
     pub fn forward_taped(&self, ids: &Tensor) -> Result<(Tensor, GruTapes)> {
+        let (out, tapes) = self.features_taped(ids)?;
+        Ok((self.output(&out)?, tapes))
+    }
+
+    /// [`GruLanguageModel::forward_taped`] up to [`GruLanguageModel::features`]: the last
+    /// GRU layer's outputs after dropout, and the tapes.
+    pub fn features_taped(&self, ids: &Tensor) -> Result<(Tensor, GruTapes)> {
         self.check_ids(ids)?;
         let xs = self
             .embedding
@@ -181,12 +226,23 @@ impl GruLanguageModel {
             .f_dropout(self.config.dropout, true)?;
         let gru = self.gru.forward(&xs, None, GruMode::Taped)?;
         let out = gru.outputs.f_dropout(self.config.dropout, true)?;
-        Ok((self.head.forward(&out)?, gru.tapes))
+        Ok((out, gru.tapes))
     }
 
     /// [`GruLanguageModel::forward_with_state`] without the input checks, for ids the caller
     /// produced itself (the sampler).
     pub(crate) fn forward_unchecked(
+        &self,
+        ids: &Tensor,
+        h0: Option<&Tensor>,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let (out, h_n) = self.features_unchecked(ids, h0, train)?;
+        Ok((self.output(&out)?, h_n))
+    }
+
+    /// The last GRU layer's outputs after dropout, and the state after the last step.
+    fn features_unchecked(
         &self,
         ids: &Tensor,
         h0: Option<&Tensor>,
@@ -198,8 +254,23 @@ impl GruLanguageModel {
             .f_dropout(self.config.dropout, train)?;
         let gru = self.gru.forward(&xs, h0, GruMode::train(train))?;
         let (out, h_n) = (gru.outputs, gru.state);
-        let out = out.f_dropout(self.config.dropout, train)?;
-        Ok((self.head.forward(&out)?, h_n))
+        Ok((out.f_dropout(self.config.dropout, train)?, h_n))
+    }
+
+    /// The output layer on features `[batch, time, hidden]`: logits `[batch, time, vocab]`.
+    fn output(&self, out: &Tensor) -> Result<Tensor> {
+        match &self.head {
+            Head::Linear(head) => head.forward(out),
+            Head::Adaptive(asm) => {
+                let (vocab, hidden) = (self.config.vocab_size, self.config.hidden_size);
+                let mut shape = out.size();
+                if let Some(last) = shape.last_mut() {
+                    *last = vocab;
+                }
+                let rows = out.f_reshape([-1, hidden])?;
+                Ok(asm.log_prob(&rows)?.f_view(shape.as_slice())?)
+            }
+        }
     }
 
     /// Fails unless `ids` is int64 `[batch, time]` with every id in `0..vocab_size`.
@@ -269,15 +340,33 @@ impl Module for GruLanguageModel {
             config.hidden_size,
             &config.gru,
         )?;
-        let head = if config.tie_weights {
+        ensure_config(
+            !(config.tie_weights && config.adaptive.is_some()),
+            "tie_weights",
+            || {
+                "cannot be combined with `adaptive` (the adaptive softmax has no [vocab, hidden] matrix to share)".into()
+            },
+        )?;
+        let head = if let Some(adaptive) = &config.adaptive {
+            Head::Adaptive(AdaptiveSoftmax::new(
+                &(vs / "adaptive"),
+                config.hidden_size,
+                config.vocab_size,
+                adaptive,
+            )?)
+        } else if config.tie_weights {
             // nn.Linear's bias initialisation, with the embedding matrix as the weight.
             let bound = 1.0 / (config.hidden_size as f64).sqrt();
-            Linear {
+            Head::Linear(Linear {
                 weight: embedding.weight.shallow_clone(),
                 bias: (vs / "head").f_uniform("bias", &[config.vocab_size], -bound, bound)?,
-            }
+            })
         } else {
-            Linear::new(&(vs / "head"), config.hidden_size, config.vocab_size)?
+            Head::Linear(Linear::new(
+                &(vs / "head"),
+                config.hidden_size,
+                config.vocab_size,
+            )?)
         };
         Ok(GruLanguageModel {
             embedding,
@@ -294,23 +383,33 @@ impl Module for GruLanguageModel {
 
 /// A [`GruLanguageModel`] prepared for generation, one token at a time and without autograd:
 /// layer 0's input projection is a `[vocab, 3H]` table (embedding times `W_ih^T`), so a step
-/// gathers rows instead of multiplying, and the output layer is one `addmm`.
+/// gathers rows instead of multiplying, and a `Linear` output layer is one `addmm`.
 #[derive(Debug)]
 pub(crate) struct Decoder {
     table: Tensor,
     gru: GruStepper,
-    head_t: Tensor,
-    head_b: Tensor,
+    head: DecoderHead,
+}
+
+/// The decoder's output layer.
+#[derive(Debug)]
+enum DecoderHead {
+    Linear { head_t: Tensor, head_b: Tensor },
+    Adaptive(AdaptiveSoftmax),
 }
 
 impl Decoder {
     /// Reads `tokens` `[N]` (int64, each in `0..vocab`) from `state` (per layer `[N, H]`,
-    /// replaced by the new one); returns the next logits `[N, vocab]`.
+    /// replaced by the new one); returns the next logits `[N, vocab]` (with `adaptive`, the
+    /// log-probabilities).
     pub(crate) fn step(&self, tokens: &Tensor, state: &mut [Tensor]) -> Result<Tensor> {
         tch::no_grad(|| {
             let gi = self.table.f_index_select(0, tokens)?;
             let top = self.gru.step(&gi, state)?;
-            Ok(self.head_b.f_addmm(&top, &self.head_t)?)
+            match &self.head {
+                DecoderHead::Linear { head_t, head_b } => Ok(head_b.f_addmm(&top, head_t)?),
+                DecoderHead::Adaptive(asm) => asm.log_prob(&top),
+            }
         })
     }
 }

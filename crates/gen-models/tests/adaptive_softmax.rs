@@ -1,9 +1,13 @@
 //! The adaptive softmax against PyTorch's `nn.AdaptiveLogSoftmaxWithLoss`, its laws (a
 //! distribution, `nll` equal to the full path in value and gradient, `predict` equal to the
-//! argmax) and its config errors.
+//! argmax), its config errors, and the GRU language model with it: training, carried state and
+//! sampling.
 
-use gen_models::Error;
 use gen_models::adaptive_softmax::{AdaptiveSoftmax, AdaptiveSoftmaxConfig};
+use gen_models::{
+    Error, GruConfig, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate,
+};
+use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
 
 /// libtorch's generator is global to the process: tests that seed it run one at a time.
@@ -324,4 +328,199 @@ fn bad_configs_and_inputs_are_errors() {
     let narrow = Tensor::zeros([3, 7], (Kind::Double, Device::Cpu));
     assert!(shape_err(asm.log_prob(&narrow)).contains("input"));
     assert!(shape_err(asm.predict(&x.view([24]))).contains("input"));
+}
+
+fn lm_config(vocab: i64, cutoffs: Vec<i64>) -> GruLanguageModelConfig {
+    GruLanguageModelConfig {
+        vocab_size: vocab,
+        embedding_dim: 8,
+        hidden_size: 16,
+        dropout: 0.0,
+        gru: GruConfig {
+            num_layers: 2,
+            dropout: 0.0,
+            bidirectional: false,
+        },
+        adaptive: Some(AdaptiveSoftmaxConfig {
+            cutoffs,
+            div_value: 2.0,
+        }),
+        ..Default::default()
+    }
+}
+
+#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
+fn lm(seed: i64, config: &GruLanguageModelConfig) -> (nn::VarStore, GruLanguageModel) {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = GruLanguageModel::init(&vs.root(), config).unwrap();
+    (vs, model)
+}
+
+#[test]
+fn language_model_config_with_adaptive() {
+    let _s = serial();
+    let field = |config: GruLanguageModelConfig| {
+        let vs = nn::VarStore::new(Device::Cpu);
+        match GruLanguageModel::init(&vs.root(), &config) {
+            Err(Error::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    };
+    let tied = GruLanguageModelConfig {
+        embedding_dim: 16,
+        tie_weights: true,
+        ..lm_config(30, vec![10])
+    };
+    assert_eq!(field(tied), "tie_weights");
+    assert_eq!(field(lm_config(30, vec![10, 30])), "adaptive.cutoffs");
+    assert_eq!(field(lm_config(30, vec![])), "adaptive.cutoffs");
+
+    // The variables: the adaptive layer's instead of `head.*`.
+    let (vs, m) = lm(0, &lm_config(30, vec![10, 20]));
+    let mut names: Vec<String> = vs.variables().into_keys().collect();
+    names.retain(|n| !n.starts_with("gru.") && n != "embedding.weight");
+    names.sort();
+    let want = [
+        "adaptive.head.weight",
+        "adaptive.tail.0.0.weight",
+        "adaptive.tail.0.1.weight",
+        "adaptive.tail.1.0.weight",
+        "adaptive.tail.1.1.weight",
+    ];
+    assert_eq!(names, want);
+    assert!(m.output_weight().is_none() && m.output_bias().is_none());
+    assert_eq!(m.adaptive_softmax().map(|a| a.n_classes()), Some(30));
+
+    // Absent from a config file means none, and none is not written back (saved configs of
+    // models without it stay as they were).
+    let plain: GruLanguageModelConfig = serde_json::from_str(r#"{"vocab_size": 9}"#).unwrap();
+    assert_eq!(plain.adaptive, None);
+    assert!(!serde_json::to_string(&plain).unwrap().contains("adaptive"));
+    let parsed: GruLanguageModelConfig =
+        serde_json::from_str(r#"{"adaptive": {"cutoffs": [2, 5], "div_value": 2.0}}"#).unwrap();
+    assert_eq!(parsed.adaptive, lm_config(9, vec![2, 5]).adaptive);
+}
+
+#[test]
+fn language_model_logits_are_log_probs_and_carry_state() {
+    let _s = serial();
+    let (_vs, m) = lm(1, &lm_config(30, vec![6, 15]));
+    let seq: Vec<i64> = (0..2 * 11).map(|i| (i * 7 + 3) % 30).collect();
+    let x = Tensor::from_slice(&seq).view([2, 11]);
+    let (whole, h_whole) = m.forward_with_state(&x, None, false).unwrap();
+    assert_eq!(whole.size(), [2, 11, 30]);
+    let sums = whole.exp().sum_dim_intlist(2, false, Kind::Double);
+    assert!(max_abs_diff(&sums, &Tensor::ones([2, 11], (Kind::Double, Device::Cpu))) < 1e-5);
+    let (a, h_a) = m
+        .forward_with_state(&x.narrow(1, 0, 4), None, false)
+        .unwrap();
+    let (b, h_b) = m
+        .forward_with_state(&x.narrow(1, 4, 7), Some(&h_a), false)
+        .unwrap();
+    assert!(max_abs_diff(&Tensor::cat(&[a, b], 1), &whole) < 1e-5);
+    assert!(max_abs_diff(&h_b, &h_whole) < 1e-5);
+    // The taped training pass gives the same log-probabilities, and its features are what
+    // the adaptive softmax reads.
+    let (taped, _tapes) = m.forward_taped(&x).unwrap();
+    assert!(max_abs_diff(&taped, &whole) < 1e-5);
+    let features = m.features(&x, false).unwrap();
+    assert_eq!(features.size(), [2, 11, 16]);
+    let asm = m.adaptive_softmax().unwrap();
+    let from_features = asm.log_prob(&features.reshape([-1, 16])).unwrap();
+    assert!(max_abs_diff(&from_features.view([2, 11, 30]), &whole) < 1e-6);
+}
+
+#[test]
+fn language_model_with_adaptive_softmax_learns_a_repeated_sequence() {
+    let _s = serial();
+    let (vs, m) = lm(2, &lm_config(40, vec![8, 20]));
+    // A period-10 sequence over ids from all three parts of the vocabulary.
+    let period = [0i64, 5, 9, 13, 21, 39, 2, 17, 30, 7];
+    let ids: Vec<i64> = (0..4 * 13).map(|i| period[i % 10]).collect();
+    let window = Tensor::from_slice(&ids).view([4, 13]);
+    let (inputs, targets) = (window.narrow(1, 0, 12), window.narrow(1, 1, 12));
+    let mut opt = nn::Adam::default().build(&vs, 0.02).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..120 {
+        opt.zero_grad();
+        let (features, tapes) = m.features_taped(&inputs).unwrap();
+        let asm = m.adaptive_softmax().unwrap();
+        let loss = asm
+            .nll(&features.reshape([-1, 16]), &targets.reshape([-1]))
+            .unwrap()
+            .mean(Kind::Float);
+        losses.push(loss.double_value(&[]));
+        tapes.backward_after(&loss).unwrap();
+        opt.step();
+    }
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(first > 3.0 && last < 0.1, "loss {first} -> {last}");
+
+    // Greedy sampling goes on with the sequence, through the decoder's adaptive output layer.
+    let greedy = SamplingConfig {
+        max_tokens: 15,
+        greedy: true,
+        ..Default::default()
+    };
+    let got = generate(&m, &period[..4], 2, &greedy, |_, _| {}).unwrap();
+    let want: Vec<i64> = (4..19).map(|i| period[i % 10]).collect();
+    assert_eq!(got, [want.clone(), want]);
+    // Sampling at temperature 1 runs too, and stays in the vocabulary.
+    let warm = SamplingConfig {
+        max_tokens: 30,
+        seed: 3,
+        ..Default::default()
+    };
+    let texts = generate(&m, &[1, 2], 3, &warm, |_, _| {}).unwrap();
+    assert!(
+        texts
+            .iter()
+            .all(|t| t.len() == 30 && t.iter().all(|id| (0..40).contains(id)))
+    );
+}
+
+#[test]
+fn greedy_decoding_is_the_argmax_of_each_step() {
+    let _s = serial();
+    let (vs, m) = lm(3, &lm_config(25, vec![5, 12]));
+    // Peaked, varied distributions, the head's shortlist rows shrunk so that tail classes
+    // win too.
+    tch::no_grad(|| {
+        for (name, mut v) in vs.variables() {
+            let scale = if name.starts_with("adaptive.tail") {
+                6.0
+            } else {
+                3.0
+            };
+            let _ = v.f_mul_(&Tensor::from(scale)).unwrap();
+        }
+        let _ = vs.variables()["adaptive.head.weight"]
+            .narrow(0, 0, 5)
+            .f_mul_(&Tensor::from(0.3))
+            .unwrap();
+    });
+    let cfg = SamplingConfig {
+        max_tokens: 20,
+        greedy: true,
+        ..Default::default()
+    };
+    let prompt = [4i64, 9, 1];
+    let got = generate(&m, &prompt, 1, &cfg, |_, _| {}).unwrap();
+    let mut seq = prompt.to_vec();
+    for &token in &got[0] {
+        let logits = m
+            .forward_t(&Tensor::from_slice(&seq).view([1, -1]), false)
+            .unwrap();
+        assert_eq!(
+            token,
+            logits.get(0).get(-1).argmax(0, false).int64_value(&[])
+        );
+        seq.push(token);
+    }
+    assert!(
+        got[0].iter().any(|&t| t >= 5) && got[0].iter().any(|&t| t < 5),
+        "both the shortlist and the tail are decoded: {:?}",
+        got[0]
+    );
 }

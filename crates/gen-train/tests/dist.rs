@@ -114,6 +114,7 @@ fn lm_task() -> Supervised<GruLanguageModel> {
         },
         dropout: 0.0,
         tie_weights: false,
+        adaptive: None,
     };
     let model = GruLanguageModel::init(&vs.root(), &config).unwrap();
     let opt = OptimizerConfig::Adam(AdamConfig {

@@ -228,6 +228,7 @@ fn tiny_lm_learns_a_text_and_writes_it_back() {
         },
         dropout: 0.0,
         tie_weights: false,
+        adaptive: None,
     };
     let (vs, model) = lm(0, &config);
     let untrained = evaluate_lm(&model, &data, 32).unwrap().mean_nll().unwrap();
