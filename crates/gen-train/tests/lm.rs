@@ -5,11 +5,15 @@ mod common;
 
 use gen_data::text::CharVocab;
 use gen_models::GruConfig;
-use gen_models::{GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig, generate};
+use gen_models::{
+    AdaptiveSoftmaxConfig, GruLanguageModel, GruLanguageModelConfig, Module, SamplingConfig,
+    generate,
+};
 use gen_train::learner::Verbosity;
 use gen_train::optim::{AdamConfig, GradClip, OptimizerConfig};
 use gen_train::tasks::lm::{
-    LmData, LmDataConfig, encode_prompt, evaluate_lm, evaluate_lm_carried, unigram_bits_per_token,
+    LmBatch, LmData, LmDataConfig, encode_prompt, evaluate_lm, evaluate_lm_carried,
+    unigram_bits_per_token,
 };
 use gen_train::tasks::{Objective, Supervised};
 use gen_train::{Dataset, Outcome, Trainer, TrainerConfig};
@@ -188,6 +192,77 @@ fn taped_training_pass_equals_autograd() {
     let data = LmData::new(ids, &LmDataConfig { seq_len: 8 }, Device::Cpu).unwrap();
     let batch = data.batch(&[0, 3, 5, 7, 9]).unwrap();
     common::assert_backward_loss_equals_autograd(&model, &vs, &batch, |_| true);
+}
+
+#[test]
+fn adaptive_softmax_objective_reports_the_full_softmax_figures() {
+    // With `adaptive`, the objective scores targets through the adaptive softmax's `nll` and
+    // `predict`; its figures must be those of the full log-probabilities (`forward_t`), and its
+    // taped training pass must equal autograd.
+    let _s = serial();
+    let config = GruLanguageModelConfig {
+        vocab_size: 11,
+        embedding_dim: 4,
+        hidden_size: 8,
+        dropout: 0.0,
+        gru: GruConfig {
+            num_layers: 2,
+            ..GruConfig::default()
+        },
+        adaptive: Some(AdaptiveSoftmaxConfig {
+            cutoffs: vec![3, 7],
+            div_value: 2.0,
+        }),
+        ..Default::default()
+    };
+    let (vs, model) = lm(3, &config);
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            let _ = v.f_mul_(&Tensor::from(3.0)).unwrap();
+        }
+    });
+    let ids: Vec<i64> = (0..200).map(|i| (i * 7 + i / 3) % 11).collect();
+    let data = LmData::new(ids, &LmDataConfig { seq_len: 8 }, Device::Cpu).unwrap();
+    let batch = data.batch(&[0, 3, 5, 7, 9]).unwrap();
+    // Half the targets replaced by the model's own argmax, so the accuracy is not 0.
+    let log_probs = model.forward_t(&batch.inputs, false).unwrap();
+    let argmax = log_probs.argmax(-1, false);
+    let half = Tensor::from_slice(&[true, false]).repeat([5, 4]);
+    let batch = LmBatch {
+        inputs: batch.inputs,
+        targets: argmax.where_self(&half, &batch.targets),
+    };
+    let nll = -log_probs
+        .gather(2, &batch.targets.unsqueeze(2), false)
+        .sum(tch::Kind::Double)
+        .double_value(&[]);
+    let correct = to_vec(&argmax.eq_tensor(&batch.targets))
+        .iter()
+        .sum::<i64>() as f64;
+    assert!((20.0..40.0).contains(&correct), "{correct}");
+    let (loss, metrics) = model.forward_loss(&batch, false).unwrap();
+    assert!(
+        (loss.double_value(&[]) * 40.0 - nll).abs() < 1e-4,
+        "{loss} vs {nll}"
+    );
+    assert!((metrics.mean("loss").unwrap() * 40.0 - nll).abs() < 1e-4);
+    let bpt = nll / std::f64::consts::LN_2 / 40.0;
+    assert!((metrics.mean("bpt").unwrap() - bpt).abs() < 1e-6);
+    assert_eq!(metrics.mean("accuracy").unwrap(), correct / 40.0);
+    common::assert_backward_loss_equals_autograd(&model, &vs, &batch, |_| true);
+
+    // Training never computes the full log-probabilities: a cluster without targets (classes
+    // 7..11) is never evaluated, so its layers get no gradient at all (not even zeros).
+    let (vs, model) = lm(3, &config);
+    let short = LmBatch {
+        targets: batch.inputs.remainder(7),
+        inputs: batch.inputs,
+    };
+    model.backward_loss(&short).unwrap();
+    let vars = vs.variables();
+    assert!(vars["adaptive.tail.0.0.weight"].grad().defined());
+    assert!(!vars["adaptive.tail.1.0.weight"].grad().defined());
+    assert!(!vars["adaptive.tail.1.1.weight"].grad().defined());
 }
 
 #[test]

@@ -13,9 +13,9 @@ use crate::metrics::Metrics;
 use crate::{Dataset, Error, Result};
 use gen_core::{CrossEntropyOptions, NllAccumulator, accuracy, cross_entropy};
 use gen_data::text::CharVocab;
-use gen_models::{GruLanguageModel, Module};
+use gen_models::{AdaptiveSoftmax, GruLanguageModel, Module};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// A batch of input ids `[batch, time]` and the ids that follow each of them `[batch, time]`.
 #[derive(Debug)]
@@ -143,19 +143,34 @@ impl Dataset for LmData {
 /// Metrics, as sums over target tokens (so epoch means are per token):
 /// `loss` (NLL in nats; `exp` of its mean is the perplexity), `bpt` (bits per token, i.e.
 /// bits per character for a character model: NLL / ln 2) and `accuracy` (argmax equals the
-/// next token).
+/// next token). With an adaptive softmax output layer the loss and the accuracy come from
+/// [`AdaptiveSoftmax::nll_and_predict`] on the GRU's outputs, never from the full
+/// log-probabilities.
 impl Objective for GruLanguageModel {
     type Batch = LmBatch;
 
     fn forward_loss(&self, batch: &LmBatch, train: bool) -> Result<(Tensor, Metrics)> {
-        lm_loss(&self.forward_t(&batch.inputs, train)?, &batch.targets)
+        match self.adaptive_softmax() {
+            None => lm_loss(&self.forward_t(&batch.inputs, train)?, &batch.targets),
+            Some(asm) => adaptive_loss(asm, &self.features(&batch.inputs, train)?, &batch.targets),
+        }
     }
 
     /// Trains through the GRU's hand-written backward passes
     /// (`GruLanguageModel::forward_taped`).
     fn backward_loss(&self, batch: &LmBatch) -> Result<Metrics> {
-        let (logits, tapes) = self.forward_taped(&batch.inputs)?;
-        let (loss, metrics) = lm_loss(&logits, &batch.targets)?;
+        let (loss, metrics, tapes) = match self.adaptive_softmax() {
+            None => {
+                let (logits, tapes) = self.forward_taped(&batch.inputs)?;
+                let (loss, metrics) = lm_loss(&logits, &batch.targets)?;
+                (loss, metrics, tapes)
+            }
+            Some(asm) => {
+                let (features, tapes) = self.features_taped(&batch.inputs)?;
+                let (loss, metrics) = adaptive_loss(asm, &features, &batch.targets)?;
+                (loss, metrics, tapes)
+            }
+        };
         tapes.backward_after(&loss)?;
         Ok(metrics)
     }
@@ -167,11 +182,36 @@ fn lm_loss(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, Metrics)> {
     let acc = accuracy(logits, targets, None)?;
     let n = acc.total as f64;
     let nll = loss.f_double_value(&[])? * n;
+    Ok((loss, lm_metrics(nll, acc.correct as f64, n)))
+}
+
+/// The mean next-token NLL of an adaptive softmax on `features` `[batch, time, hidden]`
+/// against `targets` `[batch, time]`, with the same metrics as [`lm_loss`].
+fn adaptive_loss(
+    asm: &AdaptiveSoftmax,
+    features: &Tensor,
+    targets: &Tensor,
+) -> Result<(Tensor, Metrics)> {
+    let hidden = features.size().last().copied().unwrap_or(0);
+    let targets = targets.f_reshape([-1])?;
+    let (nll, predicted) = asm.nll_and_predict(&features.f_reshape([-1, hidden])?, &targets)?;
+    let loss = nll.f_mean(Kind::Float)?;
+    let n = targets.numel() as f64;
+    let correct = predicted
+        .f_eq_tensor(&targets)?
+        .f_sum(Kind::Int64)?
+        .f_int64_value(&[])?;
+    let nll = loss.f_double_value(&[])? * n;
+    Ok((loss, lm_metrics(nll, correct as f64, n)))
+}
+
+/// `loss` (summed NLL in nats), `bpt` and `accuracy` (correct predictions) over `n` tokens.
+fn lm_metrics(nll: f64, correct: f64, n: f64) -> Metrics {
     let mut metrics = Metrics::new();
     metrics.add("loss", nll, n);
     metrics.add("bpt", nll / std::f64::consts::LN_2, n);
-    metrics.add("accuracy", acc.correct as f64, n);
-    Ok((loss, metrics))
+    metrics.add("accuracy", correct, n);
+    metrics
 }
 
 /// The summed next-token NLL of `model` over every window of `data`, in order, `batch_size`
