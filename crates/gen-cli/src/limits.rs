@@ -101,6 +101,10 @@ const RULES: &[(&str, Rule)] = &[
     ("threads", count(4096)),
     // Models.
     ("vocab_size", count(1 << 24)),
+    // The adaptive softmax's class boundaries (each also below vocab_size, checked by the
+    // model) and its projection divisor.
+    ("cutoffs", count(1 << 24)),
+    ("div_value", positive(1e6)),
     ("embedding_dim", count(WIDTH)),
     ("hidden_size", count(WIDTH)),
     ("nade_hidden", count(WIDTH)),
