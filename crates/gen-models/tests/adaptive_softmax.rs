@@ -10,18 +10,8 @@ use gen_models::{
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
 
-/// libtorch's generator is global to the process: tests that seed it run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
-}
+mod common;
+use common::{max_abs_diff, serial};
 
 #[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
 fn f64s(t: &Tensor) -> Vec<f64> {

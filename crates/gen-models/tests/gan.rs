@@ -12,14 +12,8 @@ use gen_models::{Error, Module};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
-/// libtorch's generator is global to the process: tests that seed it run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+mod common;
+use common::serial;
 
 fn build(config: &GanConfig) -> (Gan, VarStore, VarStore) {
     let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));

@@ -8,9 +8,8 @@ use gen_models::{
 };
 use tch::{Device, Kind, Tensor, nn};
 
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
-}
+mod common;
+use common::max_abs_diff;
 
 /// One GRU step written out from PyTorch's documented equations (torch.nn.GRU):
 ///   r = σ(W_ir x + b_ir + W_hr h + b_hr)

@@ -9,12 +9,11 @@ use gen_models::conv::{Conv2d, ConvConfig, ConvTranspose2d, Init};
 use gen_models::layers::Linear;
 use tch::{Device, Kind, Tensor, nn};
 
+mod common;
+use common::max_abs_diff;
+
 fn bf(t: &Tensor) -> Tensor {
     t.to_kind(Kind::BFloat16)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
 }
 
 /// `layer` under bf16 autocast against `reference` (the op on bf16 copies, cast back), and

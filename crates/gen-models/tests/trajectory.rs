@@ -7,14 +7,8 @@ use gen_models::trajectory::{LOG_STD_MIN, Mixture, mixture_nll};
 use gen_models::{Error, Module, TrajectoryMdn, TrajectoryMdnConfig, TrajectorySampling};
 use tch::{Device, Kind, Tensor, nn};
 
-/// libtorch's generator is global to the process: tests that seed it run one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+mod common;
+use common::serial;
 
 fn small_config() -> TrajectoryMdnConfig {
     TrajectoryMdnConfig {
