@@ -11,7 +11,7 @@ use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
 
 mod common;
-use common::{max_abs_diff, serial};
+use common::{max_abs_diff, seeded_lm as lm, serial};
 
 #[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
 fn f64s(t: &Tensor) -> Vec<f64> {
@@ -337,14 +337,6 @@ fn lm_config(vocab: i64, cutoffs: Vec<i64>) -> GruLanguageModelConfig {
         }),
         ..Default::default()
     }
-}
-
-#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
-fn lm(seed: i64, config: &GruLanguageModelConfig) -> (nn::VarStore, GruLanguageModel) {
-    tch::manual_seed(seed);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let model = GruLanguageModel::init(&vs.root(), config).unwrap();
-    (vs, model)
 }
 
 #[test]

@@ -9,7 +9,7 @@ use gen_models::{
 use tch::{Device, Kind, Tensor, nn};
 
 mod common;
-use common::{max_abs_diff, serial};
+use common::{max_abs_diff, seeded_lm as model, serial};
 
 fn small_config(vocab: i64) -> GruLanguageModelConfig {
     GruLanguageModelConfig {
@@ -18,15 +18,6 @@ fn small_config(vocab: i64) -> GruLanguageModelConfig {
         hidden_size: 12,
         ..Default::default()
     }
-}
-
-/// An untrained model initialised from libtorch seed `seed`.
-#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
-fn model(seed: i64, config: &GruLanguageModelConfig) -> (nn::VarStore, GruLanguageModel) {
-    tch::manual_seed(seed);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let m = GruLanguageModel::init(&vs.root(), config).unwrap();
-    (vs, m)
 }
 
 fn ids(values: &[i64], batch: i64) -> Tensor {
