@@ -26,3 +26,18 @@ pub fn seeded_lm(seed: i64, config: &GruLanguageModelConfig) -> (nn::VarStore, G
     let model = GruLanguageModel::init(&vs.root(), config).unwrap();
     (vs, model)
 }
+
+/// `model` reading `ids` `[batch, time]` in two pieces, cut at `at`, in evaluation mode: the
+/// first from a zero state, the second from the state the first left. Returns the logits of
+/// both pieces joined along time, and the final state (to compare with one pass).
+#[allow(clippy::unwrap_used)] // a test helper, outside any #[test] function
+pub fn read_in_two_pieces(model: &GruLanguageModel, ids: &Tensor, at: i64) -> (Tensor, Tensor) {
+    let rest = ids.size()[1] - at;
+    let (a, h_a) = model
+        .forward_with_state(&ids.narrow(1, 0, at), None, false)
+        .unwrap();
+    let (b, h_b) = model
+        .forward_with_state(&ids.narrow(1, at, rest), Some(&h_a), false)
+        .unwrap();
+    (Tensor::cat(&[a, b], 1), h_b)
+}
