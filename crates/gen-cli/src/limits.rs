@@ -163,6 +163,7 @@ const RULES: &[(&str, Rule)] = &[
     // Sound: clips, spectrograms, Griffin-Lim.
     ("valid_percent", index(100)),
     ("test_percent", index(100)),
+    ("balance", unit(1.0)),
     ("clip_len", count(1 << 24)),
     ("clip_std", positive(1e3)),
     ("size", count(4096)),

@@ -365,7 +365,8 @@ impl RunKind for SoundGanRun {
         check_conditional(self)?;
         let front = front_end(self, Some(data), &ctx.dir, ctx.device)?;
         let unlabelled = self.data.unlabelled;
-        let (clips, labels) = data.select(&data.split.train, unlabelled)?;
+        let train = drums::rebalance(&data.split.train, &data.labels, self.data.balance)?;
+        let (clips, labels) = data.select(&train, unlabelled)?;
         let n_train = labels.len();
         let train = image_data(&front, &clips, &labels, ctx.device)?;
         let (clips, labels) = data.select(&data.split.valid, unlabelled)?;

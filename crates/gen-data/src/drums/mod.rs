@@ -19,6 +19,7 @@
 //!   inside symphonia (fuzzing finds arithmetic-overflow panics in builds with overflow checks)
 //!   comes back as an error.
 //! - **Split** ([`split_clips`]): seeded, stratified by class, 80/10/10 by default.
+//! - **Rebalancing** ([`rebalance`]): rare classes repeated in a training split.
 //! - **Counts** ([`ClassCounts`]): clips per class, for `gen data`.
 //!
 //! On the fetched data (`cargo run --release -p gen-data --example drums_stats`): 752 clips
@@ -40,6 +41,7 @@
 //! # Ok::<(), gen_data::Error>(())
 //! ```
 
+pub mod balance;
 pub mod cache;
 pub mod class;
 pub mod decode;
@@ -48,6 +50,7 @@ pub mod load;
 pub mod resample;
 pub mod split;
 
+pub use balance::{rebalance, repeat_factors};
 pub use cache::{CACHE_DIR_ENV, cache_dir, load_drums_cached};
 pub use class::DrumClass;
 pub use load::{CacheStatus, Clip, DrumsReport, DrumsSet, Skipped, load_drums};
