@@ -126,7 +126,7 @@ mod tests {
             let mut per = [0usize; DrumClass::COUNT];
             let mut raw = [0usize; DrumClass::COUNT];
             for &i in &full { if let Some(c) = labels[i] { per[c.index()] += 1; } }
-            for l in &labels { if let Some(c) = l { raw[c.index()] += 1; } }
+            for c in labels.iter().flatten() { raw[c.index()] += 1; }
             let max = raw.iter().copied().max().unwrap_or(0) as f64;
             for c in 0..DrumClass::COUNT {
                 if raw[c] > 0 {
