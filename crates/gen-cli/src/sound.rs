@@ -38,8 +38,8 @@ const SHARE_SAMPLES: usize = 512;
 const SAMPLE_BATCH: usize = 64;
 
 /// Generated clips per class asked of a conditional GAN when scoring how often the evaluator
-/// recognises the class.
-const ASKED_PER_CLASS: i64 = 64;
+/// recognises the class: 128 puts a recognition rate near 70% within about 8 points at 95%.
+const ASKED_PER_CLASS: i64 = 128;
 
 /// The drum clips, as one tensor, with their labels and split.
 pub struct SoundData {
