@@ -69,17 +69,10 @@ impl SoundData {
 
     /// The share of each drum class among the labelled training clips (what a conditional
     /// generator is asked for when scored against the real clips' mix).
-    fn train_class_shares(&self) -> Vec<f64> {
-        let mut counts = [0.0; DrumClass::COUNT];
-        for &i in &self.split.train {
-            if let Some(c) = self.labels.get(i).copied().flatten() {
-                if let Some(n) = counts.get_mut(c.index()) {
-                    *n += 1.0;
-                }
-            }
-        }
-        let total = counts.iter().sum::<f64>().max(1.0);
-        counts.iter().map(|n| n / total).collect()
+    fn train_class_shares(&self) -> Result<Vec<f64>> {
+        let counts = drums::ClassCounts::of_indices(&self.split.train, &self.labels)?;
+        let total = counts.labelled().max(1) as f64;
+        Ok(counts.per_class.iter().map(|&n| n as f64 / total).collect())
     }
 }
 
@@ -319,7 +312,7 @@ pub fn audit_spectrograms(
         Ok(tch::no_grad(|| front.images(&clips))?.f_to_device(Device::Cpu)?)
     };
     let task = trained_gan(&run.model, &run.gan, dir, device)?;
-    let shares = data.train_class_shares();
+    let shares = data.train_class_shares()?;
     let ask = if run.model.is_conditional() {
         Ask::Mix(&shares)
     } else {
@@ -401,7 +394,7 @@ impl RunKind for SoundGanRun {
             &test.images().f_narrow(0, 0, n as i64)?,
         )?;
         let task = trained_gan(&self.model, &self.gan, dir, device)?;
-        let shares = data.train_class_shares();
+        let shares = data.train_class_shares()?;
         let ask = if self.model.is_conditional() {
             Ask::Mix(&shares)
         } else {

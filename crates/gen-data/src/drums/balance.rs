@@ -1,7 +1,7 @@
 //! Class rebalancing of a training split by repetition: rare drum classes (17 claps among 487
 //! labelled clips) are seen more often per epoch, so that a GAN trained on them learns them.
 
-use super::DrumClass;
+use super::{ClassCounts, DrumClass};
 use crate::{Error, Result};
 
 /// How many times each class's clips are repeated for `power`: class `c` with `n_c` of the
@@ -19,18 +19,7 @@ pub fn repeat_factors(
             format!("{power} is outside [0, 1]"),
         ));
     }
-    let mut counts = [0usize; DrumClass::COUNT];
-    for &i in indices {
-        let label = labels.get(i).ok_or_else(|| {
-            Error::invalid(
-                "indices",
-                format!("{i} is past the {} labels", labels.len()),
-            )
-        })?;
-        if let Some(n) = label.and_then(|c| counts.get_mut(c.index())) {
-            *n += 1;
-        }
-    }
+    let counts = ClassCounts::of_indices(indices, labels)?.per_class;
     let max = counts.iter().copied().max().unwrap_or(0) as f64;
     Ok(counts.map(|n| {
         if n == 0 {

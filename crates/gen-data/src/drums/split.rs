@@ -32,6 +32,29 @@ impl ClassCounts {
         counts
     }
 
+    /// Counts the classes of the clips at `indices` into `labels`; an index past `labels` is
+    /// an error.
+    pub fn of_indices(indices: &[usize], labels: &[Option<DrumClass>]) -> Result<ClassCounts> {
+        let mut counts = ClassCounts::default();
+        for &i in indices {
+            let label = labels.get(i).ok_or_else(|| {
+                Error::invalid(
+                    "indices",
+                    format!("{i} is past the {} labels", labels.len()),
+                )
+            })?;
+            match label {
+                Some(c) => {
+                    if let Some(n) = counts.per_class.get_mut(c.index()) {
+                        *n += 1;
+                    }
+                }
+                None => counts.unlabelled += 1,
+            }
+        }
+        Ok(counts)
+    }
+
     /// The clips of class `class`.
     pub fn get(&self, class: DrumClass) -> usize {
         self.per_class.get(class.index()).copied().unwrap_or(0)
@@ -222,6 +245,11 @@ mod tests {
             c.to_string(),
             "kick 1, snare 2, hi-hat 3, tom 4, cymbal 5, clap 6; labelled 21, unlabelled 7"
         );
+        // Of some indices: repeats count again; an index past the labels is an error.
+        let l = [Some(DrumClass::Kick), None, Some(DrumClass::Clap)];
+        let c = ClassCounts::of_indices(&[0, 2, 2, 1], &l).unwrap();
+        assert_eq!((c.per_class, c.unlabelled), ([1, 0, 0, 0, 0, 2], 1));
+        assert!(ClassCounts::of_indices(&[3], &l).is_err());
         let bad = SplitSpec {
             valid_percent: 60,
             test_percent: 50,
